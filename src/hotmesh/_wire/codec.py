@@ -1,0 +1,523 @@
+"""Values ⇄ bytes: msgpack plus ext types for tuples, sets, datetimes, exceptions
+and the other values that travel faithfully (no I/O).
+
+The ext codes and byte layouts are documented in docs/reference/wire-protocol.md;
+keep the two in step.
+"""
+
+from __future__ import annotations
+
+import builtins
+import decimal
+import struct
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from typing import Any
+
+import msgpack
+
+from hotmesh._errors import DecodeError, EncodeError
+
+__all__ = ["MAX_NESTING", "RemoteExceptionData", "pack", "unpack"]
+
+# msgpack's C packer refuses deeper values and its unpacker's stack holds no
+# more; every container (tuple and set included: their marker sits inside
+# their own array) counts as one level.
+MAX_NESTING = 1024
+
+# Ext codes. 1-4 are markers: an empty ext that is the first element of an
+# array and says what the array stands for, so containers are packed in place
+# by msgpack's C code instead of being packed separately and nested as bytes.
+EXT_TUPLE = 1
+EXT_SET = 2
+EXT_FROZENSET = 3
+EXT_EXCEPTION = 4
+EXT_BIGINT = 5
+EXT_DATETIME = 6
+EXT_DATE = 7
+EXT_TIME = 8
+EXT_TIMEDELTA = 9
+EXT_DECIMAL = 10
+EXT_UUID = 11
+EXT_COMPLEX = 12
+
+_DATE = struct.Struct(">HBB")
+_DATETIME = struct.Struct(">HBBBBBIB")
+_TIME = struct.Struct(">BBBIB")
+_OFFSET = struct.Struct(">q")
+_TIMEDELTA = struct.Struct(">iII")
+_COMPLEX = struct.Struct(">dd")
+_INT64_MIN = -(2**63)
+_UINT64_MAX = 2**64 - 1
+# Decimal strings are parsed under a fixed context so that a caller's context
+# with traps switched off cannot turn garbage into NaN.
+_DECIMAL_CONTEXT = decimal.Context(traps=[decimal.InvalidOperation])
+
+
+@dataclass(frozen=True)
+class RemoteExceptionData:
+    """An exception that travelled but whose class is not a builtin.
+
+    Decoding gives back an instance of the original class for builtin
+    exceptions (``ValueError('x')`` arrives as ``ValueError('x')``); any other
+    exception arrives as this plain value. It encodes back to the same wire
+    form, so it can be relayed.
+
+    Attributes:
+        exc_type: qualified name of the original class, ``module.qualname``.
+        message: ``str()`` of the original exception.
+        args: the original ``args``; arguments that could not travel are
+            replaced by their ``repr()``.
+    """
+
+    exc_type: str
+    message: str
+    args: tuple[Any, ...]
+
+    def __str__(self) -> str:
+        return f"{self.exc_type}: {self.message}"
+
+
+# ---------------------------------------------------------------- encoding
+
+_TUPLE_MARK = msgpack.ExtType(EXT_TUPLE, b"")
+_SET_MARK = msgpack.ExtType(EXT_SET, b"")
+_FROZENSET_MARK = msgpack.ExtType(EXT_FROZENSET, b"")
+_EXCEPTION_MARK = msgpack.ExtType(EXT_EXCEPTION, b"")
+
+
+def _offset_bytes(tz_offset: timedelta | None) -> bytes:
+    if tz_offset is None:
+        return b""
+    return _OFFSET.pack(tz_offset // timedelta(microseconds=1))
+
+
+def _enc_tuple(obj: tuple[Any, ...]) -> list[Any]:
+    return [_TUPLE_MARK, *obj]
+
+
+def _enc_set(obj: set[Any]) -> list[Any]:
+    return [_SET_MARK, *obj]
+
+
+def _enc_frozenset(obj: frozenset[Any]) -> list[Any]:
+    return [_FROZENSET_MARK, *obj]
+
+
+def _enc_int(obj: int) -> Any:
+    # Exact ints reach the hook only when they do not fit in 64 bits; int
+    # subclasses (IntEnum...) always do and travel as plain ints.
+    value = int.__int__(obj)
+    if _INT64_MIN <= value <= _UINT64_MAX:
+        return value
+    size = (value.bit_length() + 8) // 8
+    return msgpack.ExtType(EXT_BIGINT, value.to_bytes(size, "big", signed=True))
+
+
+def _enc_datetime(obj: datetime) -> msgpack.ExtType:
+    head = _DATETIME.pack(
+        obj.year, obj.month, obj.day, obj.hour, obj.minute, obj.second, obj.microsecond, obj.fold
+    )
+    return msgpack.ExtType(EXT_DATETIME, head + _offset_bytes(obj.utcoffset()))
+
+
+def _enc_date(obj: date) -> msgpack.ExtType:
+    return msgpack.ExtType(EXT_DATE, _DATE.pack(obj.year, obj.month, obj.day))
+
+
+def _enc_time(obj: time) -> msgpack.ExtType:
+    head = _TIME.pack(obj.hour, obj.minute, obj.second, obj.microsecond, obj.fold)
+    return msgpack.ExtType(EXT_TIME, head + _offset_bytes(obj.utcoffset()))
+
+
+def _enc_timedelta(obj: timedelta) -> msgpack.ExtType:
+    return msgpack.ExtType(EXT_TIMEDELTA, _TIMEDELTA.pack(obj.days, obj.seconds, obj.microseconds))
+
+
+def _enc_decimal(obj: decimal.Decimal) -> msgpack.ExtType:
+    return msgpack.ExtType(EXT_DECIMAL, str(obj).encode("ascii"))
+
+
+def _enc_uuid(obj: uuid.UUID) -> msgpack.ExtType:
+    return msgpack.ExtType(EXT_UUID, obj.bytes)
+
+
+def _enc_complex(obj: complex) -> msgpack.ExtType:
+    return msgpack.ExtType(EXT_COMPLEX, _COMPLEX.pack(obj.real, obj.imag))
+
+
+def _safe_str(obj: object) -> str:
+    try:
+        return str(obj)
+    except Exception:
+        return f"<unprintable {type(obj).__name__}>"
+
+
+def _safe_repr(obj: object) -> str:
+    try:
+        return repr(obj)
+    except Exception:
+        return f"<unrepresentable {type(obj).__name__}>"
+
+
+def _travelling_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``args`` with every argument that cannot travel replaced by its repr."""
+    try:
+        _fresh_packer().pack(args)
+        return args
+    except Exception:
+        kept = []
+        for arg in args:
+            try:
+                _fresh_packer().pack(arg)
+                kept.append(arg)
+            except Exception:
+                kept.append(_safe_repr(arg))
+        return tuple(kept)
+
+
+def _enc_exception(obj: BaseException) -> list[Any]:
+    cls = type(obj)
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    args = obj.args if isinstance(obj.args, tuple) else ()
+    return [_EXCEPTION_MARK, name, _safe_str(obj), _travelling_args(args)]
+
+
+def _enc_remote_exception(obj: RemoteExceptionData) -> list[Any]:
+    return [_EXCEPTION_MARK, obj.exc_type, obj.message, _travelling_args(tuple(obj.args))]
+
+
+_EXACT_ENCODERS: dict[type, Callable[[Any], Any]] = {
+    tuple: _enc_tuple,
+    set: _enc_set,
+    frozenset: _enc_frozenset,
+    int: _enc_int,
+    datetime: _enc_datetime,
+    date: _enc_date,
+    time: _enc_time,
+    timedelta: _enc_timedelta,
+    decimal.Decimal: _enc_decimal,
+    uuid.UUID: _enc_uuid,
+    complex: _enc_complex,
+    RemoteExceptionData: _enc_remote_exception,
+}
+
+# Subclasses of the supported types travel as their base type (a namedtuple
+# arrives as a tuple, an IntEnum as an int, an OrderedDict as a dict). Order
+# matters: datetime before date, bool never gets here (it cannot be subclassed).
+_SUBCLASS_ENCODERS: tuple[tuple[type, Callable[[Any], Any]], ...] = (
+    (BaseException, _enc_exception),
+    (int, _enc_int),
+    (float, float.__float__),
+    (str, str.__str__),
+    (bytes, bytes.__bytes__),
+    (bytearray, bytes),
+    (dict, dict),
+    (list, list),
+    (tuple, _enc_tuple),
+    (set, _enc_set),
+    (frozenset, _enc_frozenset),
+    (datetime, _enc_datetime),
+    (date, _enc_date),
+    (time, _enc_time),
+    (timedelta, _enc_timedelta),
+    (decimal.Decimal, _enc_decimal),
+    (uuid.UUID, _enc_uuid),
+    (complex, _enc_complex),
+)
+
+
+class _Unsupported(TypeError):
+    """Raised inside the packer for a value of a type that cannot travel."""
+
+
+def _default(obj: Any) -> Any:
+    encoder = _EXACT_ENCODERS.get(type(obj))
+    if encoder is not None:
+        return encoder(obj)
+    for base, encoder in _SUBCLASS_ENCODERS:
+        if isinstance(obj, base):
+            return encoder(obj)
+    raise _Unsupported(type(obj))
+
+
+def _fresh_packer() -> msgpack.Packer:
+    return msgpack.Packer(default=_default, strict_types=True, buf_size=4096)
+
+
+_local = threading.local()
+
+
+def pack(obj: object) -> bytes:
+    """Encode ``obj`` to bytes; :func:`unpack` gives back an equal value of the same type.
+
+    Travels: None, bool, int (any size), float, str, bytes, bytearray and
+    memoryview (arrive as bytes), list, tuple, dict (keys: any value that
+    travels and is hashable), set, frozenset, datetime (naive or aware: the
+    tzinfo arrives as a fixed offset), date, time, timedelta, Decimal, UUID,
+    complex, and exceptions (see :class:`RemoteExceptionData`). Subclasses of
+    these travel as their base type.
+
+    Raises:
+        EncodeError: a value cannot travel; the message names its type and
+            where it was found, e.g. ``cannot encode <class 'socket.socket'>
+            at args[1]['conn']``.
+    """
+    # One packer per thread, taken out of its slot while in use: a hook that
+    # runs user code (an exception's __str__, a tzinfo) may call pack() again.
+    packer = getattr(_local, "packer", None)
+    if packer is None:
+        packer = _fresh_packer()
+    _local.packer = None
+    try:
+        return packer.pack(obj)
+    except Exception as exc:
+        raise _encode_error(obj, exc) from None
+    finally:
+        _local.packer = packer
+
+
+# ---------------------------------------------------------- error location
+
+
+def _render_path(path: list[tuple[str, Any]]) -> str:
+    if not path:
+        return "top level"
+    parts = []
+    for i, (kind, step) in enumerate(path):
+        if kind == "member":
+            parts.append("{…}")
+        elif i == 0 and isinstance(step, str) and step.isidentifier():
+            parts.append(step)
+        else:
+            parts.append(f"[{_safe_repr(step)}]")
+    return "".join(parts)
+
+
+def _leaf_error(obj: object) -> BaseException | None:
+    """The error packing ``obj`` alone raises, or None when it packs."""
+    try:
+        _fresh_packer().pack(obj)
+    except Exception as exc:
+        return exc
+    return None
+
+
+def _describe(obj: object, exc: BaseException, where: str) -> str:
+    if isinstance(exc, _Unsupported):
+        return f"cannot encode {type(obj)!r} {where}"
+    return f"cannot encode {type(obj)!r} {where}: {exc}"
+
+
+def _locate(obj: object, path: list[tuple[str, Any]], on_path: set[int]) -> EncodeError | None:
+    """Walk ``obj`` the way the packer does and explain its first bad value."""
+    if len(path) > MAX_NESTING:
+        return EncodeError(
+            f"cannot encode value nested deeper than {MAX_NESTING} levels "
+            f"at {_render_path(path[:8])}…"
+        )
+    if isinstance(obj, (dict, list, tuple, set, frozenset)):
+        if id(obj) in on_path:
+            return EncodeError(f"cannot encode a reference cycle at {_render_path(path)}")
+        on_path.add(id(obj))
+        try:
+            if isinstance(obj, dict):
+                for key, value in obj.items():
+                    if (exc := _leaf_error(key)) is not None:
+                        where = f"as a dict key at {_render_path(path)}"
+                        return EncodeError(_describe(key, exc, where))
+                    found = _locate(value, [*path, ("key", key)], on_path)
+                    if found is not None:
+                        return found
+            elif isinstance(obj, (list, tuple)):
+                for index, item in enumerate(obj):
+                    found = _locate(item, [*path, ("index", index)], on_path)
+                    if found is not None:
+                        return found
+            else:
+                for item in obj:
+                    found = _locate(item, [*path, ("member", None)], on_path)
+                    if found is not None:
+                        return found
+        finally:
+            on_path.discard(id(obj))
+        return None
+    if (exc := _leaf_error(obj)) is not None:
+        return EncodeError(_describe(obj, exc, f"at {_render_path(path)}"))
+    return None
+
+
+def _encode_error(obj: object, exc: BaseException) -> EncodeError:
+    try:
+        found = _locate(obj, [], set())
+    except RecursionError:
+        found = None
+    if found is not None:
+        return found
+    if isinstance(exc, ValueError) and "recursion" in str(exc):
+        return EncodeError(
+            f"cannot encode a value nested deeper than {MAX_NESTING} levels or holding a cycle"
+        )
+    return EncodeError(f"cannot encode {type(obj)!r}: {exc}")
+
+
+# ---------------------------------------------------------------- decoding
+
+
+class _Marker:
+    """What an ext marker decodes to until its array is complete."""
+
+    __slots__ = ("code",)
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+_MARKERS = {code: _Marker(code) for code in (EXT_TUPLE, EXT_SET, EXT_FROZENSET, EXT_EXCEPTION)}
+
+
+def _timezone(data: bytes, offset_at: int) -> tzinfo | None:
+    if len(data) == offset_at:
+        return None
+    if len(data) != offset_at + _OFFSET.size:
+        raise DecodeError(f"bad length {len(data)} for a date/time ext")
+    (micros,) = _OFFSET.unpack_from(data, offset_at)
+    return timezone(timedelta(microseconds=micros))
+
+
+def _dec_datetime(data: bytes) -> datetime:
+    year, month, day, hour, minute, second, micro, fold = _DATETIME.unpack_from(data)
+    tz = _timezone(data, _DATETIME.size)
+    return datetime(year, month, day, hour, minute, second, micro, tz, fold=fold)
+
+
+def _dec_time(data: bytes) -> time:
+    hour, minute, second, micro, fold = _TIME.unpack_from(data)
+    return time(hour, minute, second, micro, _timezone(data, _TIME.size), fold=fold)
+
+
+def _dec_date(data: bytes) -> date:
+    return date(*_DATE.unpack(data))
+
+
+def _dec_timedelta(data: bytes) -> timedelta:
+    days, seconds, micros = _TIMEDELTA.unpack(data)
+    if seconds >= 86400 or micros >= 1_000_000:
+        raise DecodeError("timedelta ext out of range")
+    return timedelta(days, seconds, micros)
+
+
+def _dec_bigint(data: bytes) -> int:
+    if not data:
+        raise DecodeError("empty big int ext")
+    return int.from_bytes(data, "big", signed=True)
+
+
+def _dec_decimal(data: bytes) -> decimal.Decimal:
+    return decimal.Decimal(data.decode("ascii"), _DECIMAL_CONTEXT)
+
+
+def _dec_complex(data: bytes) -> complex:
+    real, imag = _COMPLEX.unpack(data)
+    return complex(real, imag)
+
+
+_EXT_DECODERS: dict[int, Callable[[bytes], Any]] = {
+    EXT_BIGINT: _dec_bigint,
+    EXT_DATETIME: _dec_datetime,
+    EXT_DATE: _dec_date,
+    EXT_TIME: _dec_time,
+    EXT_TIMEDELTA: _dec_timedelta,
+    EXT_DECIMAL: _dec_decimal,
+    EXT_UUID: lambda data: uuid.UUID(bytes=data),
+    EXT_COMPLEX: _dec_complex,
+}
+
+
+class _DecodeState(threading.local):
+    # Markers seen minus markers consumed by their array: a marker anywhere but
+    # first in an array would otherwise leak a private object into the value.
+    pending = 0
+
+
+_state = _DecodeState()
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    marker = _MARKERS.get(code)
+    if marker is not None:
+        if data:
+            raise DecodeError(f"marker ext {code} carries {len(data)} bytes")
+        _state.pending += 1
+        return marker
+    decoder = _EXT_DECODERS.get(code)
+    if decoder is None:
+        raise DecodeError(f"unknown ext code {code}")
+    return decoder(data)
+
+
+def _dec_exception(items: list[Any]) -> BaseException | RemoteExceptionData:
+    if len(items) != 3 or not isinstance(items[0], str) or not isinstance(items[1], str):
+        raise DecodeError("malformed exception value")
+    exc_type, message, args = items
+    if not isinstance(args, tuple):
+        raise DecodeError("malformed exception value: args is not a tuple")
+    module, _, name = exc_type.rpartition(".")
+    if module == "builtins":
+        cls = getattr(builtins, name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            try:
+                return cls(*args)
+            except Exception:
+                pass
+    return RemoteExceptionData(exc_type, message, args)
+
+
+def _list_hook(items: list[Any]) -> Any:
+    if items and type(items[0]) is _Marker:
+        code = items[0].code
+        _state.pending -= 1
+        del items[0]
+        if code == EXT_TUPLE:
+            return tuple(items)
+        if code == EXT_SET:
+            return set(items)
+        if code == EXT_FROZENSET:
+            return frozenset(items)
+        return _dec_exception(items)
+    return items
+
+
+def unpack(data: bytes | bytearray | memoryview) -> Any:
+    """Decode bytes made by :func:`pack`.
+
+    The standard msgpack timestamp ext (-1) is accepted and arrives as an
+    aware UTC datetime.
+
+    Raises:
+        DecodeError: the bytes are truncated, garbage, carry trailing bytes,
+            an unknown ext code, a malformed ext, or nest deeper than msgpack
+            allows. Never any other exception.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DecodeError(f"expected bytes, got {type(data)!r}")
+    _state.pending = 0
+    try:
+        obj = msgpack.unpackb(
+            data,
+            ext_hook=_ext_hook,
+            list_hook=_list_hook,
+            raw=False,
+            strict_map_key=False,
+            timestamp=3,
+        )
+    except DecodeError:
+        raise
+    except Exception as exc:
+        raise DecodeError(f"malformed msgpack data: {type(exc).__name__}: {exc}") from exc
+    if _state.pending:
+        raise DecodeError("malformed data: an ext marker outside the first slot of an array")
+    return obj
