@@ -1,0 +1,148 @@
+"""Release handling when a node starts: come back on the previous release if a
+provisional upgrade was never confirmed, put the release dir on ``sys.path``
+and its packages under the code server. File I/O (release dir, state dir)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hotmesh import code
+from hotmesh._errors import ConfigError, DeployError
+from hotmesh.deploy._files import atomic_write_json, atomic_write_text, fsync_dir, read_json
+from hotmesh.deploy._state import Deployment, install, uninstall
+from hotmesh.deploy.airbag import RECORD_NAME, airbag_for, drop_airbag
+from hotmesh.deploy.release import MANIFEST_NAME, read_manifest
+
+log = logging.getLogger("hotmesh.deploy")
+
+
+def _option(node: Any, name: str) -> Any:
+    options = getattr(node, "options", None)
+    if isinstance(options, dict):
+        return options.get(name)
+    return getattr(options, name, None)
+
+
+def start(node: Any) -> Callable[[], None]:
+    """Node extension: set up this node's deployment; returns its stop callable.
+
+    Raises:
+        ConfigError: the release dir has no valid manifest.
+    """
+    release = _option(node, "release")
+    deployment = Deployment(
+        node.name,
+        Path(node.state_dir) / "deploy",
+        Path(os.path.abspath(release)) if release else None,
+    )
+    recover(deployment)
+    if deployment.release_path is not None:
+        _enter_release(deployment)
+    deployment.known_modules = set(code.available_modules())
+    install(deployment)
+    airbag_for(deployment)
+
+    def stop() -> None:
+        drop_airbag(deployment)
+        uninstall(deployment)
+
+    return stop
+
+
+def _enter_release(deployment: Deployment) -> None:
+    path = deployment.release_path
+    assert path is not None
+    try:
+        manifest = read_manifest(path)
+    except DeployError as exc:
+        raise ConfigError(f"release {path}: {exc}") from None
+    # The path goes on sys.path as given (not resolved): when it is a symlink
+    # switched to another release dir, imports and the code server see the
+    # new files through it.
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+    importlib.invalidate_caches()
+    for package in manifest.packages:
+        code.add_root(package)
+    deployment.release = manifest.version
+    deployment.manifest_text = (path / MANIFEST_NAME).read_text(encoding="utf-8")
+    deployment.running_dir = deployment.resolved_dir()
+
+
+def recover(deployment: Deployment) -> str | None:
+    """Undo on disk a provisional upgrade that was never confirmed (at start).
+
+    Symlink layout: the release symlink points back at the previous release
+    dir. Copy-over layout: the previous sources saved at the provisional
+    upgrade are written back (the rejected files are kept under
+    ``<state>/deploy/rejected/``), files new in the upgrade are moved there.
+    Returns the reason logged, or None when there was nothing to undo.
+    """
+    path = deployment.state_dir / RECORD_NAME
+    record = read_json(path, None)
+    if not isinstance(record, dict) or record.get("state") != "provisional":
+        return None
+    reason = (
+        f"node restarted before the provisional upgrade to {record.get('version_after')} "
+        f"was confirmed: back on {record.get('version_before')}"
+    )
+    link = deployment.release_path
+    previous = record.get("previous_dir")
+    if record.get("layout") == "symlink" and link is not None and link.is_symlink() and previous:
+        _repoint(link, Path(previous))
+    else:
+        _restore_files(deployment, record)
+    atomic_write_json(
+        path, {**record, "state": "reverted", "reason": reason, "decided_at": time.time()}
+    )
+    log.warning("%s: %s", deployment.node_name, reason)
+    return reason
+
+
+def _repoint(link: Path, target: Path) -> None:
+    """Atomically make the symlink ``link`` point at ``target``."""
+    tmp = link.with_name(f".{link.name}.hotmesh-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+    fsync_dir(link.parent)
+
+
+def _restore_files(deployment: Deployment, record: dict[str, Any]) -> None:
+    rejected = deployment.state_dir / "rejected" / str(record.get("release_after") or "release")
+    rejected.mkdir(parents=True, exist_ok=True)
+    for mod, info in (record.get("files") or {}).items():
+        target = info.get("path")
+        if not target:
+            continue
+        target_path = Path(target)
+        if target_path.exists():
+            shutil.copy2(target_path, rejected / f"{mod}.py")
+        snapshot = info.get("snapshot")
+        if snapshot and Path(snapshot).exists():
+            atomic_write_text(target_path, Path(snapshot).read_text(encoding="utf-8"))
+        else:
+            target_path.unlink(missing_ok=True)
+        _drop_bytecode(target_path)
+    manifest_snapshot = deployment.state_dir / "snapshot" / MANIFEST_NAME
+    if deployment.release_path is not None and manifest_snapshot.exists():
+        manifest = deployment.release_path / MANIFEST_NAME
+        if manifest.exists():
+            shutil.copy2(manifest, rejected / MANIFEST_NAME)
+        atomic_write_text(manifest, manifest_snapshot.read_text(encoding="utf-8"))
+
+
+def _drop_bytecode(source: Path) -> None:
+    # A restored file may get the size and mtime second of the rejected one,
+    # which would make Python trust the rejected file's cached bytecode.
+    with contextlib.suppress(NotImplementedError, ValueError):
+        Path(importlib.util.cache_from_source(str(source))).unlink(missing_ok=True)

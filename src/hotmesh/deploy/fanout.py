@@ -1,0 +1,116 @@
+"""Running one function on several nodes (this one in-process, the others over
+the mesh) and collecting a result or a reason per node. Network I/O through
+the node's calls; shared by versions, rollout, airbag and settings."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from hotmesh._errors import HotmeshError, NodeDown, RemoteError, TransportError
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """A node that did not answer: ``reason`` says why (down, timeout, error)."""
+
+    reason: str
+
+    def __repr__(self) -> str:
+        return f"Unreachable({self.reason!r})"
+
+    def __str__(self) -> str:
+        return f"unreachable: {self.reason}"
+
+
+def this_node() -> Any:
+    """The node running in this process (raises HotmeshError when none runs)."""
+    from hotmesh._node import current_node
+
+    return current_node()
+
+
+def resolve_targets(nodes: str | Iterable[str] | None, *, node: Any = None) -> list[str]:
+    """Node names for ``nodes``: None is this node, ``"all"`` this node and its peers.
+
+    Raises:
+        ValueError: ``nodes`` is another string (a single name must be in a list).
+    """
+    node = node if node is not None else this_node()
+    if nodes is None:
+        return [node.name]
+    if isinstance(nodes, str):
+        if nodes != "all":
+            raise ValueError(f"nodes must be None, 'all' or a list of names, not {nodes!r}")
+        return [node.name, *sorted(n for n in node.nodes() if n != node.name)]
+    targets: list[str] = []
+    for name in nodes:
+        if name not in targets:
+            targets.append(name)
+    return targets
+
+
+def call_local(fn: str | Callable[..., Any], *args: Any) -> Any:
+    """Call ``fn`` (a function or a ``"pkg.mod.func"`` path) in this process."""
+    if isinstance(fn, str):
+        module, _, attr = fn.rpartition(".")
+        fn = getattr(importlib.import_module(module), attr)
+    return fn(*args)
+
+
+def reason_of(exc: BaseException) -> str:
+    """A one-line reason for a failed call (the remote message, not its traceback)."""
+    if isinstance(exc, RemoteError):
+        return f"{exc.exc_type}: {exc.message}"
+    if isinstance(exc, HotmeshError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True when ``exc`` means the node did not answer (down, timeout, transport)."""
+    return isinstance(exc, TransportError | NodeDown | TimeoutError)
+
+
+def submit(
+    pool: ThreadPoolExecutor,
+    target: str,
+    fn: str | Callable[..., Any],
+    args: Sequence[Any],
+    *,
+    node: Any,
+    timeout: float,
+) -> Future[Any]:
+    """Start ``fn(*args)`` on ``target`` in ``pool``; this node runs it in-process."""
+    if target == node.name:
+        return pool.submit(call_local, fn, *args)
+    return pool.submit(node.call, target, fn, *args, timeout=timeout)
+
+
+def run_on(
+    targets: Sequence[str],
+    fn: str | Callable[..., Any],
+    *args: Any,
+    timeout: float = 10.0,
+    node: Any = None,
+) -> dict[str, tuple[bool, Any]]:
+    """Run ``fn(*args)`` on every target at once; ``{node: (ok, value or exception)}``.
+
+    Never raises for a node's failure: each failure is returned as
+    ``(False, exception)``, in the order of ``targets``.
+    """
+    node = node if node is not None else this_node()
+    if not targets:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:
+        futures = {t: submit(pool, t, fn, args, node=node, timeout=timeout) for t in targets}
+        outcome: dict[str, tuple[bool, Any]] = {}
+        for target, future in futures.items():
+            try:
+                outcome[target] = (True, future.result())
+            except Exception as exc:
+                outcome[target] = (False, exc)
+    return outcome

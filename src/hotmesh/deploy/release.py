@@ -1,0 +1,118 @@
+"""Release manifests (``hotmesh-release.toml``) and the node version string
+(release version + fingerprint of the loaded managed code). Reads the manifest
+file; everything else is pure."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hotmesh._errors import DeployError
+
+MANIFEST_NAME = "hotmesh-release.toml"
+UNRELEASED = "unreleased"
+_ACTION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+_CALL_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+@dataclass(frozen=True)
+class ManifestAction:
+    """An upgrade action declared by the release: ``id`` and ``call`` ("pkg.mod:function")."""
+
+    id: str
+    call: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What ``hotmesh-release.toml`` holds.
+
+    ``version`` names the release (``"v2"``); ``packages`` are the managed
+    top-level packages the release ships; ``actions`` are its upgrade actions.
+    """
+
+    version: str
+    packages: tuple[str, ...]
+    actions: tuple[ManifestAction, ...] = field(default=())
+
+
+def parse_manifest(text: str, *, source: str = MANIFEST_NAME) -> Manifest:
+    """Parse the text of a release manifest.
+
+    Raises:
+        DeployError: not TOML, or a missing/mistyped key (the message names it).
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DeployError(f"{source}: not valid TOML: {exc}") from exc
+    version = data.get("version")
+    if not isinstance(version, str) or not version.strip() or "+" in version:
+        raise DeployError(f"{source}: 'version' must be a non-empty string without '+'")
+    packages = data.get("packages", [])
+    if not isinstance(packages, list) or not all(
+        isinstance(p, str) and p.isidentifier() for p in packages
+    ):
+        raise DeployError(f"{source}: 'packages' must be a list of top-level package names")
+    actions = []
+    for entry in data.get("actions", []):
+        if not isinstance(entry, dict):
+            raise DeployError(f"{source}: each [[actions]] entry must be a table")
+        action_id, call = entry.get("id"), entry.get("call")
+        if not isinstance(action_id, str) or not _ACTION_ID_RE.match(action_id):
+            raise DeployError(f"{source}: action id {action_id!r} is not a valid id")
+        if not isinstance(call, str) or not _CALL_RE.match(call):
+            raise DeployError(f"{source}: action {action_id}: 'call' must be 'pkg.module:function'")
+        actions.append(ManifestAction(action_id, call))
+    unknown = set(data) - {"version", "packages", "actions"}
+    if unknown:
+        raise DeployError(f"{source}: unknown keys {sorted(unknown)}")
+    return Manifest(version.strip(), tuple(packages), tuple(actions))
+
+
+def read_manifest(release_dir: str | Path) -> Manifest:
+    """Read ``<release_dir>/hotmesh-release.toml``, following a ``current`` symlink.
+
+    The path is opened as given, so a symlinked release directory is resolved
+    afresh on every call (a switched symlink is seen at the next upgrade).
+
+    Raises:
+        DeployError: the file is missing or invalid.
+    """
+    path = Path(release_dir) / MANIFEST_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DeployError(f"cannot read release manifest {path}: {exc.strerror}") from exc
+    return parse_manifest(text, source=str(path))
+
+
+def fingerprint(hashes: Mapping[str, str]) -> str:
+    """Eight hex digits identifying a set of loaded modules by their source hashes.
+
+    Depends only on the (module, hash) pairs, not on their order: two nodes that
+    loaded the same code get the same fingerprint.
+    """
+    digest = hashlib.sha256()
+    for module in sorted(hashes):
+        digest.update(f"{module}\0{hashes[module]}\n".encode())
+    return digest.hexdigest()[:8]
+
+
+def version_string(release: str | None, hashes: Mapping[str, str]) -> str:
+    """``"<release>+<fingerprint>"``, e.g. ``"v2+3fa9c1d2"`` (``unreleased`` without a release)."""
+    return f"{release or UNRELEASED}+{fingerprint(hashes)}"
+
+
+def release_of(version: str) -> str:
+    """The release part of a version string (``"v2+3fa9c1d2"`` -> ``"v2"``)."""
+    return version.split("+", 1)[0]
+
+
+def matches(version: str, wanted: str) -> bool:
+    """True when ``version`` is ``wanted`` exactly or its release part is ``wanted``."""
+    return version == wanted or ("+" not in wanted and release_of(version) == wanted)

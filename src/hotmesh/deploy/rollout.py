@@ -1,0 +1,269 @@
+"""Rolling upgrades: a pure plan of batches, the per-node results and their
+table, and a small runner that calls the upgrade on each node (mesh I/O)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from hotmesh._errors import RemoteError, UpgradeError
+from hotmesh.deploy.fanout import reason_of, submit, this_node
+from hotmesh.deploy.report import UpgradeReport
+from hotmesh.deploy.upgrade import upgrade_node
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The nodes upgraded together in one step of a rolling upgrade."""
+
+    index: int
+    nodes: tuple[str, ...]
+
+
+def plan(nodes: Sequence[str], batch: int) -> list[Batch]:
+    """Split ``nodes`` into batches of ``batch`` nodes, keeping their order.
+
+    ``batch=1`` is one node at a time; ``batch=len(nodes)`` all at once.
+
+    Raises:
+        ValueError: ``batch`` is not a positive integer, or a node is repeated.
+    """
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a positive integer, not {batch!r}")
+    if isinstance(nodes, str):
+        raise ValueError(f"nodes must be a list of node names, not the string {nodes!r}")
+    seen = set()
+    for name in nodes:
+        if name in seen:
+            raise ValueError(f"node {name} appears twice in the rollout")
+        seen.add(name)
+    return [Batch(i // batch + 1, tuple(nodes[i : i + batch])) for i in range(0, len(nodes), batch)]
+
+
+@dataclass
+class NodeResult:
+    """How one node's upgrade went (``report`` when ok, ``step``/``reason`` when not)."""
+
+    node: str
+    ok: bool
+    seconds: float
+    report: UpgradeReport | None = None
+    step: str | None = None
+    reason: str | None = None
+
+    def line(self) -> str:
+        """The progress line printed when the node finishes."""
+        if self.ok:
+            what = self.report.summary() if self.report is not None else "ok"
+        else:
+            what = f"FAILED at {self.step}: {_first_line(self.reason)}"
+        return f"{self.node}  {what}  ({self.seconds:.2f} s)"
+
+
+@dataclass
+class Rollout:
+    """The outcome of a rolling upgrade: per-node results, nodes not started, why it stopped."""
+
+    results: list[NodeResult] = field(default_factory=list)
+    not_started: list[str] = field(default_factory=list)
+    stopped: str | None = None
+    interrupted: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when every node was upgraded and nothing stopped the rollout."""
+        return not self.not_started and self.stopped is None and all(r.ok for r in self.results)
+
+    @property
+    def upgraded(self) -> list[str]:
+        """Nodes whose upgrade succeeded, in the order they finished."""
+        return [r.node for r in self.results if r.ok]
+
+    @property
+    def failed(self) -> list[NodeResult]:
+        """Results of the nodes whose upgrade failed."""
+        return [r for r in self.results if not r.ok]
+
+    def table(self) -> str:
+        """The final summary table: one row per node, then totals."""
+        rows = [("node", "result", "version or reason", "time")]
+        for r in self.results:
+            if r.ok:
+                detail = (r.report or {}).get("new_version", "") if r.report else ""
+                rows.append((r.node, "ok", str(detail), f"{r.seconds:.2f} s"))
+            else:
+                rows.append(
+                    (r.node, "FAILED", f"{r.step}: {_first_line(r.reason)}", f"{r.seconds:.2f} s")
+                )
+        rows += [(n, "skipped", "not started", "") for n in self.not_started]
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        lines = [
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows
+        ]
+        totals = (
+            f"{len(self.upgraded)} upgraded, {len(self.failed)} failed, "
+            f"{len(self.not_started)} not started in {self.seconds:.2f} s"
+        )
+        if self.interrupted:
+            totals += " (interrupted)"
+        elif self.stopped:
+            totals += f" (stopped: {_first_line(self.stopped)})"
+        return "\n".join([*lines, totals])
+
+    def __repr__(self) -> str:
+        return self.table()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.table())
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+
+
+def _failure(node: str, exc: BaseException) -> tuple[str, str]:
+    """(step, reason) of a failed upgrade, also when it failed on another node."""
+    if isinstance(exc, UpgradeError):
+        return exc.step, exc.reason
+    if isinstance(exc, RemoteError) and exc.exc_type.rsplit(".", 1)[-1] == "UpgradeError":
+        args = tuple(getattr(exc.exc, "args", ()) or ())
+        if len(args) == 3:
+            return str(args[1]), str(args[2])
+        return "remote", exc.message
+    return "call", reason_of(exc)
+
+
+def _result(node: str, future: Future[Any], started: float) -> NodeResult:
+    seconds = time.monotonic() - started
+    try:
+        value = future.result()
+    except Exception as exc:
+        step, reason = _failure(node, exc)
+        return NodeResult(node, False, seconds, step=step, reason=reason)
+    report = UpgradeReport(value) if isinstance(value, dict) else None
+    if report is not None and report.get("ok") is False:
+        return NodeResult(node, False, seconds, report, "upgrade", "reported not ok")
+    return NodeResult(node, True, seconds, report)
+
+
+def rolling_upgrade(
+    nodes: Iterable[str],
+    *,
+    upgrade: Callable[[], Any] | str = upgrade_node,
+    batch: int = 1,
+    pause: float = 0.0,
+    check: Callable[[list[str]], Any] | None = None,
+    stop_on_error: bool = True,
+    timeout: float = 120.0,
+    out: Callable[[str], Any] = print,
+) -> Rollout:
+    """Run ``upgrade`` on ``nodes`` batch after batch, printing a line per node.
+
+    Each batch's nodes are upgraded at the same time (this node in-process,
+    the others through ``Node.call``, shipping ``upgrade`` when it was defined
+    in a console); a progress line is printed as each finishes. After each
+    batch ``check(batch_nodes)`` runs if given (a failure is raising or
+    returning False), then the runner sleeps ``pause`` seconds. The first
+    failure stops the rollout (unless ``stop_on_error=False``) and the summary
+    table is printed. Ctrl-C waits for the nodes in flight (never leaving one
+    half-upgraded), then stops and prints the summary.
+
+    Returns:
+        The ``Rollout`` (its repr is the summary table) when every node succeeded
+        or the rollout was interrupted.
+
+    Raises:
+        UpgradeError: a node failed or a health check failed; ``.rollout``
+            holds the results (the table was printed already).
+        ValueError: bad ``batch`` or repeated nodes (before anything runs).
+    """
+    node = this_node()
+    names = list(nodes)
+    batches = plan(names, batch)
+    fn: Callable[[], Any] | str = (
+        "hotmesh.deploy.upgrade.upgrade_node" if upgrade is upgrade_node else upgrade
+    )
+    rollout = Rollout()
+    begun = time.monotonic()
+    out(f"rolling upgrade of {len(names)} node(s) in {len(batches)} batch(es) of {batch}")
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, min(32, batch)), thread_name_prefix="hotmesh-rollout"
+    )
+    try:
+        for index, step in enumerate(batches):
+            stop = _run_batch(step, fn, node, pool, rollout, timeout, out)
+            if stop is None and (failed := [r for r in rollout.failed if r.node in step.nodes]):
+                stop = f"{failed[0].node} failed at {failed[0].step}" if stop_on_error else None
+            if stop is None and check is not None:
+                stop = _run_check(check, list(step.nodes))
+            if stop is not None:
+                rollout.stopped = stop
+                rollout.interrupted = stop == "interrupted"
+                rollout.not_started = [n for b in batches[index + 1 :] for n in b.nodes]
+                break
+            if pause > 0 and index + 1 < len(batches):
+                try:
+                    time.sleep(pause)
+                except KeyboardInterrupt:
+                    rollout.stopped, rollout.interrupted = "interrupted", True
+                    rollout.not_started = [n for b in batches[index + 1 :] for n in b.nodes]
+                    break
+    finally:
+        pool.shutdown(wait=True)
+    rollout.seconds = time.monotonic() - begun
+    out(rollout.table())
+    if rollout.interrupted:
+        return rollout
+    if rollout.failed or rollout.stopped:
+        if rollout.failed:
+            first = rollout.failed[0]
+            error = UpgradeError(first.node, first.step or "upgrade", first.reason or "")
+        else:
+            checked = ", ".join(rollout.upgraded[-batch:])
+            error = UpgradeError(checked, "check", rollout.stopped or "")
+        error.rollout = rollout  # type: ignore[attr-defined]
+        raise error
+    return rollout
+
+
+def _run_batch(
+    step: Batch,
+    fn: Callable[[], Any] | str,
+    node: Any,
+    pool: ThreadPoolExecutor,
+    rollout: Rollout,
+    timeout: float,
+    out: Callable[[str], Any],
+) -> str | None:
+    """Upgrade one batch; print each node's line as it finishes; "interrupted" on Ctrl-C."""
+    started = time.monotonic()
+    futures = {submit(pool, name, fn, (), node=node, timeout=timeout): name for name in step.nodes}
+    interrupted = False
+    while futures:
+        try:
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+        except KeyboardInterrupt:
+            # Never leave a node half-upgraded: wait for the ones in flight.
+            interrupted = True
+            out(f"interrupted: waiting for {len(futures)} node(s) in flight ...")
+            continue
+        for future in done:
+            result = _result(futures.pop(future), future, started)
+            rollout.results.append(result)
+            out(result.line())
+    return "interrupted" if interrupted else None
+
+
+def _run_check(check: Callable[[list[str]], Any], nodes: list[str]) -> str | None:
+    try:
+        passed = check(nodes)
+    except KeyboardInterrupt:
+        return "interrupted"
+    except Exception as exc:
+        return f"health check after {', '.join(nodes)} raised {type(exc).__name__}: {exc}"
+    return f"health check after {', '.join(nodes)} returned False" if passed is False else None

@@ -1,0 +1,319 @@
+"""``upgrade_node``: bring this node's code up to what is on disk, in Erlang's
+release-handler order (purge, check, load, migrate, actions, purge, record).
+Drives the code server and writes the node's deploy records."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from hotmesh import code
+from hotmesh._errors import CodeError, DeployError, UpgradeError
+from hotmesh.deploy import _services, _state
+from hotmesh.deploy._files import append_line
+from hotmesh.deploy.actions import ActionLog, UpgradeAction, normalize, pending, record_key
+from hotmesh.deploy.airbag import airbag_for
+from hotmesh.deploy.release import Manifest
+from hotmesh.deploy.report import UpgradeReport
+
+log = logging.getLogger("hotmesh.deploy")
+
+
+def upgrade_node(
+    *, actions: Iterable[Any] = (), provisional: float | None = None, force: bool = False
+) -> UpgradeReport:
+    """Upgrade this node to the code on its disk; a second call is a harmless ``ok``.
+
+    Steps, each named in an ``UpgradeError``: ``release`` (read the manifest),
+    ``provisional`` (an earlier provisional upgrade is still unconfirmed),
+    ``scan`` (modified, new and removed managed modules), ``purge`` (free the
+    old slots: soft purge only), ``xref`` (sanity check, skipped with
+    ``force``), ``load`` (prepare every module, then switch all at once),
+    ``migrate`` (running services change code now), ``actions`` (this
+    release's upgrade actions not yet run on this node), then a soft purge that
+    reports what still runs old code, and the new version is recorded.
+
+    A failure before the switch changes nothing. A failure after it (a
+    service migration or an upgrade action) switches the code back with
+    ``hotmesh.code.revert`` before raising, so the node runs what it ran
+    before; actions that completed stay recorded (they are not undone).
+
+    With ``provisional=seconds`` the previous code stays loaded and the node
+    switches back on its own unless ``confirm()`` comes within the window or a
+    registered health check fails; a restart before the confirmation comes
+    back on the previous release.
+
+    Args:
+        actions: upgrade actions of this deploy: ``(id, fn)`` pairs or
+            functions decorated with ``@upgrade_action(id)``; the release's
+            own ``[[actions]]`` run after them.
+        provisional: airbag window in seconds, or None for a permanent upgrade.
+        force: load even if the sanity check finds dangling references.
+
+    Returns:
+        An ``UpgradeReport`` (``report.ok`` is True).
+
+    Raises:
+        UpgradeError: ``.step`` and ``.reason`` say what failed.
+
+    Example::
+
+        >>> hotmesh.deploy.upgrade_node()
+        <upgrade of app1@web1: ok, v1+1c2d3e4f -> v2+9a8b7c6d, 2 modules loaded, ...>
+    """
+    deployment = _state.current()
+    with deployment.lock:
+        return _Upgrade(deployment, provisional, force).run(actions)
+
+
+class _Upgrade:
+    """One run of ``upgrade_node`` (holds the deployment lock throughout)."""
+
+    def __init__(
+        self, deployment: _state.Deployment, provisional: float | None, force: bool
+    ) -> None:
+        self.dep = deployment
+        self.provisional = provisional
+        self.force = force
+        self.airbag = airbag_for(deployment)
+        self.started = time.perf_counter()
+
+    def fail(self, step: str, reason: str) -> UpgradeError:
+        log.warning("upgrade of %s failed at %s: %s", self.dep.node_name, step, reason)
+        return UpgradeError(self.dep.node_name, step, reason)
+
+    def run(self, actions: Iterable[Any]) -> UpgradeReport:
+        try:
+            given = normalize(actions)
+        except DeployError as exc:
+            raise self.fail("actions", str(exc)) from None
+        manifest = self.read_release()
+        if self.airbag.pending() is not None:
+            record = self.airbag.pending() or {}
+            raise self.fail(
+                "provisional",
+                f"the provisional upgrade to {record.get('version_after')} is not confirmed "
+                "yet: confirm() it or let it revert first",
+            )
+        old_version = self.dep.version()
+        to_load, new, removed, available = self.scan()
+        self.purge_old(to_load)
+        self.check(to_load)
+        loaded = self.switch(to_load, new, removed, manifest, old_version)
+        all_actions = given + self.release_actions(manifest)
+        ran = self.after_switch(loaded, all_actions, manifest)
+        lingering: list[str] = []
+        if self.provisional is None:
+            for mod in removed:
+                _delete(mod)
+            lingering = [m for m in loaded if not _soft_purge(m)]
+        self.dep.known_modules = set(available)
+        if manifest is not None:
+            self.dep.release = manifest.version
+            self.dep.manifest_text = _manifest_text(self.dep)
+        self.dep.running_dir = self.dep.resolved_dir()
+        if self.provisional is not None:
+            self.airbag.update_record(version_after=self.dep.version())
+        report = UpgradeReport(
+            node=self.dep.node_name,
+            ok=True,
+            old_version=old_version,
+            new_version=self.dep.version(),
+            loaded=list(loaded),
+            removed=list(removed),
+            actions=ran,
+            lingering=lingering,
+            provisional=self.provisional if self.airbag.pending() is not None else None,
+            seconds=round(time.perf_counter() - self.started, 6),
+        )
+        if report.changed or report.old_version != report.new_version:
+            self.record(report)
+        if self.provisional is not None and loaded:
+            self.airbag.start()
+        return report
+
+    def read_release(self) -> Manifest | None:
+        try:
+            return self.dep.read_manifest()
+        except DeployError as exc:
+            raise self.fail("release", str(exc)) from None
+
+    def scan(self) -> tuple[list[str], list[str], list[str], list[str]]:
+        """Modules to load (modified + new), the new ones, the removed ones, all on disk."""
+        try:
+            loaded = set(code.loaded())
+            available = code.available_modules()
+            status = {mod: code.module_status(mod) for mod in loaded}
+            modified = set(code.modified_modules())
+        except CodeError as exc:
+            raise self.fail("scan", str(exc)) from None
+        removed = sorted(m for m, s in status.items() if s == "removed")
+        new = sorted(m for m in available if m not in loaded and m not in self.dep.known_modules)
+        to_load = sorted((modified - set(removed)) | set(new))
+        return to_load, new, removed, list(available)
+
+    def purge_old(self, to_load: list[str]) -> None:
+        busy = [m for m in to_load if not _soft_purge(m)]
+        if busy:
+            raise self.fail(
+                "purge",
+                "old code is still running in " + ", ".join(busy) + "; let it finish, or "
+                "hotmesh.code.purge() it, then upgrade again",
+            )
+
+    def check(self, to_load: list[str]) -> None:
+        if not to_load or self.force:
+            return
+        try:
+            problems = code.xref(to_load)
+        except CodeError as exc:
+            raise self.fail("xref", str(exc)) from None
+        if problems:
+            raise self.fail("xref", "\n".join(str(p) for p in problems))
+
+    def switch(
+        self,
+        to_load: list[str],
+        new: list[str],
+        removed: list[str],
+        manifest: Manifest | None,
+        old_version: str,
+    ) -> list[str]:
+        """Prepare every module, arm the airbag if provisional, then switch at once."""
+        if not to_load:
+            return []
+        try:
+            prepared = code.prepare_loading(to_load, force=self.force)
+        except CodeError as exc:
+            raise self.fail("load", str(exc)) from None
+        if self.provisional is not None:
+            self.arm(to_load, new, removed, manifest, old_version)
+        try:
+            versions = code.finish_loading(prepared)
+        except CodeError as exc:
+            self.airbag.disarm()
+            raise self.fail("load", str(exc)) from None
+        if self.provisional is not None:
+            self.airbag.note_new_paths({m: versions[m].path for m in new if m in versions})
+        log.info("%s: loaded %s", self.dep.node_name, ", ".join(sorted(versions)))
+        return sorted(versions)
+
+    def arm(
+        self,
+        to_load: list[str],
+        new: list[str],
+        removed: list[str],
+        manifest: Manifest | None,
+        old_version: str,
+    ) -> None:
+        snapshot = {m: code.current_version(m) for m in [*to_load, *removed]}
+        record = {
+            "node": self.dep.node_name,
+            "release_before": self.dep.release,
+            "release_after": manifest.version if manifest else self.dep.release,
+            "version_before": old_version,
+            "version_after": f"{manifest.version if manifest else self.dep.release}+pending",
+            "modules": to_load,
+            "new_modules": new,
+            "removed": removed,
+            "layout": "symlink" if self.dep.is_symlink_layout() else "copy",
+            "release_path": str(self.dep.release_path) if self.dep.release_path else None,
+            "previous_dir": str(self.dep.running_dir) if self.dep.running_dir else None,
+        }
+        try:
+            self.airbag.arm(record, self.provisional, snapshot=snapshot)  # type: ignore[arg-type]
+        except (OSError, ValueError) as exc:
+            raise self.fail("provisional", f"cannot arm the airbag: {exc}") from None
+
+    def release_actions(self, manifest: Manifest | None) -> list[UpgradeAction]:
+        if manifest is None:
+            return []
+        return [UpgradeAction(a.id, _resolver(a.call)) for a in manifest.actions]
+
+    def after_switch(
+        self, loaded: list[str], actions: list[UpgradeAction], manifest: Manifest | None
+    ) -> list[str]:
+        """Migrate services and run pending actions; on failure revert and raise."""
+        problems = _services.migrate(loaded)
+        if problems:
+            self.undo(loaded)
+            raise self.fail("migrate", "; ".join(problems) + "; the code switch was reverted")
+        release = manifest.version if manifest else self.dep.release
+        book = ActionLog(self.dep.state_dir / "actions.json")
+        try:
+            todo = pending(actions, book.records(), release)
+        except DeployError as exc:
+            self.undo(loaded)
+            raise self.fail("actions", f"{exc}; the code switch was reverted") from None
+        ran: list[str] = []
+        for action in todo:
+            key = record_key(release, action.id)
+            book.mark_started(key, time.time())
+            try:
+                action.fn()
+            except Exception as exc:
+                book.forget(key)
+                self.undo(loaded)
+                raise self.fail(
+                    "actions",
+                    f"upgrade action {action.id} raised {type(exc).__name__}: {exc}"
+                    + ("; the code switch was reverted" if loaded else ""),
+                ) from exc
+            book.mark_done(key, time.time())
+            log.info("%s: upgrade action %s ran", self.dep.node_name, action.id)
+            ran.append(action.id)
+        return ran
+
+    def undo(self, loaded: list[str]) -> None:
+        """Switch ``loaded`` back to the code that ran before this upgrade."""
+        self.airbag.disarm()
+        if not loaded:
+            return
+        try:
+            code.revert(loaded)
+        except CodeError as exc:
+            log.error("%s: could not revert %s: %s", self.dep.node_name, loaded, exc)
+            return
+        _services.migrate(loaded)
+
+    def record(self, report: UpgradeReport) -> None:
+        entry = {"at": time.time(), **report}
+        append_line(self.dep.state_dir / "history.jsonl", json.dumps(entry, sort_keys=True))
+        log.info("%s upgraded: %s", self.dep.node_name, report.summary())
+
+
+def _resolver(call: str) -> Callable[[], Any]:
+    """A function that imports and runs ``"pkg.mod:function"`` when called."""
+
+    def run() -> Any:
+        module, _, attr = call.partition(":")
+        return getattr(importlib.import_module(module), attr)()
+
+    return run
+
+
+def _manifest_text(dep: _state.Deployment) -> str | None:
+    if dep.release_path is None:
+        return None
+    try:
+        return (dep.release_path / "hotmesh-release.toml").read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def _soft_purge(mod: str) -> bool:
+    try:
+        return code.old_version(mod) is None or code.soft_purge(mod)
+    except CodeError:
+        return False
+
+
+def _delete(mod: str) -> None:
+    try:
+        code.delete(mod)
+    except CodeError as exc:
+        log.warning("could not delete %s (gone from disk): %s", mod, exc)

@@ -1,0 +1,104 @@
+"""The pure plan of a rolling upgrade and its summary."""
+
+from __future__ import annotations
+
+import pytest
+
+from hotmesh import RemoteError, UpgradeError
+from hotmesh.deploy.report import UpgradeReport
+from hotmesh.deploy.rollout import Batch, NodeResult, Rollout, _failure, plan
+
+NODES = ["a@h", "b@h", "c@h", "d@h", "e@h"]
+
+
+def test_one_at_a_time() -> None:
+    assert plan(NODES[:3], 1) == [Batch(1, ("a@h",)), Batch(2, ("b@h",)), Batch(3, ("c@h",))]
+
+
+def test_batches_keep_order_and_the_last_is_short() -> None:
+    assert plan(NODES, 2) == [
+        Batch(1, ("a@h", "b@h")),
+        Batch(2, ("c@h", "d@h")),
+        Batch(3, ("e@h",)),
+    ]
+
+
+def test_all_at_once() -> None:
+    assert plan(NODES, len(NODES)) == [Batch(1, tuple(NODES))]
+
+
+def test_empty_rollout_has_no_batches() -> None:
+    assert plan([], 3) == []
+
+
+@pytest.mark.parametrize("batch", [0, -1, 1.5, True])
+def test_bad_batch_is_refused(batch: object) -> None:
+    with pytest.raises(ValueError, match="batch"):
+        plan(NODES, batch)  # type: ignore[arg-type]
+
+
+def test_repeated_node_is_refused() -> None:
+    with pytest.raises(ValueError, match="twice"):
+        plan(["a@h", "b@h", "a@h"], 1)
+
+
+def test_a_single_string_is_refused() -> None:
+    with pytest.raises(ValueError, match="list"):
+        plan("a@h", 1)
+
+
+def _report(node: str) -> UpgradeReport:
+    return UpgradeReport(
+        node=node,
+        ok=True,
+        old_version="v1+aaaaaaaa",
+        new_version="v2+bbbbbbbb",
+        loaded=["shop.cart"],
+        removed=[],
+        actions=["2026-11-24-x"],
+        lingering=[],
+        provisional=None,
+        seconds=0.01,
+    )
+
+
+def test_summary_table_lists_every_node_and_the_totals() -> None:
+    rollout = Rollout(
+        results=[
+            NodeResult("a@h", True, 0.5, _report("a@h")),
+            NodeResult("b@h", False, 0.2, step="load", reason="SyntaxError in shop/cart.py"),
+        ],
+        not_started=["c@h"],
+        stopped="b@h failed at load",
+        seconds=0.7,
+    )
+    table = rollout.table()
+    assert "a@h  ok" in table
+    assert "v2+bbbbbbbb" in table
+    assert "FAILED  load: SyntaxError in shop/cart.py" in table
+    assert "c@h  skipped  not started" in table
+    assert table.endswith(
+        "1 upgraded, 1 failed, 1 not started in 0.70 s (stopped: b@h failed at load)"
+    )
+    assert not rollout.ok
+    assert repr(rollout) == table
+
+
+def test_report_is_a_dict_with_attributes_and_a_console_repr() -> None:
+    report = _report("a@h")
+    assert report.new_version == "v2+bbbbbbbb"
+    assert dict(report)["loaded"] == ["shop.cart"]
+    assert repr(report).startswith(
+        "<upgrade of a@h: ok, v1+aaaaaaaa -> v2+bbbbbbbb, 1 module loaded"
+    )
+    assert report.changed
+
+
+def test_failure_of_a_remote_upgrade_keeps_step_and_reason() -> None:
+    class Data:
+        args = ("c@h", "xref", "shop/a.py:3: shop.a uses shop.b.gone")
+
+    remote = RemoteError("c@h", "hotmesh._errors.UpgradeError", "upgrade failed", "tb", Data())
+    assert _failure("c@h", remote) == ("xref", "shop/a.py:3: shop.a uses shop.b.gone")
+    assert _failure("c@h", UpgradeError("c@h", "load", "boom")) == ("load", "boom")
+    assert _failure("c@h", TimeoutError("late"))[0] == "call"

@@ -1,0 +1,93 @@
+"""Release manifests and version strings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hotmesh import DeployError
+from hotmesh.deploy.release import (
+    fingerprint,
+    matches,
+    parse_manifest,
+    read_manifest,
+    release_of,
+    version_string,
+)
+
+GOOD = """
+version = "v2"
+packages = ["shop", "shop_extra"]
+
+[[actions]]
+id = "2026-11-24-migrate-counters"
+call = "shop.upgrade:migrate_counters"
+"""
+
+
+def test_manifest_with_actions_parses() -> None:
+    manifest = parse_manifest(GOOD)
+    assert manifest.version == "v2"
+    assert manifest.packages == ("shop", "shop_extra")
+    assert [(a.id, a.call) for a in manifest.actions] == [
+        ("2026-11-24-migrate-counters", "shop.upgrade:migrate_counters")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("version = ", "TOML"),
+        ("packages = []", "version"),
+        ('version = "v1+x"', "version"),
+        ('version = "v1"\npackages = "shop"', "packages"),
+        ('version = "v1"\npackages = ["not-a-package"]', "packages"),
+        ('version = "v1"\n[[actions]]\nid = "a b"\ncall = "m:f"', "action id"),
+        ('version = "v1"\n[[actions]]\nid = "a"\ncall = "m.f"', "call"),
+        ('version = "v1"\nextra = 1', "unknown keys"),
+    ],
+)
+def test_bad_manifest_is_refused_naming_the_problem(text: str, names: str) -> None:
+    with pytest.raises(DeployError, match=names):
+        parse_manifest(text)
+
+
+def test_missing_manifest_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(DeployError, match=r"hotmesh-release\.toml"):
+        read_manifest(tmp_path)
+
+
+def test_manifest_is_read_through_a_switched_symlink(tmp_path: Path) -> None:
+    for vsn in ("v1", "v2"):
+        (tmp_path / vsn).mkdir()
+        (tmp_path / vsn / "hotmesh-release.toml").write_text(f'version = "{vsn}"\n')
+    current = tmp_path / "current"
+    current.symlink_to(tmp_path / "v1")
+    assert read_manifest(current).version == "v1"
+    current.unlink()
+    current.symlink_to(tmp_path / "v2")
+    assert read_manifest(current).version == "v2"
+
+
+def test_fingerprint_ignores_order_and_follows_content() -> None:
+    a = {"shop.a": "11", "shop.b": "22"}
+    assert fingerprint(a) == fingerprint(dict(reversed(a.items())))
+    assert fingerprint(a) != fingerprint({"shop.a": "11", "shop.b": "23"})
+    assert fingerprint(a) != fingerprint({"shop.a": "11"})
+    assert len(fingerprint(a)) == 8
+
+
+def test_fingerprint_is_stable_across_runs() -> None:
+    assert fingerprint({"m": "h"}) == "cb5b2387"
+
+
+def test_version_string_and_matching() -> None:
+    version = version_string("v2", {"m": "h"})
+    assert version == "v2+cb5b2387"
+    assert release_of(version) == "v2"
+    assert matches(version, "v2")
+    assert matches(version, "v2+cb5b2387")
+    assert not matches(version, "v2+00000000")
+    assert not matches(version, "v1")
+    assert version_string(None, {}).startswith("unreleased+")
