@@ -437,26 +437,45 @@ _EXT_DECODERS: dict[int, Callable[[bytes], Any]] = {
 }
 
 
-class _DecodeState(threading.local):
-    # Markers seen minus markers consumed by their array: a marker anywhere but
-    # first in an array would otherwise leak a private object into the value.
-    pending = 0
+class _Decoder:
+    """Hooks and state for decoding on one thread (no user code runs inside,
+    so one per thread is enough)."""
 
+    __slots__ = ("ext_hook", "list_hook", "pending")
 
-_state = _DecodeState()
+    def __init__(self) -> None:
+        # Markers seen minus markers consumed by their array: a marker anywhere
+        # but first in an array would otherwise leak a private object.
+        self.pending = 0
+        # Bound once: msgpack calls these for every ext and every array.
+        self.ext_hook = self._ext_hook
+        self.list_hook = self._list_hook
 
+    def _ext_hook(self, code: int, data: bytes) -> Any:
+        marker = _MARKERS.get(code)
+        if marker is not None:
+            if data:
+                raise DecodeError(f"marker ext {code} carries {len(data)} bytes")
+            self.pending += 1
+            return marker
+        decoder = _EXT_DECODERS.get(code)
+        if decoder is None:
+            raise DecodeError(f"unknown ext code {code}")
+        return decoder(data)
 
-def _ext_hook(code: int, data: bytes) -> Any:
-    marker = _MARKERS.get(code)
-    if marker is not None:
-        if data:
-            raise DecodeError(f"marker ext {code} carries {len(data)} bytes")
-        _state.pending += 1
-        return marker
-    decoder = _EXT_DECODERS.get(code)
-    if decoder is None:
-        raise DecodeError(f"unknown ext code {code}")
-    return decoder(data)
+    def _list_hook(self, items: list[Any]) -> Any:
+        if items and type(items[0]) is _Marker:
+            code = items[0].code
+            self.pending -= 1
+            del items[0]
+            if code == EXT_TUPLE:
+                return tuple(items)
+            if code == EXT_SET:
+                return set(items)
+            if code == EXT_FROZENSET:
+                return frozenset(items)
+            return _dec_exception(items)
+        return items
 
 
 def _dec_exception(items: list[Any]) -> BaseException | RemoteExceptionData:
@@ -476,21 +495,6 @@ def _dec_exception(items: list[Any]) -> BaseException | RemoteExceptionData:
     return RemoteExceptionData(exc_type, message, args)
 
 
-def _list_hook(items: list[Any]) -> Any:
-    if items and type(items[0]) is _Marker:
-        code = items[0].code
-        _state.pending -= 1
-        del items[0]
-        if code == EXT_TUPLE:
-            return tuple(items)
-        if code == EXT_SET:
-            return set(items)
-        if code == EXT_FROZENSET:
-            return frozenset(items)
-        return _dec_exception(items)
-    return items
-
-
 def unpack(data: bytes | bytearray | memoryview) -> Any:
     """Decode bytes made by :func:`pack`.
 
@@ -504,12 +508,15 @@ def unpack(data: bytes | bytearray | memoryview) -> Any:
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError(f"expected bytes, got {type(data)!r}")
-    _state.pending = 0
+    decoder = getattr(_local, "decoder", None)
+    if decoder is None:
+        decoder = _local.decoder = _Decoder()
+    decoder.pending = 0
     try:
         obj = msgpack.unpackb(
             data,
-            ext_hook=_ext_hook,
-            list_hook=_list_hook,
+            ext_hook=decoder.ext_hook,
+            list_hook=decoder.list_hook,
             raw=False,
             strict_map_key=False,
             timestamp=3,
@@ -518,6 +525,6 @@ def unpack(data: bytes | bytearray | memoryview) -> Any:
         raise
     except Exception as exc:
         raise DecodeError(f"malformed msgpack data: {type(exc).__name__}: {exc}") from exc
-    if _state.pending:
+    if decoder.pending:
         raise DecodeError("malformed data: an ext marker outside the first slot of an array")
     return obj

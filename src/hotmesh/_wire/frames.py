@@ -26,6 +26,7 @@ MAGIC = b"HM"
 # changing the header size).
 HEADER_SIZE = 4
 _HEADER = MAGIC + bytes([PROTOCOL_VERSION, 0])
+_COPY_BELOW = 64 * 1024
 
 
 def encode_frame(message: dict[str, Any], *, max_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> bytes:
@@ -68,21 +69,27 @@ def decode_frame(
     size = len(data)
     if size > max_size:
         raise MessageTooLarge(f"frame of {size} bytes is over the {max_size}-byte limit")
-    if size < HEADER_SIZE:
-        raise DecodeError(f"truncated frame: {size} bytes, shorter than the header")
-    view = memoryview(data)
-    if view[:2] != MAGIC:
-        raise DecodeError(f"not a hotmesh frame: starts with {bytes(view[:2])!r}")
-    version, flags = view[2], view[3]
-    if version != PROTOCOL_VERSION:
-        raise ProtocolVersionError(
-            f"frame speaks protocol version {version}; this node speaks version {PROTOCOL_VERSION}"
-        )
-    if flags:
-        raise DecodeError(f"unknown frame flags {flags:#04x}")
-    message = unpack(view[HEADER_SIZE:])
+    if data[:HEADER_SIZE] != _HEADER:
+        _raise_bad_header(bytes(data[:HEADER_SIZE]))
+    # Small bodies are cheaper to copy than to view; large ones are not.
+    body = data[HEADER_SIZE:] if size <= _COPY_BELOW else memoryview(data)[HEADER_SIZE:]
+    message = unpack(body)
     if type(message) is not dict:
         raise DecodeError(f"frame holds {type(message).__name__}, not a message dict")
     if not isinstance(message.get("t"), str):
         raise DecodeError("message has no str 't' (its type)")
     return message
+
+
+def _raise_bad_header(header: bytes) -> None:
+    """Say what is wrong with a header that is not ours."""
+    if len(header) < HEADER_SIZE:
+        raise DecodeError(f"truncated frame: {len(header)} bytes, shorter than the header")
+    if header[:2] != MAGIC:
+        raise DecodeError(f"not a hotmesh frame: starts with {header[:2]!r}")
+    if header[2] != PROTOCOL_VERSION:
+        raise ProtocolVersionError(
+            f"frame speaks protocol version {header[2]}; this node speaks version "
+            f"{PROTOCOL_VERSION}"
+        )
+    raise DecodeError(f"unknown frame flags {header[3]:#04x}")
