@@ -1,0 +1,247 @@
+"""The mesh transport: a CURVE ROUTER inbox plus one DEALER per peer (socket I/O).
+
+Every method except ``open`` and the constructor runs on the node's I/O thread.
+Messages leave as frames built by ``hotmesh._wire.frames``; frames that cannot be
+decoded (garbage, truncated, oversized, unknown version) are dropped and logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from hotmesh._errors import DecodeError, MessageTooLarge, TransportError
+from hotmesh._mesh.iothread import IOThread
+from hotmesh._mesh.zap import HandshakeWatcher, ZapHandler
+from hotmesh._wire.frames import decode_frame
+
+log = logging.getLogger("hotmesh.mesh")
+
+MessageHandler = Callable[[bytes, dict[str, Any]], None]
+_BUDGET = 256  # messages handled per wake-up before yielding to other callbacks
+
+
+def peer_identity(name: str, incarnation: str) -> bytes:
+    """The routing id a peer's DEALER presents: ``@name/incarnation``."""
+    return f"@{name}/{incarnation}".encode()
+
+
+def parse_peer_identity(routing_id: bytes) -> tuple[str, str] | None:
+    """``(name, incarnation)`` of a peer routing id, or None for a client."""
+    if not routing_id.startswith(b"@"):
+        return None
+    name, sep, incarnation = routing_id[1:].decode("utf-8", "replace").rpartition("/")
+    return (name, incarnation) if sep else None
+
+
+class Transport:
+    """Sockets of one node, owned by its I/O thread.
+
+    The ROUTER is a CURVE server behind a ZAP handler accepting only the
+    cluster key; peers and clients send to it. Replies and other traffic to a
+    peer leave through a DEALER connected to that peer's ROUTER (Zyre's
+    Harmony layout); replies to a client leave through the ROUTER.
+    """
+
+    def __init__(
+        self,
+        io: IOThread,
+        *,
+        identity: bytes,
+        listen: str,
+        keys: tuple[bytes, bytes],
+        max_message_size: int,
+        heartbeat: float,
+        on_message: MessageHandler,
+    ) -> None:
+        self.io = io
+        self.identity = identity
+        self.endpoint = ""
+        self._listen = listen
+        self._public, self._secret = keys
+        self.max_message_size = max_message_size
+        self._heartbeat_ms = max(100, int(heartbeat * 1000))
+        self._on_message = on_message
+        self._ctx = zmq.Context()
+        self._dealers: dict[str, zmq.Socket] = {}
+        self._router: zmq.Socket | None = None
+        self._zap: ZapHandler | None = None
+        self._watcher: HandshakeWatcher | None = None
+        self.dropped = 0
+
+    # ---- set-up and tear-down ------------------------------------------
+    def open(self) -> str:
+        """Bind the inbox (runs on the I/O thread) and return the endpoint to advertise."""
+        return self.io.run_sync(self._open)
+
+    def _open(self) -> str:
+        loop = self.io.loop
+        self._zap = ZapHandler(self._ctx, self._public, self._listen)
+        loop.add_reader(self._zap.socket.fd, self._zap.drain)
+        router = self._ctx.socket(zmq.ROUTER)
+        router.linger = 0
+        router.curve_server = True
+        router.curve_secretkey = self._secret
+        router.router_mandatory = 1
+        router.router_handover = 1
+        # libzmq closes connections sending far beyond the limit; frames between
+        # the limit and twice it reach decode_frame and get logged.
+        router.maxmsgsize = 2 * self.max_message_size + 1024
+        router.heartbeat_ivl = self._heartbeat_ms
+        router.heartbeat_timeout = 4 * self._heartbeat_ms
+        self._watcher = HandshakeWatcher(router, self._listen)
+        loop.add_reader(self._watcher.socket.fd, self._watcher.drain)
+        try:
+            router.bind(self._listen)
+        except zmq.ZMQError as exc:
+            router.close(linger=0)
+            raise TransportError(f"cannot listen on {self._listen}: {exc}") from exc
+        self._router = router
+        self.endpoint = _advertised(router.last_endpoint.decode())
+        loop.add_reader(router.fd, self._drain)
+        self._drain()
+        return self.endpoint
+
+    def close(self, linger: float = 0.0) -> None:
+        """Close every socket; DEALERs keep unsent messages up to ``linger`` seconds."""
+        loop = self.io.loop
+        for key in list(self._dealers):
+            self.unlink(key, linger=linger)
+        sockets = [self._router]
+        sockets += [self._zap.socket if self._zap else None]
+        sockets += [self._watcher.socket if self._watcher else None]
+        for sock in sockets:
+            if sock is not None and not sock.closed:
+                loop.remove_reader(sock.fd)
+                sock.close(linger=0)
+        self._router = None
+
+    def terminate(self) -> None:
+        """Terminate the context (any thread, after ``close``; waits for lingering sends)."""
+        self._ctx.term()
+
+    # ---- peers ---------------------------------------------------------
+    def link(self, key: str, endpoint: str) -> bool:
+        """Connect a DEALER for ``key`` to ``endpoint``; False if it already exists."""
+        if key in self._dealers:
+            return False
+        self._dealers[key] = self._dealer(endpoint)
+        return True
+
+    def is_linked(self, key: str) -> bool:
+        """Whether a DEALER for ``key`` exists."""
+        return key in self._dealers
+
+    def unlink(self, key: str, linger: float = 0.0) -> None:
+        """Close the DEALER for ``key`` (no error if there is none)."""
+        sock = self._dealers.pop(key, None)
+        if sock is not None:
+            sock.close(linger=int(linger * 1000))
+
+    def rename(self, old: str, new: str) -> None:
+        """Re-key a DEALER (a seed link whose node name became known)."""
+        if old in self._dealers and new not in self._dealers:
+            self._dealers[new] = self._dealers.pop(old)
+
+    def send(self, key: str, data: bytes) -> bool:
+        """Send one frame to the peer ``key``; False (and counted) if it cannot take it."""
+        sock = self._dealers.get(key)
+        if sock is None:
+            return False
+        try:
+            sock.send(data, zmq.NOBLOCK, copy=len(data) < 65536)
+            return True
+        except zmq.ZMQError as exc:
+            self.dropped += 1
+            log.warning("dropped a message to %s: %s (peer congested or gone)", key, exc)
+            return False
+
+    def reply(self, routing_id: bytes, data: bytes) -> bool:
+        """Send one frame to a client connected to the inbox; False if it is gone."""
+        router = self._router
+        if router is None:
+            return False
+        try:
+            router.send_multipart([routing_id, data], zmq.NOBLOCK)
+            ok = True
+        except zmq.ZMQError:
+            self.dropped += 1
+            ok = False
+        # A send can consume the edge of the ROUTER's fd: look for pending input.
+        if router.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            self.io.loop.call_soon(self._drain)
+        return ok
+
+    def send_once(self, endpoint: str, data: bytes, linger: float = 1.0) -> None:
+        """Send one frame to an endpoint we do not link to (e.g. a refusal)."""
+        sock = self._dealer(endpoint)
+        with contextlib.suppress(zmq.ZMQError):
+            sock.send(data, zmq.NOBLOCK)
+        sock.close(linger=int(linger * 1000))
+
+    def _dealer(self, endpoint: str) -> zmq.Socket:
+        sock = self._ctx.socket(zmq.DEALER)
+        sock.linger = 0
+        sock.identity = self.identity
+        sock.curve_serverkey = self._public
+        sock.curve_publickey = self._public
+        sock.curve_secretkey = self._secret
+        sock.sndhwm = 10000
+        sock.heartbeat_ivl = self._heartbeat_ms
+        sock.heartbeat_timeout = 4 * self._heartbeat_ms
+        sock.heartbeat_ttl = 4 * self._heartbeat_ms
+        sock.connect(endpoint)
+        return sock
+
+    # ---- input ---------------------------------------------------------
+    def _drain(self) -> None:
+        router = self._router
+        if router is None:
+            return
+        for _ in range(_BUDGET):
+            try:
+                frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            except zmq.ZMQError as exc:
+                log.warning("inbox receive failed: %s", exc)
+                return
+            self._receive(frames)
+        # Budget used up; the fd edge will not fire again for what is queued.
+        self.io.loop.call_soon(self._drain)
+
+    def _receive(self, frames: list[zmq.Frame]) -> None:
+        if len(frames) != 2:
+            self._reject(frames[-1], f"{len(frames)} frames instead of 2")
+            return
+        routing_id = frames[0].bytes
+        try:
+            message = decode_frame(frames[1].bytes, max_size=self.max_message_size)
+        except (DecodeError, MessageTooLarge) as exc:
+            self._reject(frames[1], str(exc))
+            return
+        try:
+            self._on_message(routing_id, message)
+        except Exception:
+            log.exception("handling a %r message failed", message.get("t"))
+
+    def _reject(self, frame: zmq.Frame, why: str) -> None:
+        self.dropped += 1
+        try:
+            peer = frame.get("Peer-Address")
+        except zmq.ZMQError:
+            peer = "an unknown peer"
+        log.warning("dropped a frame from %s on %s: %s", peer, self.endpoint, why)
+
+
+def _advertised(endpoint: str) -> str:
+    """The bound endpoint with a wildcard host replaced by this host's name."""
+    for wildcard in ("tcp://0.0.0.0:", "tcp://*:", "tcp://[::]:"):
+        if endpoint.startswith(wildcard):
+            return f"tcp://{socket.gethostname()}:{endpoint[len(wildcard) :]}"
+    return endpoint

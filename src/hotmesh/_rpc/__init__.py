@@ -1,0 +1,1 @@
+"""Remote calls: pending calls with deadlines, dispatch on a worker pool, messages."""

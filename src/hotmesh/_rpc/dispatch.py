@@ -1,0 +1,129 @@
+"""The target side of remote calls: resolve the function, run it on a worker, reply.
+
+No sockets here: replies leave through the ``send`` callable the node gives.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hotmesh._errors import EncodeError, MessageTooLarge, NoSuchFunction
+from hotmesh._rpc import messages
+from hotmesh._rpc.workers import WorkerPool
+
+log = logging.getLogger("hotmesh.rpc")
+
+CURRENT_NODE: contextvars.ContextVar[Any] = contextvars.ContextVar("hotmesh_current_node")
+"""The node whose dispatcher runs the current call (read by ``current_node()``)."""
+
+Send = Callable[[bytes, dict[str, Any]], None]
+
+
+def resolve(path: str) -> Callable[..., Any]:
+    """The callable named by a dotted path (``pkg.mod.func`` or ``pkg.mod:Cls.meth``).
+
+    Looks in ``sys.modules`` first and imports the module when needed, so each
+    call reaches the module's current code.
+
+    Raises:
+        NoSuchFunction: nothing callable by that name.
+    """
+    if ":" in path:
+        module_name, _, attrs = path.partition(":")
+        candidates = [(module_name, attrs.split("."))]
+    else:
+        parts = path.split(".")
+        candidates = [(".".join(parts[:i]), parts[i:]) for i in range(len(parts) - 1, 0, -1)]
+        candidates.append(("builtins", parts))
+    for module_name, attrs in candidates:
+        module = sys.modules.get(module_name)
+        if module is None:
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name and module_name.startswith(exc.name):
+                    continue
+                raise
+        target: Any = module
+        try:
+            for attr in attrs:
+                target = getattr(target, attr)
+        except AttributeError:
+            continue
+        if callable(target):
+            return target
+        raise NoSuchFunction(f"{path} is a {type(target).__name__}, not a function")
+    raise NoSuchFunction(f"no function {path}")
+
+
+class Dispatcher:
+    """Runs call messages for one node on its worker pool and sends the replies."""
+
+    def __init__(self, node: Any, pool: WorkerPool, send: Send) -> None:
+        self._node = node
+        self._pool = pool
+        self._send = send
+        self.expired = 0
+
+    def handle(self, sender: bytes, message: dict[str, Any]) -> None:
+        """Accept a call message (on the I/O thread): drop it if late, else queue it."""
+        deadline = message.get("dl")
+        if isinstance(deadline, (int, float)) and time.time() > deadline:
+            self.expired += 1
+            log.info("dropped an expired call to %s", messages.describe(message))
+            return
+        self._pool.submit(lambda: self._run(sender, message))
+
+    def execute(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Run the call in ``message`` on this thread and return the reply message."""
+        call_id = message.get("id", 0)
+        try:
+            fn = self._function(message)
+        except NoSuchFunction as exc:
+            return messages.error_reply(call_id, messages.NO_SUCH_FUNCTION, None, str(exc))
+        except Exception as exc:
+            kind = messages.SHIPPING if "fnp" in message else messages.REMOTE
+            return messages.error_reply(call_id, kind, exc, f"{type(exc).__name__}: {exc}")
+        args, kwargs = message.get("a", ()), message.get("k") or {}
+        token = CURRENT_NODE.set(self._node)
+        try:
+            value = fn(*args, **kwargs)
+        except Exception as exc:
+            return messages.exception_reply(call_id, exc)
+        finally:
+            CURRENT_NODE.reset(token)
+        return messages.ok_reply(call_id, value)
+
+    def _function(self, message: dict[str, Any]) -> Callable[..., Any]:
+        if "fnp" in message:
+            from hotmesh._rpc.shipping import load_function
+
+            return load_function(message["fnp"])
+        path = message.get("fn")
+        if not isinstance(path, str) or not path:
+            raise NoSuchFunction(f"bad function name {path!r}")
+        return resolve(path)
+
+    def _run(self, sender: bytes, message: dict[str, Any]) -> None:
+        reply = self.execute(message)
+        if message.get("nr"):
+            if not reply.get("ok"):
+                log.warning("cast to %s failed: %s", messages.describe(message), reply["e"]["msg"])
+            return
+        try:
+            self._send(sender, reply)
+            return
+        except (EncodeError, MessageTooLarge) as exc:
+            if not reply.get("ok") and "exc" in reply["e"]:
+                # The exception object itself cannot travel: send its text only.
+                del reply["e"]["exc"]
+                self._send(sender, reply)
+                return
+            text = f"the value returned by {messages.describe(message)} cannot travel: {exc}"
+            self._send(sender, messages.error_reply(reply["id"], messages.UNENCODABLE, None, text))

@@ -1,0 +1,88 @@
+"""A bounded thread pool that grows on demand, for running remote calls (threads, no sockets).
+
+A new thread starts whenever a job arrives and no thread is idle, up to
+``max_workers``; beyond that, jobs queue. Idle threads exit after
+``idle_timeout``. Threads are daemons: a call that never returns cannot hold
+up process exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+
+log = logging.getLogger("hotmesh.rpc")
+
+Job = Callable[[], None]
+
+
+class WorkerPool:
+    """Runs jobs on daemon threads; a slow job never delays another while below the cap."""
+
+    def __init__(self, max_workers: int = 64, idle_timeout: float = 30.0, name: str = "") -> None:
+        self.max_workers = max_workers
+        self._idle_timeout = idle_timeout
+        self._name = name or "hotmesh-worker"
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+        self._closed = False
+        self._serial = 0
+
+    @property
+    def size(self) -> int:
+        """Threads alive now."""
+        return self._threads
+
+    def submit(self, job: Job) -> None:
+        """Queue ``job``; start a thread if none is idle and the cap allows."""
+        with self._lock:
+            if self._closed:
+                return
+            spawn = self._idle == 0 and self._threads < self.max_workers
+            if spawn:
+                self._threads += 1
+                self._serial += 1
+                serial = self._serial
+            else:
+                self._idle -= 1 if self._idle else 0
+            # Queue under the lock so an idle thread timing out sees the job.
+            self._jobs.put(job)
+        if spawn:
+            threading.Thread(target=self._work, name=f"{self._name}-{serial}", daemon=True).start()
+
+    def close(self) -> None:
+        """Stop idle threads; running jobs finish on their own (safe to call twice)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            threads = self._threads
+        for _ in range(threads):
+            self._jobs.put(None)
+
+    def _work(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=self._idle_timeout)
+            except queue.Empty:
+                with self._lock:
+                    # Recheck under the lock: a submit may have counted on us.
+                    if self._jobs.empty():
+                        self._threads -= 1
+                        self._idle -= 1 if self._idle else 0
+                        return
+                continue
+            if job is None:
+                with self._lock:
+                    self._threads -= 1
+                return
+            try:
+                job()
+            except BaseException:
+                log.exception("a worker job failed")
+            with self._lock:
+                self._idle += 1
