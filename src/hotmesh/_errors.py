@@ -27,6 +27,9 @@
     ├── DeployError ── UpgradeError (.node .step .reason)
     └── ServiceError ── NoSuchService, ServiceCrashed
 
+    BaseException
+    └── CodePurged (raised *inside* threads that code.purge interrupts)
+
 Foreign errors (zmq, msgpack, OS) are translated only at the boundary
 (``raise DecodeError(...) from exc``).
 """
@@ -166,6 +169,14 @@ class XrefError(LoadError):
     def __init__(self, message: str, problems: list[Any]) -> None:
         self.problems = list(problems)
         super().__init__(message)
+
+
+class CodePurged(BaseException):
+    """Raised inside a thread running old code when ``hotmesh.code.purge`` interrupts it.
+
+    A BaseException (like KeyboardInterrupt), so ``except Exception`` does not
+    swallow it: the nearest Python equivalent of Erlang's untrappable kill.
+    """
 
 
 class DeployError(HotmeshError):

@@ -1,0 +1,285 @@
+"""The code server: Erlang's ``code`` module for Python modules (loads and executes code).
+
+Managed modules (pure-Python modules under the configured roots) have at most
+two versions loaded, current and old. Each version executes in its own fresh
+namespace; the module object programs imported (the *facade*) stays the same
+object forever and mirrors the current version. So, as in Erlang:
+
+- a qualified reference (``import m; m.f()``) reaches the current version,
+  like an external call ``m:f()``;
+- code already running finishes in its own version, and its unqualified calls
+  stay there, like local calls;
+- ``from m import f``, stored callbacks and instances of old classes keep the
+  old version, like funs (``stale_references`` lists them).
+
+All functions below act on one process-wide server. Names match Erlang's
+``code`` module where the semantics match; each docstring says how.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+from collections.abc import Iterable
+from typing import Any
+
+from hotmesh.code.build import keep
+from hotmesh.code.crossref import Problem
+from hotmesh.code.scan import Offender
+from hotmesh.code.server import CodeServer, Prepared, PurgeReport, Status
+from hotmesh.code.stale import StaleReference
+from hotmesh.code.versions import Version
+
+__all__ = [
+    "CodeServer",
+    "Offender",
+    "Prepared",
+    "Problem",
+    "PurgeReport",
+    "StaleReference",
+    "Status",
+    "Version",
+    "add_root",
+    "all_versions",
+    "atomic_load",
+    "available_modules",
+    "check_old_code",
+    "check_process_code",
+    "current_version",
+    "delete",
+    "finish_loading",
+    "is_loaded",
+    "is_managed",
+    "keep",
+    "load_binary",
+    "load_file",
+    "loaded",
+    "modified_modules",
+    "module_status",
+    "old_version",
+    "prepare_loading",
+    "purge",
+    "revert",
+    "roots",
+    "soft_purge",
+    "stale_references",
+    "which",
+    "xref",
+]
+
+_server = CodeServer()
+
+
+def add_root(root: str | os.PathLike[str], *, allow_sticky: bool = False) -> None:
+    """Manage the modules under ``root``: a package prefix or a directory.
+
+    ``"myapp"`` manages myapp and its submodules; a directory (a PathLike, or a
+    string naming an existing directory) manages the modules whose source
+    file lies under it. Managed modules already imported are adopted now:
+    their dict becomes version 1 behind a facade. Modules in the stdlib,
+    site-packages or hotmesh are sticky (Erlang's sticky directories) and stay
+    unmanaged unless ``allow_sticky=True``.
+    """
+    _server.add_root(root, allow_sticky=allow_sticky)
+
+
+def roots() -> list[str]:
+    """The configured roots (package prefixes, and directories as real paths)."""
+    return _server.roots()
+
+
+def is_managed(mod: str) -> bool:
+    """Whether module ``mod`` lies under a root and is not sticky."""
+    return _server.is_managed(mod)
+
+
+def current_version(mod: str) -> Version | None:
+    """``mod``'s current version, or None (a dict lookup: cheap enough per message)."""
+    return _server.current_version(mod)
+
+
+def old_version(mod: str) -> Version | None:
+    """``mod``'s old version, or None (a dict lookup)."""
+    return _server.old_version(mod)
+
+
+def load_file(mod: str, *, force: bool = False) -> Version:
+    """Load ``mod`` from the source file found on its path and make it current.
+
+    Erlang's ``code:load_file/1``. The new version is compiled and executed in
+    a fresh namespace (with ``keep`` carrying state and ``__upgrade__`` run
+    after the body), checked by xref unless ``force``, then made current in
+    one atomic step; the previous current becomes old. A module never loaded
+    before is loaded as new (facade installed in sys.modules and its package).
+
+    Raises:
+        NotPurged: the old slot is occupied (nothing ran, nothing changed).
+        LoadError: syntax error, exception in the body or the hook, no source;
+            XrefError (a LoadError) for dangling references. Nothing changed:
+            the module keeps answering with the version it had.
+        StickyModule, NotManaged: ``mod`` is not a managed module.
+    """
+    return _server.load_file(mod, force=force)
+
+
+def load_binary(
+    mod: str, filename: str, source: str | types.CodeType, *, force: bool = False
+) -> Version:
+    """Load ``mod`` from source text (or a code object) that is not on disk.
+
+    Erlang's ``code:load_binary/3``, except that it never purges first: like
+    load_file it refuses with NotPurged while an old version is loaded.
+    ``filename`` is recorded (``which`` returns it) and names the code in
+    tracebacks. Same errors as load_file.
+    """
+    return _server.load_binary(mod, filename, source, force=force)
+
+
+def atomic_load(mods: Iterable[str], *, force: bool = False) -> dict[str, Version]:
+    """Load several modules from disk, all or nothing (Erlang's ``code:atomic_load/1``).
+
+    Every module is built and checked first; then all switch in one atomic
+    step. Any failure (NotPurged, LoadError, XrefError, ...) changes nothing.
+    """
+    return _server.atomic_load(mods, force=force)
+
+
+def prepare_loading(mods: Iterable[str], *, force: bool = False) -> Prepared:
+    """Do all the heavy work of loading ``mods`` with no visible effect.
+
+    Erlang's ``code:prepare_loading/1``: read, compile, execute the bodies
+    into fresh namespaces, run ``__upgrade__`` hooks and xref. An occupied old
+    slot is not an error yet (purge it before finish_loading).
+    """
+    return _server.prepare_loading(mods, force=force)
+
+
+def finish_loading(prepared: Prepared) -> dict[str, Version]:
+    """Switch to prepared versions all at once (Erlang's ``code:finish_loading/1``).
+
+    Fails with no effect (NotPurged, or LoadError when a module's current
+    version changed since prepare_loading).
+    """
+    return _server.finish_loading(prepared)
+
+
+def soft_purge(mod: str) -> bool:
+    """Drop ``mod``'s old version unless some thread or asyncio task still runs it.
+
+    Erlang's ``code:soft_purge/1``: True when dropped or there was no old
+    version; False (nothing changes) when a thread's stack, or an asyncio
+    task's await chain (suspended coroutines and generators included), has a
+    frame executing old-version code.
+    """
+    return _server.soft_purge(mod)
+
+
+def purge(mod: str, *, timeout: float = 2.0) -> PurgeReport:
+    """Drop ``mod``'s old version, stopping the threads and tasks still running it.
+
+    Erlang's ``code:purge/1`` kills processes; Python cannot kill a thread, so
+    tasks are cancelled (in their own loop's thread) and threads get
+    ``hotmesh.CodePurged`` raised in them, then purge waits up to ``timeout``
+    seconds for them to leave old code. A thread blocked in a C call (a lock,
+    a socket, ``time.sleep``) sees the exception only when the call returns;
+    code catching BaseException or CancelledError can refuse to stop. Those
+    are reported as ``lingering``. The old version is dropped in all cases.
+    """
+    return _server.purge(mod, timeout=timeout)
+
+
+def check_old_code(mod: str) -> bool:
+    """Whether ``mod`` has an old version (Erlang's ``erlang:check_old_code/1``)."""
+    return _server.check_old_code(mod)
+
+
+def check_process_code(thread_or_task: Any, mod: str) -> bool:
+    """Whether a thread (Thread or ident) or asyncio task executes ``mod``'s old code.
+
+    Erlang's ``erlang:check_process_code/2``; like it, references held as
+    values (Erlang funs, here from-imports and callbacks) do not count.
+    """
+    return _server.check_process_code(thread_or_task, mod)
+
+
+def delete(mod: str) -> None:
+    """Make ``mod``'s current version old, leaving no current version.
+
+    Erlang's ``code:delete/1``. Code running it finishes; new qualified
+    references (``m.f``) fail with an AttributeError naming the deleted module.
+    Raises NotPurged if an old version exists, CodeError if nothing is current.
+    """
+    _server.delete(mod)
+
+
+def revert(mods: Iterable[str]) -> None:
+    """Atomically make each module's old version current again (hotmesh's airbag).
+
+    The reverted version becomes old; a module with no old version (new in
+    the load being reverted) is deleted. Raises CodeError, changing nothing,
+    if any module has no current version.
+    """
+    _server.revert(mods)
+
+
+def loaded() -> list[str]:
+    """Managed modules with a current version (Erlang's ``code:all_loaded/0``)."""
+    return _server.loaded()
+
+
+def which(mod: str) -> str | None:
+    """The file ``mod``'s current version came from, or None (``code:which/1``)."""
+    return _server.which(mod)
+
+
+def is_loaded(mod: str) -> bool:
+    """Whether ``mod`` has a current version (``code:is_loaded/1``)."""
+    return _server.is_loaded(mod)
+
+
+def all_versions() -> dict[str, tuple[Version, Version | None]]:
+    """Every loaded module's (current, old) versions."""
+    return _server.all_versions()
+
+
+def module_status(mod: str) -> Status:
+    """``not_loaded``, ``loaded``, ``modified`` or ``removed`` (``code:module_status/1``).
+
+    Compares the sha256 of the source file load_file would read with the
+    current version's hash (Erlang compares the beam's MD5).
+    """
+    return _server.module_status(mod)
+
+
+def modified_modules() -> list[str]:
+    """Loaded modules whose source on disk changed (``code:modified_modules/0``)."""
+    return _server.modified_modules()
+
+
+def available_modules() -> list[str]:
+    """Managed modules present on disk under the roots, loaded or not."""
+    return _server.available_modules()
+
+
+def xref(mods: Iterable[str]) -> list[Problem]:
+    """The dangling references loading ``mods`` from disk would leave (executes nothing).
+
+    Parses the new sources and the current versions of the other managed
+    modules; every ``m.f`` on an imported managed module and every
+    ``from m import f`` must resolve in the code that would be current.
+    """
+    return _server.xref(mods)
+
+
+def stale_references(mod: str) -> list[StaleReference]:
+    """Places still holding functions, classes or instances of ``mod``'s old version.
+
+    Found through the garbage collector: from-import bindings and aliases in
+    other modules, closures, bound methods, partials, subclasses, instances.
+    """
+    return _server.stale_references(mod)
+
+
+def _reset() -> None:
+    """Forget every module and root and uninstall the finder (tests only)."""
+    _server.reset()

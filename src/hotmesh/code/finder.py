@@ -1,0 +1,67 @@
+"""The meta-path finder and loader: importing a managed module yields its facade.
+
+No I/O of its own: locating and reading sources is done by roots and the server.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import types
+from importlib.machinery import ModuleSpec, PathFinder
+from typing import TYPE_CHECKING, Any
+
+from hotmesh.code.roots import is_source, read_source
+
+if TYPE_CHECKING:
+    from hotmesh.code.server import CodeServer
+
+
+class ManagedFinder(importlib.abc.MetaPathFinder):
+    """Finds managed modules on the normal path and hands them to ManagedLoader."""
+
+    def __init__(self, server: CodeServer) -> None:
+        self.server = server
+
+    def find_spec(
+        self, fullname: str, path: Any = None, target: types.ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if not self.server.might_manage(fullname):
+            return None
+        spec = PathFinder.find_spec(fullname, path)
+        if spec is None or not is_source(spec) or not self.server.manages(fullname, spec.origin):
+            return None
+        spec.loader = ManagedLoader(self.server, fullname, spec.origin)
+        return spec
+
+    def invalidate_caches(self) -> None:
+        PathFinder.invalidate_caches()
+
+
+class ManagedLoader(importlib.abc.Loader):
+    """Creates the facade and executes version 1; ``importlib.reload`` becomes a load_file."""
+
+    def __init__(self, server: CodeServer, name: str, path: str | None) -> None:
+        self.server = server
+        self.name = name
+        self.path = path
+
+    def create_module(self, spec: ModuleSpec) -> types.ModuleType:
+        return self.server.facade_for_import(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        self.server.exec_for_import(module)
+
+    def get_source(self, fullname: str) -> str | None:
+        """The source on disk (what the next load_file would load)."""
+        if self.path is None:
+            return None
+        try:
+            return read_source(self.path)
+        except OSError:
+            return None
+
+    def is_package(self, fullname: str) -> bool:
+        return bool(self.path and self.path.endswith("__init__.py"))
+
+    def get_filename(self, fullname: str) -> str | None:
+        return self.path

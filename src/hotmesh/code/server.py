@@ -1,0 +1,697 @@
+"""The code server: managed modules, their current and old versions, loads, purges, reverts.
+
+Loads, purges and reverts are serialised by one lock; readers (``current_version``,
+attribute reads through facades) never take it. Every switch is published in
+one C-level batch of ``dict.update`` calls, so under the GIL no reader sees
+half of a multi-module switch. Reads the file system and executes module code.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import linecache
+import os
+import sys
+import threading
+import time
+import types
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib.machinery import ModuleSpec
+from typing import Any, Literal
+
+from hotmesh._errors import CodeError, CodePurged, LoadError, NotManaged, StickyModule, XrefError
+from hotmesh.code import crossref, scan
+from hotmesh.code.build import Built, build_version, live_names, redirect_references
+from hotmesh.code.facade import (
+    ManagedModule,
+    deleted_mirror,
+    make_facade,
+    prune_live_names,
+    set_live_names,
+    slot_of,
+    stale_mirror_keys,
+)
+from hotmesh.code.finder import ManagedFinder
+from hotmesh.code.roots import (
+    Root,
+    is_source,
+    is_sticky,
+    locate,
+    make_root,
+    modules_under,
+    read_source,
+)
+from hotmesh.code.stale import StaleReference, find_stale
+from hotmesh.code.versions import (
+    EMPTY,
+    Entry,
+    Version,
+    after_delete,
+    after_load,
+    after_purge,
+    after_revert,
+    check_loadable,
+    make_vsn,
+    source_hash,
+)
+
+Status = Literal["not_loaded", "loaded", "modified", "removed"]
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    """What ``purge`` did (Erlang's purge only says whether it killed something).
+
+    ``purged``: there was an old version and it is gone. ``cancelled`` and
+    ``interrupted`` name the tasks cancelled and the threads that got
+    CodePurged raised in them; ``lingering`` names those still running old
+    code when the timeout expired (blocked in C, or swallowing the exception).
+    """
+
+    module: str
+    purged: bool
+    cancelled: tuple[str, ...] = ()
+    interrupted: tuple[str, ...] = ()
+    lingering: tuple[str, ...] = ()
+
+    @property
+    def killed(self) -> bool:
+        """Whether any task or thread was asked to stop (Erlang's return value)."""
+        return bool(self.cancelled or self.interrupted)
+
+
+@dataclass(eq=False)
+class Prepared:
+    """New versions built by ``prepare_loading``, not yet visible; pass to finish_loading."""
+
+    versions: dict[str, Version]
+    _built: dict[str, Built] = field(repr=False)
+    _facades: dict[str, ManagedModule] = field(repr=False)
+    _expected: dict[str, Version | None] = field(repr=False)
+    _finished: bool = field(default=False, repr=False)
+
+
+class CodeServer:
+    """One process's code server (Erlang's ``code_server``); see ``hotmesh.code``."""
+
+    def __init__(self) -> None:
+        self._roots: list[Root] = []
+        self._world: dict[str, Entry] = {}
+        self._facades: dict[str, ManagedModule] = {}
+        self._hidden: dict[str, types.ModuleType] = {}  # vsn -> per-version module object
+        self._codefiles: dict[str, str] = {}  # vsn -> linecache key
+        self._live: dict[str, frozenset[str]] = {}  # vsn -> runtime-rebound names
+        self._refs: dict[str, tuple[frozenset[str], list[crossref.Ref]]] = {}
+        self._disk: dict[str, tuple[int, int, str]] = {}  # path -> (mtime_ns, size, hash)
+        self._lock = threading.RLock()  # serialises loads, purges, deletes, reverts
+        self._switch = threading.Lock()  # held only while publishing, never around user code
+        self._counter = itertools.count(1)
+        self._finder: ManagedFinder | None = None
+
+    # ----------------------------------------------------------------- roots
+    def add_root(self, root: str | os.PathLike[str], *, allow_sticky: bool = False) -> None:
+        """Manage a package prefix or a directory; adopt its modules already imported."""
+        parsed = make_root(root, allow_sticky)
+        with self._lock:
+            self._roots = [r for r in self._roots if r.text != parsed.text] + [parsed]
+            if self._finder is None:
+                self._finder = ManagedFinder(self)
+                sys.meta_path.insert(0, self._finder)
+            self._adopt_all()
+
+    def roots(self) -> list[str]:
+        """The configured roots (package prefixes and directory real paths)."""
+        return [root.text for root in self._roots]
+
+    def might_manage(self, name: str) -> bool:
+        """Cheap pre-filter for the finder: a prefix matches, or any directory root."""
+        return any(root.is_dir or root.covers(name, None) for root in self._roots)
+
+    def manages(self, name: str, origin: str | None) -> bool:
+        """Whether module ``name`` with source ``origin`` is managed (root, not sticky)."""
+        root = next((r for r in self._roots if r.covers(name, origin)), None)
+        if root is None:
+            return False
+        return root.allow_sticky or origin is None or not is_sticky(name, origin)
+
+    def is_managed(self, mod: str) -> bool:
+        """Whether ``mod`` lies under a root and is not sticky."""
+        if mod in self._facades:
+            return True
+        module = sys.modules.get(mod)
+        origin = getattr(module, "__file__", None) if module is not None else None
+        if origin is None:
+            spec = locate(mod)
+            origin = spec.origin if spec is not None and spec.has_location else None
+        return self.manages(mod, origin)
+
+    def _managed_spec(self, mod: str) -> ModuleSpec:
+        """The source spec of a managed module, or the reason it cannot be loaded."""
+        spec = locate(mod)
+        origin = spec.origin if spec is not None and spec.has_location else None
+        root = next((r for r in self._roots if r.covers(mod, origin)), None)
+        if origin is not None and is_sticky(mod, origin) and not (root and root.allow_sticky):
+            raise StickyModule(
+                f"{mod} is sticky (stdlib, site-packages or hotmesh: {origin}); add its root "
+                f"with add_root(..., allow_sticky=True) to manage it"
+            )
+        if root is None:
+            raise NotManaged(f"{mod} is not under a managed root (roots: {self.roots()})")
+        if spec is None or not is_source(spec):
+            raise LoadError(f"no Python source file found for {mod} on its path")
+        return spec
+
+    # -------------------------------------------------------------- adoption
+    def _adopt_all(self) -> None:
+        for name, module in list(sys.modules.items()):
+            if module is None or isinstance(module, ManagedModule) or name in self._facades:
+                continue
+            origin = getattr(module, "__file__", None)
+            if not isinstance(origin, str) or not origin.endswith(".py"):
+                continue
+            if self.manages(name, origin):
+                self._adopt(name, module, origin)
+
+    def _adopt(self, name: str, module: types.ModuleType, origin: str) -> None:
+        """Turn a module imported before its root was added into version 1 behind a facade."""
+        spec = getattr(module, "__spec__", None) or locate(name)
+        facade = make_facade(name, spec)
+        try:
+            source: str | None = read_source(origin)
+        except OSError:
+            source = None
+        digest = source_hash(source) if source is not None else ""
+        counter = next(self._counter)
+        version = Version(
+            name, make_vsn(digest, counter), digest, origin, time.time(), source, module.__dict__
+        )
+        try:
+            names = live_names(compile(source, origin, "exec")) if source else frozenset()
+        except (SyntaxError, ValueError):
+            names = frozenset()
+        built = Built(version, module, names, None)
+        with self._switch:
+            self._facades[name] = facade
+            self._publish({name: built}, {name: facade})
+        self._remember(built)
+        redirect_references({id(module): (module, facade)})
+
+    # ------------------------------------------------------------- importing
+    def facade_for_import(self, spec: ModuleSpec) -> ManagedModule:
+        """The finder's loader: a new facade for a first import."""
+        existing = self._facades.get(spec.name)
+        if existing is not None and self._world.get(spec.name, EMPTY)[0] is not None:
+            return existing
+        return make_facade(spec.name, spec)
+
+    def exec_for_import(self, facade: types.ModuleType) -> None:
+        """The finder's loader: build and publish version 1 (or load_file on reload)."""
+        name = facade.__name__
+        if facade is self._facades.get(name):
+            self.load_file(name)  # importlib.reload(facade) is a hotmesh load
+            return
+        assert isinstance(facade, ManagedModule)
+        spec = facade.__spec__
+        path = spec.origin if spec is not None else None
+        if path is None:
+            raise ImportError(f"no source for {name}", name=name)
+        source = read_source(path)
+        built = build_version(
+            name, source, path, facade, None, next(self._counter), translate=False
+        )
+        with self._switch:
+            if self._world.get(name, EMPTY) != EMPTY:
+                raise ImportError(f"{name} was loaded concurrently by the code server", name=name)
+            self._facades[name] = facade
+            self._publish({name: built}, {name: facade})
+        self._remember(built)
+        redirect_references({id(built.module): (built.module, facade)})
+
+    # --------------------------------------------------------------- loading
+    def load_file(self, mod: str, *, force: bool = False) -> Version:
+        """Load ``mod`` from its source file and make it current (see hotmesh.code)."""
+        return self.atomic_load([mod], force=force)[mod]
+
+    def load_binary(
+        self, mod: str, filename: str, source: str | types.CodeType, *, force: bool = False
+    ) -> Version:
+        """Load ``mod`` from a source string or code object (see hotmesh.code)."""
+        with self._lock:
+            self._adopt_all()
+            if not self.is_managed(mod):
+                self._managed_spec(mod)  # raises the precise reason
+            check_loadable(mod, self._world.get(mod, EMPTY))
+            spec = locate(mod) if mod not in self._facades else None
+            prepared = self._prepare({mod: (filename, source, spec)}, force)
+            return self.finish_loading(prepared)[mod]
+
+    def atomic_load(self, mods: Iterable[str], *, force: bool = False) -> dict[str, Version]:
+        """Load several modules all-or-nothing (Erlang's ``code:atomic_load/1``)."""
+        with self._lock:
+            prepared = self.prepare_loading(mods, force=force, _check_purged=True)
+            return self.finish_loading(prepared)
+
+    def prepare_loading(
+        self, mods: Iterable[str], *, force: bool = False, _check_purged: bool = False
+    ) -> Prepared:
+        """Build new versions of ``mods`` off to the side (Erlang's ``prepare_loading/1``)."""
+        names = list(mods)
+        if len(set(names)) != len(names):
+            raise CodeError(f"duplicated modules in {names}")
+        with self._lock:
+            self._adopt_all()
+            sources: dict[str, tuple[str, str | types.CodeType, ModuleSpec | None]] = {}
+            for mod in names:
+                spec = self._managed_spec(mod)
+                if _check_purged:
+                    check_loadable(mod, self._world.get(mod, EMPTY))
+                assert spec.origin is not None
+                try:
+                    sources[mod] = (spec.origin, read_source(spec.origin), spec)
+                except (OSError, SyntaxError, UnicodeDecodeError) as exc:
+                    raise LoadError(f"cannot read {spec.origin}: {exc}") from exc
+            return self._prepare(sources, force)
+
+    def _prepare(
+        self,
+        sources: dict[str, tuple[str, str | types.CodeType, ModuleSpec | None]],
+        force: bool,
+    ) -> Prepared:
+        built: dict[str, Built] = {}
+        facades: dict[str, ManagedModule] = {}
+        expected: dict[str, Version | None] = {}
+        for mod in sorted(sources, key=lambda m: m.count(".")):
+            path, source, spec = sources[mod]
+            facade = self._facades.get(mod) or make_facade(mod, spec)
+            previous = self._world.get(mod, EMPTY)[0]
+            built[mod] = build_version(mod, source, path, facade, previous, next(self._counter))
+            facades[mod] = facade
+            expected[mod] = previous
+        redirect_references({id(b.module): (b.module, facades[m]) for m, b in built.items()})
+        if not force:
+            problems = self._xref(built)
+            if problems:
+                listing = "\n".join(f"  {problem}" for problem in problems)
+                raise XrefError(
+                    f"loading {', '.join(built)} would leave dangling references "
+                    f"(fix them, load the missing modules in the same atomic load, "
+                    f"or pass force=True):\n{listing}",
+                    problems,
+                )
+        versions = {mod: b.version for mod, b in built.items()}
+        return Prepared(versions, built, facades, expected)
+
+    def finish_loading(self, prepared: Prepared) -> dict[str, Version]:
+        """Switch to the prepared versions, all at once (Erlang's ``finish_loading/1``).
+
+        Raises NotPurged if a module's old slot is occupied, LoadError if a
+        module's current version changed since prepare_loading; nothing changes.
+        """
+        with self._lock:
+            if prepared._finished:
+                raise CodeError("these prepared modules were already switched to")
+            with self._switch:
+                for mod, version in prepared._expected.items():
+                    current = self._world.get(mod, EMPTY)[0]
+                    if current is not version:
+                        now = current.vsn if current else "nothing"
+                        raise LoadError(
+                            f"{mod} changed since prepare_loading (current is now {now}); "
+                            f"prepare again"
+                        )
+                self._publish(prepared._built, prepared._facades)
+                for mod, facade in prepared._facades.items():
+                    self._facades[mod] = facade
+            prepared._finished = True
+            for b in prepared._built.values():
+                self._remember(b)
+            return dict(prepared.versions)
+
+    # ------------------------------------------------------------ publishing
+    def _publish(self, built: dict[str, Built], facades: dict[str, ManagedModule]) -> None:
+        """Make ``built`` current in one C-level batch (caller holds ``_switch``)."""
+        updates = after_load(self._world, {m: b.version for m, b in built.items()})
+        dicts: list[dict[str, Any]] = []
+        news: list[dict[str, Any]] = []
+        fresh = {m: facades[m] for m in built if sys.modules.get(m) is not facades[m]}
+        for mod, b in built.items():
+            namespace = b.version.namespace
+            self._carry_children(mod, namespace)
+            set_live_names(facades[mod], b.live_names)
+            dicts += [facades[mod].__dict__, slot_of(facades[mod])]
+            news += [namespace, {"ns": namespace}]
+        for mod, facade in fresh.items():
+            parent, _, child = mod.rpartition(".")
+            if not parent:
+                continue
+            if parent in built:
+                built[parent].version.namespace[child] = facade
+                continue
+            holder = sys.modules.get(parent)
+            if holder is not None:
+                dicts.append(holder.__dict__)
+                news.append({child: facade})
+                current = self._world.get(parent, EMPTY)[0]
+                if current is not None:
+                    dicts.append(current.namespace)
+                    news.append({child: facade})
+        if fresh:
+            dicts.append(sys.modules)
+            news.append(fresh)
+        dicts.append(self._world)
+        news.append(updates)
+        # One C call: no bytecode boundary, so no other thread runs in between.
+        collections.deque(map(dict.update, dicts, news), maxlen=0)
+        for mod, b in built.items():
+            facade = facades[mod]
+            for key in stale_mirror_keys(facade, b.version.namespace):
+                facade.__dict__.pop(key, None)
+            prune_live_names(facade, b.live_names)
+
+    def _carry_children(self, mod: str, namespace: dict[str, Any]) -> None:
+        """Keep ``pkg.sub`` reachable as an attribute of a package's new version."""
+        prefix = mod + "."
+        for name, module in list(sys.modules.items()):
+            if name.startswith(prefix) and "." not in name[len(prefix) :]:
+                namespace.setdefault(name[len(prefix) :], module)
+
+    def _remember(self, b: Built) -> None:
+        vsn = b.version.vsn
+        self._hidden[vsn] = b.module
+        self._live[vsn] = b.live_names
+        if b.code_filename is not None:
+            self._codefiles[vsn] = b.code_filename
+
+    def _forget(self, version: Version) -> None:
+        vsn = version.vsn
+        self._hidden.pop(vsn, None)
+        self._live.pop(vsn, None)
+        self._refs.pop(vsn, None)
+        codefile = self._codefiles.pop(vsn, None)
+        if codefile is not None:
+            linecache.cache.pop(codefile, None)
+
+    # ------------------------------------------------------ delete & revert
+    def delete(self, mod: str) -> None:
+        """Make ``mod``'s current version old; qualified references then fail clearly."""
+        with self._lock:
+            self._adopt_all()
+            with self._switch:
+                updates = after_delete(self._world, mod)
+                facade = self._facades[mod]
+                contents = deleted_mirror(facade)
+                collections.deque(
+                    map(
+                        dict.update,
+                        [facade.__dict__, slot_of(facade), self._world],
+                        [contents, {"ns": None}, updates],
+                    ),
+                    maxlen=0,
+                )
+                for key in stale_mirror_keys(facade, contents):
+                    facade.__dict__.pop(key, None)
+                prune_live_names(facade, ())
+
+    def revert(self, mods: Iterable[str]) -> None:
+        """Atomically make each module's old version current again (hotmesh's airbag).
+
+        The reverted version becomes old; a module without an old version (new
+        in the load being reverted) is deleted. Raises CodeError, changing
+        nothing, if a module has no current version.
+        """
+        names = list(dict.fromkeys(mods))
+        with self._lock, self._switch:
+            updates = after_revert(self._world, names)
+            dicts: list[dict[str, Any]] = []
+            news: list[dict[str, Any]] = []
+            for mod in names:
+                facade = self._facades[mod]
+                target = updates[mod][0]
+                if target is None:
+                    contents = deleted_mirror(facade)
+                else:
+                    contents = target.namespace
+                    self._carry_children(mod, contents)
+                    set_live_names(facade, self._live.get(target.vsn, frozenset()))
+                dicts += [facade.__dict__, slot_of(facade)]
+                news += [contents, {"ns": target.namespace if target else None}]
+            dicts.append(self._world)
+            news.append(updates)
+            collections.deque(map(dict.update, dicts, news), maxlen=0)
+            for mod in names:
+                facade = self._facades[mod]
+                target = updates[mod][0]
+                contents = target.namespace if target else facade.__dict__
+                for key in stale_mirror_keys(facade, contents):
+                    if target is not None or key != "__getattr__":
+                        facade.__dict__.pop(key, None)
+                prune_live_names(facade, self._live.get(target.vsn, ()) if target else ())
+
+    # --------------------------------------------------------------- purging
+    def check_old_code(self, mod: str) -> bool:
+        """Whether ``mod`` has an old version (Erlang's ``erlang:check_old_code/1``)."""
+        return self._world.get(mod, EMPTY)[1] is not None
+
+    def check_process_code(self, thread_or_task: Any, mod: str) -> bool:
+        """Whether a thread (Thread or ident) or asyncio task runs ``mod``'s old code."""
+        old = self._world.get(mod, EMPTY)[1]
+        return old is not None and scan.target_runs(thread_or_task, old.namespace)
+
+    def soft_purge(self, mod: str) -> bool:
+        """Drop ``mod``'s old version unless a thread or task still runs it."""
+        with self._lock:
+            old = self._world.get(mod, EMPTY)[1]
+            if old is None:
+                return True
+            if scan.find_offenders(old.namespace):
+                return False
+            self._drop_old(mod)
+            return True
+
+    def purge(self, mod: str, *, timeout: float = 2.0) -> PurgeReport:
+        """Drop ``mod``'s old version, stopping the threads and tasks that run it."""
+        with self._lock:
+            old = self._world.get(mod, EMPTY)[1]
+            if old is None:
+                return PurgeReport(mod, purged=False)
+            cancelled: list[str] = []
+            interrupted: list[str] = []
+            lingering: list[str] = []
+            for offender in scan.find_offenders(old.namespace):
+                if not scan.interrupt(offender, CodePurged):
+                    lingering.append(offender.description)
+                elif offender.kind == "task":
+                    cancelled.append(offender.description)
+                else:
+                    interrupted.append(offender.description)
+            deadline = time.monotonic() + timeout
+            remaining = self._waitable(old)
+            while remaining and time.monotonic() < deadline:
+                time.sleep(0.002)  # poll: threads and loops finish on their own schedule
+                remaining = self._waitable(old)
+            lingering += [o.description for o in remaining if o.description not in lingering]
+            self._drop_old(mod)
+            return PurgeReport(mod, True, tuple(cancelled), tuple(interrupted), tuple(lingering))
+
+    def _waitable(self, old: Version) -> list[scan.Offender]:
+        """Offenders that can still finish: not this thread, nor a task of this thread's loop."""
+        me = threading.get_ident()
+        result = []
+        for offender in scan.find_offenders(old.namespace):
+            if offender.kind == "thread" and offender.target == me:
+                continue
+            if offender.kind == "task":
+                loop = offender.target.get_loop()
+                if getattr(loop, "_thread_id", None) == me or loop.is_closed():
+                    continue
+            result.append(offender)
+        return result
+
+    def _drop_old(self, mod: str) -> None:
+        with self._switch:
+            old = self._world.get(mod, EMPTY)[1]
+            self._world.update(after_purge(self._world, mod))
+        if old is not None:
+            self._forget(old)
+
+    # --------------------------------------------------------------- queries
+    def current_version(self, mod: str) -> Version | None:
+        """``mod``'s current version (a dict lookup)."""
+        return self._world.get(mod, EMPTY)[0]
+
+    def old_version(self, mod: str) -> Version | None:
+        """``mod``'s old version (a dict lookup)."""
+        return self._world.get(mod, EMPTY)[1]
+
+    def loaded(self) -> list[str]:
+        """Managed modules with a current version, sorted."""
+        return sorted(mod for mod, entry in list(self._world.items()) if entry[0] is not None)
+
+    def is_loaded(self, mod: str) -> bool:
+        """Whether ``mod`` has a current version."""
+        return self._world.get(mod, EMPTY)[0] is not None
+
+    def which(self, mod: str) -> str | None:
+        """The file ``mod``'s current version came from (load_binary: its filename)."""
+        current = self._world.get(mod, EMPTY)[0]
+        return current.path if current is not None else None
+
+    def all_versions(self) -> dict[str, tuple[Version, Version | None]]:
+        """Every loaded module's (current, old) pair."""
+        return {
+            mod: (entry[0], entry[1])
+            for mod, entry in sorted(list(self._world.items()))
+            if entry[0] is not None
+        }
+
+    def facade(self, mod: str) -> ManagedModule | None:
+        """The stable module object of ``mod`` (None if never loaded)."""
+        return self._facades.get(mod)
+
+    # ---------------------------------------------------------------- status
+    def module_status(self, mod: str) -> Status:
+        """Compare ``mod``'s current version with its source on disk (by sha256)."""
+        current = self._world.get(mod, EMPTY)[0]
+        if current is None:
+            return "not_loaded"
+        spec = locate(mod)
+        if spec is None or not is_source(spec) or spec.origin is None:
+            return "removed"
+        digest = self._disk_hash(spec.origin)
+        if digest is None:
+            return "removed"
+        return "loaded" if digest == current.hash else "modified"
+
+    def modified_modules(self) -> list[str]:
+        """Loaded modules whose source on disk differs from their current version."""
+        return [mod for mod in self.loaded() if self.module_status(mod) == "modified"]
+
+    def available_modules(self) -> list[str]:
+        """Managed modules present on disk under the roots, loaded or not."""
+        found: set[str] = set()
+        for root in self._roots:
+            for name in modules_under(root):
+                spec = locate(name)
+                if spec is not None and is_source(spec) and self.manages(name, spec.origin):
+                    found.add(name)
+        return sorted(found)
+
+    def _disk_hash(self, path: str) -> str | None:
+        """sha256 of a file's decoded source, recomputed only when stat changes."""
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        cached = self._disk.get(path)
+        if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
+            return cached[2]
+        try:
+            digest = source_hash(read_source(path))
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            return None
+        self._disk[path] = (stat.st_mtime_ns, stat.st_size, digest)
+        return digest
+
+    def stale_references(self, mod: str) -> list[StaleReference]:
+        """Places outside ``mod``'s old version still holding its functions and classes."""
+        current, old = self._world.get(mod, EMPTY)
+        if old is None:
+            return []
+        labels: dict[int, str] = {}
+        for name, module in list(sys.modules.items()):
+            namespace = getattr(module, "__dict__", None)
+            if isinstance(namespace, dict):
+                labels[id(namespace)] = name
+        for name, (cur, previous) in list(self._world.items()):
+            if cur is not None:
+                labels[id(cur.namespace)] = name
+            if previous is not None and previous is not old:
+                labels[id(previous.namespace)] = f"{name} (old {previous.vsn})"
+        current_ns = current.namespace if current is not None else None
+        return find_stale(old.namespace, current_ns, labels)
+
+    # ------------------------------------------------------------------ xref
+    def xref(self, mods: Iterable[str]) -> list[crossref.Problem]:
+        """Dangling references if ``mods`` were loaded from disk now (nothing executes)."""
+        changed = list(mods)
+        names: dict[str, set[str] | None] = self._current_names()
+        sources: dict[str, tuple[str, str]] = {}
+        for mod in changed:
+            spec = self._managed_spec(mod)
+            assert spec.origin is not None
+            source = read_source(spec.origin)
+            sources[mod] = (spec.origin, source)
+            try:
+                names[mod] = crossref.defined_names(source)
+            except SyntaxError as exc:
+                raise LoadError(f"cannot parse {spec.origin}: {exc}") from exc
+        known = frozenset(names)
+        refs = {}
+        for mod in names:
+            if mod in sources:
+                path, source = sources[mod]
+                is_pkg = path.endswith("__init__.py")
+                refs[mod] = (path, crossref.references(mod, source, is_pkg, known.__contains__))
+            else:
+                current = self._world[mod][0]
+                if current is not None and current.source is not None:
+                    refs[mod] = (current.path or mod, self._refs_of(current, known))
+        return crossref.check(refs, names, set(changed), self._before(changed))
+
+    def _current_names(self) -> dict[str, set[str] | None]:
+        names: dict[str, set[str] | None] = {}
+        for mod, (current, _old) in list(self._world.items()):
+            if current is not None:
+                ns = current.namespace
+                names[mod] = None if "__getattr__" in ns else set(ns)
+        return names
+
+    def _before(self, changed: Iterable[str]) -> dict[str, set[str]]:
+        result = {}
+        for mod in changed:
+            current = self._world.get(mod, EMPTY)[0]
+            if current is not None:
+                result[mod] = set(current.namespace)
+        return result
+
+    def _refs_of(self, version: Version, known: frozenset[str]) -> list[crossref.Ref]:
+        cached = self._refs.get(version.vsn)
+        if cached is not None and cached[0] == known:
+            return cached[1]
+        assert version.source is not None
+        is_pkg = bool(version.path and version.path.endswith("__init__.py"))
+        try:
+            refs = crossref.references(version.module, version.source, is_pkg, known.__contains__)
+        except SyntaxError:
+            refs = []
+        self._refs[version.vsn] = (known, refs)
+        return refs
+
+    def _xref(self, built: dict[str, Built]) -> list[crossref.Problem]:
+        names = self._current_names()
+        for mod, b in built.items():
+            ns = b.version.namespace
+            names[mod] = None if "__getattr__" in ns else set(ns)
+        known = frozenset(names)
+        refs = {}
+        for mod in names:
+            version = built[mod].version if mod in built else self._world[mod][0]
+            if version is not None and version.source is not None:
+                refs[mod] = (version.path or mod, self._refs_of(version, known))
+        return crossref.check(refs, names, set(built), self._before(built))
+
+    # --------------------------------------------------------------- testing
+    def reset(self) -> None:
+        """Forget everything and uninstall the finder (for tests only)."""
+        with self._lock:
+            if self._finder is not None and self._finder in sys.meta_path:
+                sys.meta_path.remove(self._finder)
+            self._finder = None
+            for mod, facade in self._facades.items():
+                if sys.modules.get(mod) is facade:
+                    del sys.modules[mod]
+            for codefile in self._codefiles.values():
+                linecache.cache.pop(codefile, None)
+            self.__init__()  # type: ignore[misc]
