@@ -37,6 +37,7 @@ from hotmesh._errors import (
     WireError,
     XrefError,
 )
+from hotmesh._node import Node, current_node, start
 
 __version__ = "0.1.0"
 
@@ -59,6 +60,7 @@ __all__ = [
     "NoSuchFunction",
     "NoSuchNode",
     "NoSuchService",
+    "Node",
     "NodeDown",
     "NotManaged",
     "NotPurged",
@@ -74,4 +76,6 @@ __all__ = [
     "WireError",
     "XrefError",
     "__version__",
+    "current_node",
+    "start",
 ]
