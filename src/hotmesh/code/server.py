@@ -426,27 +426,26 @@ class CodeServer:
             updates = after_revert(self._world, names)
             dicts: list[dict[str, Any]] = []
             news: list[dict[str, Any]] = []
+            shown: dict[str, dict[str, Any]] = {}
             for mod in names:
                 facade = self._facades[mod]
                 target = updates[mod][0]
                 if target is None:
-                    contents = deleted_mirror(facade)
+                    shown[mod] = deleted_mirror(facade)
                 else:
-                    contents = target.namespace
-                    self._carry_children(mod, contents)
+                    shown[mod] = target.namespace
+                    self._carry_children(mod, target.namespace)
                     set_live_names(facade, self._live.get(target.vsn, frozenset()))
                 dicts += [facade.__dict__, slot_of(facade)]
-                news += [contents, {"ns": target.namespace if target else None}]
+                news += [shown[mod], {"ns": target.namespace if target else None}]
             dicts.append(self._world)
             news.append(updates)
             collections.deque(map(dict.update, dicts, news), maxlen=0)
             for mod in names:
                 facade = self._facades[mod]
                 target = updates[mod][0]
-                contents = target.namespace if target else facade.__dict__
-                for key in stale_mirror_keys(facade, contents):
-                    if target is not None or key != "__getattr__":
-                        facade.__dict__.pop(key, None)
+                for key in stale_mirror_keys(facade, shown[mod]):
+                    facade.__dict__.pop(key, None)
                 prune_live_names(facade, self._live.get(target.vsn, ()) if target else ())
 
     # --------------------------------------------------------------- purging
