@@ -231,27 +231,21 @@ class Airbag:
 
     def _revert(self, armed: Armed) -> None:
         record = armed.record
+        decided = {**record, "state": "reverted", "reason": armed.window.reason}
+        # On disk first: whoever sees the old code again also finds why.
+        atomic_write_json(self.path, {**decided, "decided_at": time.time()})
+        self._armed = None
         started = time.perf_counter()
+        release_after, self.deployment.release = self.deployment.release, record["release_before"]
         try:
             code.revert(record["modules"])
         except CodeError as exc:
-            # The record stays "provisional" on disk: a restart still comes back
-            # on the previous release.
+            self.deployment.release = release_after
+            # Still "provisional" on disk: a restart comes back on the previous release.
+            atomic_write_json(self.path, {**record, "revert_error": str(exc)})
             log.error("airbag could not revert %s: %s", record["modules"], exc)
-            self._armed = None
             return
-        self.deployment.release = record["release_before"]
         elapsed = (time.perf_counter() - started) * 1000
-        atomic_write_json(
-            self.path,
-            {
-                **record,
-                "state": "reverted",
-                "reason": armed.window.reason,
-                "decided_at": time.time(),
-            },
-        )
-        self._armed = None
         problems = _services.migrate(record["modules"])
         log.warning(
             "provisional upgrade %s -> %s reverted on %s in %.1f ms: %s%s",

@@ -12,19 +12,24 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from hotmesh import code
-from hotmesh._errors import CodeError, DeployError, UpgradeError
+from hotmesh._errors import CodeError, DeployError, UpgradeError, XrefError
 from hotmesh.deploy import _services, _state
 from hotmesh.deploy._files import append_line
 from hotmesh.deploy.actions import ActionLog, UpgradeAction, normalize, pending, record_key
 from hotmesh.deploy.airbag import airbag_for
 from hotmesh.deploy.release import Manifest
 from hotmesh.deploy.report import UpgradeReport
+from hotmesh.deploy.window import ProvisionalWindow
 
 log = logging.getLogger("hotmesh.deploy")
 
 
 def upgrade_node(
-    *, actions: Iterable[Any] = (), provisional: float | None = None, force: bool = False
+    *,
+    actions: Iterable[Any] = (),
+    provisional: float | None = None,
+    force: bool = False,
+    release: str | None = None,
 ) -> UpgradeReport:
     """Upgrade this node to the code on its disk; a second call is a harmless ``ok``.
 
@@ -53,6 +58,9 @@ def upgrade_node(
             own ``[[actions]]`` run after them.
         provisional: airbag window in seconds, or None for a permanent upgrade.
         force: load even if the sanity check finds dangling references.
+        release: the release this deploy brings; when the manifest on disk
+            names another one (files not shipped here yet), fail at
+            ``release`` before anything changes.
 
     Returns:
         An ``UpgradeReport`` (``report.ok`` is True).
@@ -67,7 +75,7 @@ def upgrade_node(
     """
     deployment = _state.current()
     with deployment.lock:
-        return _Upgrade(deployment, provisional, force).run(actions)
+        return _Upgrade(deployment, provisional, force).run(actions, release)
 
 
 class _Upgrade:
@@ -86,12 +94,24 @@ class _Upgrade:
         log.warning("upgrade of %s failed at %s: %s", self.dep.node_name, step, reason)
         return UpgradeError(self.dep.node_name, step, reason)
 
-    def run(self, actions: Iterable[Any]) -> UpgradeReport:
+    def run(self, actions: Iterable[Any], release: str | None) -> UpgradeReport:
         try:
             given = normalize(actions)
         except DeployError as exc:
             raise self.fail("actions", str(exc)) from None
+        if self.provisional is not None:
+            try:
+                ProvisionalWindow.open(0.0, self.provisional)
+            except ValueError as exc:
+                raise self.fail("provisional", str(exc)) from None
         manifest = self.read_release()
+        on_disk = manifest.version if manifest else None
+        if release is not None and on_disk != release:
+            raise self.fail(
+                "release",
+                f"this deploy brings {release} but the release on disk is {on_disk} "
+                f"({self.dep.release_path}): ship the files to this node first",
+            )
         if self.airbag.pending() is not None:
             record = self.airbag.pending() or {}
             raise self.fail(
@@ -170,8 +190,9 @@ class _Upgrade:
             return
         try:
             problems = code.xref(to_load)
-        except CodeError as exc:
-            raise self.fail("xref", str(exc)) from None
+        except CodeError:
+            # A file that does not parse: the load step reports it, with the line.
+            return
         if problems:
             raise self.fail("xref", "\n".join(str(p) for p in problems))
 
@@ -183,24 +204,60 @@ class _Upgrade:
         manifest: Manifest | None,
         old_version: str,
     ) -> list[str]:
-        """Prepare every module, arm the airbag if provisional, then switch at once."""
+        """Prepare every module, arm the airbag if provisional, then switch at once.
+
+        Preparing a module whose body imports a module new in this release
+        imports that one for real (it had no version to prepare against), so
+        the switch then refuses it as changed since prepared. Such modules are
+        loaded already, from the same disk: prepare the rest again and switch.
+        """
         if not to_load:
             return []
-        try:
-            prepared = code.prepare_loading(to_load, force=self.force)
-        except CodeError as exc:
-            raise self.fail("load", str(exc)) from None
+        pending, early = list(to_load), []
+        armed = False
+        for _attempt in range(3):
+            try:
+                prepared = code.prepare_loading(pending, force=self.force)
+            except CodeError as exc:
+                self.abandon(new, armed)
+                if isinstance(exc, XrefError):
+                    reason = "\n".join(str(p) for p in exc.problems) or str(exc)
+                    raise self.fail("xref", reason) from None
+                raise self.fail("load", str(exc)) from None
+            if self.provisional is not None and not armed:
+                self.arm(to_load, new, removed, manifest, old_version)
+                armed = True
+            try:
+                versions = code.finish_loading(prepared)
+                break
+            except CodeError as exc:
+                imported = [m for m in pending if m in new and code.is_loaded(m)]
+                if not imported:
+                    self.abandon(new, armed)
+                    raise self.fail("load", str(exc)) from None
+                early += imported
+                pending = [m for m in pending if m not in imported]
+        else:
+            self.abandon(new, armed)
+            raise self.fail("load", "modules kept changing while being prepared")
+        switched = sorted([*versions, *early])
         if self.provisional is not None:
-            self.arm(to_load, new, removed, manifest, old_version)
-        try:
-            versions = code.finish_loading(prepared)
-        except CodeError as exc:
+            paths = {m: code.which(m) for m in new if m in switched}
+            self.airbag.note_new_paths(paths)
+        log.info("%s: loaded %s", self.dep.node_name, ", ".join(switched))
+        return switched
+
+    def abandon(self, new: list[str], armed: bool) -> None:
+        """Undo a switch that did not happen: forget the airbag and new modules imported."""
+        if armed:
             self.airbag.disarm()
-            raise self.fail("load", str(exc)) from None
-        if self.provisional is not None:
-            self.airbag.note_new_paths({m: versions[m].path for m in new if m in versions})
-        log.info("%s: loaded %s", self.dep.node_name, ", ".join(sorted(versions)))
-        return sorted(versions)
+        for mod in new:
+            if code.is_loaded(mod):
+                try:
+                    code.delete(mod)
+                    code.soft_purge(mod)
+                except CodeError as exc:
+                    log.warning("could not unload %s after a failed upgrade: %s", mod, exc)
 
     def arm(
         self,

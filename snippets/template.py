@@ -1,0 +1,73 @@
+# Deploy snippet: copy this file for each deploy, fill in the header, the
+# release and the upgrade actions, and keep it with the ticket.
+#
+# Ticket:  SHOP-0000
+# What:    <one line: what this deploy changes and why>
+# Tried:   <where it was rehearsed: local cluster (LocalCluster / hotmesh demo)
+#          on <date>, staging on <date>; what was checked>
+# Plan:    upgrade_node() on the attached node, look at it, then
+#          rolling_upgrade(nodes_at("v1")) one node at a time (or batch=...)
+#
+# Pasting this into `hotmesh attach NODE` only defines things: nothing is
+# upgraded until you call a function. Non-interactive:
+#     hotmesh run NODE snippets/<this file> --call rolling_upgrade
+#
+# The functions run on the node you are attached to; rolling_upgrade ships
+# upgrade_node (and the actions it names) to every other node, so each node
+# runs this deploy's actions exactly once (recorded in its state dir).
+
+from hotmesh import deploy, settings
+
+RELEASE = "v2"  # the `version` in the new release's hotmesh-release.toml
+
+
+# -- Upgrade actions of this deploy ---------------------------------------
+# Each runs once per node per release, after the new code is loaded; if one
+# raises, that node's code switch is reverted and the rollout stops there.
+# Name every action in upgrade_node() below with a stable id.
+
+
+def raise_cart_limit():
+    """Example action: a setting the new code reads, changed live and on disk."""
+    settings.set("cart.max_items", 50)
+
+
+# -- The four functions ----------------------------------------------------
+
+
+def upgrade_node(provisional=None):
+    """Upgrade the node this runs on; a report, or UpgradeError with the step."""
+    return deploy.upgrade_node(
+        release=RELEASE,
+        actions=[
+            ("2026-11-24-raise-cart-limit", raise_cart_limit),
+        ],
+        provisional=provisional,
+    )
+
+
+def node_versions():
+    """{node: version} for every node; Unreachable(reason) for silent ones."""
+    return deploy.node_versions()
+
+
+def nodes_at(vsn, count=None):
+    """Names of all (or `count`) nodes running `vsn` ("v1" or "v1+3fa9c1d2")."""
+    return deploy.nodes_at(vsn, count)
+
+
+def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None):
+    """Upgrade `nodes` (default: every node not on RELEASE yet), `batch` at a time.
+
+    `check(nodes_just_upgraded)` runs after each batch; returning False or
+    raising stops the rollout. Ctrl-C stops after the nodes in flight.
+    """
+    if nodes is None:
+        nodes = [
+            name
+            for name, version in deploy.node_versions().items()
+            if isinstance(version, str) and version.split("+")[0] != RELEASE
+        ]
+    return deploy.rolling_upgrade(
+        nodes, upgrade=upgrade_node, batch=batch, pause=pause, check=check
+    )
