@@ -33,7 +33,10 @@ log = logging.getLogger("hotmesh.node")
 DEFAULT_TICK = 4.0
 """Seconds within which a silent peer is reported down (heartbeats every tick/4)."""
 
-_EXTENSIONS: list[str] = []
+_EXTENSIONS: list[str] = [
+    "hotmesh.settings:_start",
+    "hotmesh.deploy._startup:start",
+]
 """``"module:function"`` entries; each ``function(node)`` runs at start once the
 transport is up and may return a callable run at stop (in reverse order)."""
 
@@ -431,6 +434,13 @@ class Node:
             self._route(sender, data)
         else:
             self._io.submit(self._route, sender, data)
+
+    @property
+    def version(self) -> str:
+        """Release version + fingerprint of the loaded code, e.g. ``v2+3fa9c1d2``."""
+        from hotmesh.deploy import node_version
+
+        return node_version()
 
     @property
     def loop(self) -> Any:

@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ log = logging.getLogger("hotmesh.deploy")
 
 def _option(node: Any, name: str) -> Any:
     options = getattr(node, "options", None)
-    if isinstance(options, dict):
+    if isinstance(options, Mapping):
         return options.get(name)
     return getattr(options, name, None)
 
