@@ -79,7 +79,9 @@ def _checked(value: str, source: str) -> str:
 def _read(path: Path) -> str:
     """Read the cookie file after checking that only its owner can use it."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        # Symlinks are followed (Kubernetes mounts secrets through them); the
+        # checks below apply to the file actually opened.
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         raise
     except OSError as exc:

@@ -174,3 +174,12 @@ def test_require_curve_explains_how_to_get_curve(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(cookie_mod.zmq, "has", lambda capability: False)
     with pytest.raises(AuthError, match=r"without CURVE.*PyPI wheel"):
         require_curve()
+
+
+def test_symlink_is_followed_and_its_target_checked(tmp_path: Path) -> None:
+    link = tmp_path / "link"
+    link.symlink_to(_write(tmp_path / "target", "secret"))
+    assert load_cookie(cookie_file=link) == "secret"
+    (tmp_path / "target").chmod(0o644)
+    with pytest.raises(CookieError, match="mode 0644"):
+        load_cookie(cookie_file=link)
