@@ -200,7 +200,8 @@ class MembershipView:
         for name, clash in list(self._clashes.items()):
             if now >= clash.deadline:
                 del self._clashes[name]
-                effects += self._drop(name, "replaced")
+                if name in self._peers:  # the holder may have timed out just above
+                    effects += self._drop(name, "replaced")
                 effects += self._accept(name, clash.incarnation, clash.endpoint, now, asked=True)
         return effects
 

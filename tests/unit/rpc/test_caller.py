@@ -1,0 +1,148 @@
+"""The caller side: replies, timeouts and node-down without sockets.
+
+The "network" is a function that decodes the frame and answers from a thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from hotmesh._errors import CallTimeout, EncodeError, NodeDown, RemoteError
+from hotmesh._rpc import messages
+from hotmesh._rpc.caller import Caller
+from hotmesh._wire.frames import decode_frame, encode_frame
+from tests.waiting import wait_until
+
+Answer = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+
+
+def make_caller(answer: Answer, up: set[str]) -> Caller:
+    caller: Caller
+
+    def send(target: str, data: bytes) -> None:
+        reply = answer(target, decode_frame(data))
+        if reply is not None:
+            threading.Thread(target=caller.on_reply, args=(target, reply)).start()
+
+    def run_local(message: dict[str, Any], deliver: Callable[[dict[str, Any]], None]) -> None:
+        deliver(messages.ok_reply(0, ("local", message["a"])))
+
+    caller = Caller(
+        "a@h",
+        encode=encode_frame,
+        send=send,
+        is_up=lambda name: name in up,
+        run_local=run_local,
+        on_io_thread=lambda: False,
+    )
+    return caller
+
+
+def echo(target: str, message: dict[str, Any]) -> dict[str, Any]:
+    return messages.ok_reply(message["id"], (target, message["fn"], message["a"], message["k"]))
+
+
+def test_call_returns_the_reply_value() -> None:
+    caller = make_caller(echo, {"b@h"})
+    assert caller.call("b@h", "m.f", (1, "x"), {"k": 2}, 5.0) == ("b@h", "m.f", (1, "x"), {"k": 2})
+
+
+def test_call_to_self_runs_locally() -> None:
+    caller = make_caller(echo, set())
+    assert caller.call("a@h", "m.f", (1,), {}, 5.0) == ("local", (1,))
+
+
+def test_call_to_unconnected_node_fails_at_once() -> None:
+    caller = make_caller(echo, set())
+    with pytest.raises(NodeDown, match="not connected"):
+        caller.call("b@h", "m.f", (), {}, 5.0)
+
+
+def test_unencodable_argument_fails_at_the_caller_and_sends_nothing() -> None:
+    sent: list[str] = []
+    caller = make_caller(lambda t, m: sent.append(t), {"b@h"})  # type: ignore[func-returns-value]
+    with pytest.raises(EncodeError):
+        caller.call("b@h", "m.f", (threading.Lock(),), {}, 5.0)
+    assert sent == []
+
+
+def test_call_without_reply_times_out() -> None:
+    caller = make_caller(lambda t, m: None, {"b@h"})
+    with pytest.raises(CallTimeout, match=r"m\.f on b@h timed out"):
+        caller.call("b@h", "m.f", (), {}, 0.05)
+
+
+def test_node_down_fails_calls_in_flight_promptly() -> None:
+    caller = make_caller(lambda t, m: None, {"b@h"})
+    errors: list[BaseException] = []
+
+    def blocked_call() -> None:
+        try:
+            caller.call("b@h", "m.f", (), {}, 30.0)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=blocked_call)
+    thread.start()
+
+    wait_until(lambda: len(caller._pending) == 1, timeout=5)
+    caller.node_down("b@h")
+    thread.join(5)
+    assert len(errors) == 1 and isinstance(errors[0], NodeDown)
+
+
+def test_reply_from_another_node_is_ignored() -> None:
+    caller = make_caller(lambda t, m: None, {"b@h"})
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(_try(caller)))
+    thread.start()
+
+    wait_until(lambda: len(caller._pending) == 1, timeout=5)
+    call_id = next(iter(caller._pending._calls))
+    caller.on_reply("c@h", messages.ok_reply(call_id, "spoofed"))
+    caller.on_reply("b@h", messages.ok_reply(call_id, "real"))
+    thread.join(5)
+    assert result == ["real"]
+
+
+def _try(caller: Caller) -> Any:
+    return caller.call("b@h", "m.f", (), {}, 5.0)
+
+
+def test_multicall_splits_results_and_bad_nodes() -> None:
+    def answer(target: str, message: dict[str, Any]) -> dict[str, Any] | None:
+        if target == "c@h":
+            return messages.exception_reply(message["id"], ValueError("boom"))
+        if target == "d@h":
+            return None
+        return messages.ok_reply(message["id"], target)
+
+    caller = make_caller(answer, {"b@h", "c@h", "d@h"})
+    results, bad = caller.multicall(["a@h", "b@h", "c@h", "d@h", "e@h"], "m.f", (), {}, 0.2)
+    assert results == {"a@h": ("local", ()), "b@h": "b@h"}
+    assert isinstance(bad["c@h"], RemoteError) and bad["c@h"].exc_type == "ValueError"
+    assert isinstance(bad["d@h"], CallTimeout)
+    assert isinstance(bad["e@h"], NodeDown)
+
+
+def test_close_fails_every_waiting_call() -> None:
+    caller = make_caller(lambda t, m: None, {"b@h"})
+    errors: list[BaseException] = []
+
+    def blocked_call() -> None:
+        try:
+            caller.call("b@h", "m.f", (), {}, 30.0)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=blocked_call)
+    thread.start()
+
+    wait_until(lambda: len(caller._pending) == 1, timeout=5)
+    caller.close()
+    thread.join(5)
+    assert isinstance(errors[0], NodeDown)
