@@ -38,6 +38,13 @@ from hotmesh._errors import (
     XrefError,
 )
 from hotmesh._node import Node, current_node, start
+from hotmesh.service import (
+    service_call,
+    service_call_async,
+    service_cast,
+    start_service,
+    stop_service,
+)
 
 __version__ = "0.1.0"
 
@@ -77,5 +84,10 @@ __all__ = [
     "XrefError",
     "__version__",
     "current_node",
+    "service_call",
+    "service_call_async",
+    "service_cast",
     "start",
+    "start_service",
+    "stop_service",
 ]
