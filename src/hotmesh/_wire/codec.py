@@ -21,14 +21,19 @@ import msgpack
 
 from hotmesh._errors import DecodeError, EncodeError
 
-__all__ = ["MAX_NESTING", "RemoteExceptionData", "pack", "unpack"]
+__all__ = ["MAX_EXCEPTION_NESTING", "MAX_NESTING", "RemoteExceptionData", "pack", "unpack"]
 
 # msgpack's C packer refuses deeper values and its unpacker's stack holds no
 # more; every container (tuple and set included: their marker sits inside
 # their own array) counts as one level.
 MAX_NESTING = 1024
 
-# Ext codes. 1-4 are markers: an empty ext that is the first element of an
+# Exceptions inside exceptions (args, ExceptionGroup members) are cut off
+# below this depth on encoding and refused below it on decoding: each level is
+# a nested unpack, which costs C stack.
+MAX_EXCEPTION_NESTING = 8
+
+# Ext codes. 1-3 are markers: an empty ext that is the first element of an
 # array and says what the array stands for, so containers are packed in place
 # by msgpack's C code instead of being packed separately and nested as bytes.
 EXT_TUPLE = 1
@@ -86,7 +91,6 @@ class RemoteExceptionData:
 _TUPLE_MARK = msgpack.ExtType(EXT_TUPLE, b"")
 _SET_MARK = msgpack.ExtType(EXT_SET, b"")
 _FROZENSET_MARK = msgpack.ExtType(EXT_FROZENSET, b"")
-_EXCEPTION_MARK = msgpack.ExtType(EXT_EXCEPTION, b"")
 
 
 def _offset_bytes(tz_offset: timedelta | None) -> bytes:
@@ -163,11 +167,10 @@ def _safe_repr(obj: object) -> str:
         return f"<unrepresentable {type(obj).__name__}>"
 
 
-def _travelling_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``args`` with every argument that cannot travel replaced by its repr."""
+def _pack_exception(exc_type: str, message: str, args: tuple[Any, ...]) -> bytes:
+    """The data of an exception ext; args that cannot travel become their repr."""
     try:
-        _fresh_packer().pack(args)
-        return args
+        return _fresh_packer().pack([exc_type, message, args])
     except Exception:
         kept = []
         for arg in args:
@@ -176,18 +179,31 @@ def _travelling_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
                 kept.append(arg)
             except Exception:
                 kept.append(_safe_repr(arg))
-        return tuple(kept)
+        return _fresh_packer().pack([exc_type, message, tuple(kept)])
 
 
-def _enc_exception(obj: BaseException) -> list[Any]:
+def _enc_exception_parts(key: object, exc_type: str, message: str, args: Any) -> msgpack.ExtType:
+    # The exception is packed here, in full, rather than left to the outer
+    # packer: that is what lets an exception that holds itself (directly or
+    # through its args) be cut off instead of recursing forever.
+    active: list[int] = _local.__dict__.setdefault("exceptions", [])
+    if id(key) in active or len(active) >= MAX_EXCEPTION_NESTING - 1 or type(args) is not tuple:
+        args = ()
+    active.append(id(key))
+    try:
+        return msgpack.ExtType(EXT_EXCEPTION, _pack_exception(exc_type, message, args))
+    finally:
+        active.pop()
+
+
+def _enc_exception(obj: BaseException) -> msgpack.ExtType:
     cls = type(obj)
     name = f"{cls.__module__}.{cls.__qualname__}"
-    args = obj.args if isinstance(obj.args, tuple) else ()
-    return [_EXCEPTION_MARK, name, _safe_str(obj), _travelling_args(args)]
+    return _enc_exception_parts(obj, name, _safe_str(obj), obj.args)
 
 
-def _enc_remote_exception(obj: RemoteExceptionData) -> list[Any]:
-    return [_EXCEPTION_MARK, obj.exc_type, obj.message, _travelling_args(tuple(obj.args))]
+def _enc_remote_exception(obj: RemoteExceptionData) -> msgpack.ExtType:
+    return _enc_exception_parts(obj, obj.exc_type, obj.message, tuple(obj.args))
 
 
 _EXACT_ENCODERS: dict[type, Callable[[Any], Any]] = {
@@ -376,7 +392,7 @@ class _Marker:
         self.code = code
 
 
-_MARKERS = {code: _Marker(code) for code in (EXT_TUPLE, EXT_SET, EXT_FROZENSET, EXT_EXCEPTION)}
+_MARKERS = {code: _Marker(code) for code in (EXT_TUPLE, EXT_SET, EXT_FROZENSET)}
 
 
 def _timezone(data: bytes, offset_at: int) -> tzinfo | None:
@@ -438,18 +454,33 @@ _EXT_DECODERS: dict[int, Callable[[bytes], Any]] = {
 
 
 class _Decoder:
-    """Hooks and state for decoding on one thread (no user code runs inside,
-    so one per thread is enough)."""
+    """Hooks and state for one decoding depth (no user code runs inside, so
+    one per thread serves every top-level decode)."""
 
-    __slots__ = ("ext_hook", "list_hook", "pending")
+    __slots__ = ("depth", "ext_hook", "list_hook", "pending")
 
-    def __init__(self) -> None:
+    def __init__(self, depth: int = 0) -> None:
+        self.depth = depth
         # Markers seen minus markers consumed by their array: a marker anywhere
         # but first in an array would otherwise leak a private object.
         self.pending = 0
         # Bound once: msgpack calls these for every ext and every array.
         self.ext_hook = self._ext_hook
         self.list_hook = self._list_hook
+
+    def decode(self, data: bytes | bytearray | memoryview) -> Any:
+        self.pending = 0
+        obj = msgpack.unpackb(
+            data,
+            ext_hook=self.ext_hook,
+            list_hook=self.list_hook,
+            raw=False,
+            strict_map_key=False,
+            timestamp=3,
+        )
+        if self.pending:
+            raise DecodeError("malformed data: an ext marker outside the first slot of an array")
+        return obj
 
     def _ext_hook(self, code: int, data: bytes) -> Any:
         marker = _MARKERS.get(code)
@@ -458,6 +489,10 @@ class _Decoder:
                 raise DecodeError(f"marker ext {code} carries {len(data)} bytes")
             self.pending += 1
             return marker
+        if code == EXT_EXCEPTION:
+            if self.depth >= MAX_EXCEPTION_NESTING:
+                raise DecodeError(f"exceptions nested deeper than {MAX_EXCEPTION_NESTING}")
+            return _dec_exception(_Decoder(self.depth + 1).decode(data))
         decoder = _EXT_DECODERS.get(code)
         if decoder is None:
             raise DecodeError(f"unknown ext code {code}")
@@ -472,18 +507,20 @@ class _Decoder:
                 return tuple(items)
             if code == EXT_SET:
                 return set(items)
-            if code == EXT_FROZENSET:
-                return frozenset(items)
-            return _dec_exception(items)
+            return frozenset(items)
         return items
 
 
-def _dec_exception(items: list[Any]) -> BaseException | RemoteExceptionData:
-    if len(items) != 3 or not isinstance(items[0], str) or not isinstance(items[1], str):
-        raise DecodeError("malformed exception value")
+def _dec_exception(items: Any) -> BaseException | RemoteExceptionData:
+    if (
+        type(items) is not list
+        or len(items) != 3
+        or not isinstance(items[0], str)
+        or not isinstance(items[1], str)
+        or not isinstance(items[2], tuple)
+    ):
+        raise DecodeError("malformed exception ext")
     exc_type, message, args = items
-    if not isinstance(args, tuple):
-        raise DecodeError("malformed exception value: args is not a tuple")
     module, _, name = exc_type.rpartition(".")
     if module == "builtins":
         cls = getattr(builtins, name, None)
@@ -503,28 +540,17 @@ def unpack(data: bytes | bytearray | memoryview) -> Any:
 
     Raises:
         DecodeError: the bytes are truncated, garbage, carry trailing bytes,
-            an unknown ext code, a malformed ext, or nest deeper than msgpack
-            allows. Never any other exception.
+            an unknown ext code, a malformed ext, or nest deeper than allowed.
+            Never any other exception.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError(f"expected bytes, got {type(data)!r}")
     decoder = getattr(_local, "decoder", None)
     if decoder is None:
         decoder = _local.decoder = _Decoder()
-    decoder.pending = 0
     try:
-        obj = msgpack.unpackb(
-            data,
-            ext_hook=decoder.ext_hook,
-            list_hook=decoder.list_hook,
-            raw=False,
-            strict_map_key=False,
-            timestamp=3,
-        )
+        return decoder.decode(data)
     except DecodeError:
         raise
     except Exception as exc:
         raise DecodeError(f"malformed msgpack data: {type(exc).__name__}: {exc}") from exc
-    if decoder.pending:
-        raise DecodeError("malformed data: an ext marker outside the first slot of an array")
-    return obj

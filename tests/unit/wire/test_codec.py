@@ -16,7 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hotmesh import DecodeError, EncodeError, WireError
-from hotmesh._wire.codec import MAX_NESTING, RemoteExceptionData, pack, unpack
+from hotmesh._wire.codec import (
+    MAX_EXCEPTION_NESTING,
+    MAX_NESTING,
+    RemoteExceptionData,
+    pack,
+    unpack,
+)
 
 from .values import same, values
 
@@ -141,6 +147,43 @@ def test_exception_with_failing_str_still_travels() -> None:
     assert back.message == "<unprintable Ugly>"
 
 
+def test_exception_holding_itself_travels_with_the_cycle_cut() -> None:
+    exc = ValueError()
+    exc.args = (exc,)
+    back = unpack(pack(exc))
+    assert type(back) is ValueError and type(back.args[0]) is ValueError
+    assert back.args[0].args == ()
+
+
+def test_exceptions_nested_too_deep_lose_the_innermost_args() -> None:
+    exc: BaseException = ValueError("leaf")
+    for level in range(MAX_EXCEPTION_NESTING + 3):
+        exc = ValueError(level, exc)
+    back = unpack(pack(exc))
+    levels = 1
+    while back.args and isinstance(back.args[-1], BaseException):
+        back, levels = back.args[-1], levels + 1
+    assert levels == MAX_EXCEPTION_NESTING
+    assert back.args == ()
+
+
+def test_decoding_refuses_exceptions_nested_too_deep() -> None:
+    assert isinstance(unpack(_nested_exception_ext(MAX_EXCEPTION_NESTING)), ValueError)
+    with pytest.raises(DecodeError, match="exceptions nested deeper"):
+        unpack(_nested_exception_ext(MAX_EXCEPTION_NESTING + 1))
+
+
+def _nested_exception_ext(levels: int) -> bytes:
+    """Wire bytes of ``levels`` ValueErrors, each the only arg of the one outside it."""
+    head = b"\x93\xb3builtins.ValueError\xa1m"  # [type name, message, ...
+    inner = head + b"\x91\xc7\x00\x01"  # ... args: ()]
+    ext = b"\xc8" + len(inner).to_bytes(2, "big") + b"\x04" + inner
+    for _ in range(levels - 1):
+        inner = head + b"\x92\xc7\x00\x01" + ext  # ... args: (ext,)]
+        ext = b"\xc8" + len(inner).to_bytes(2, "big") + b"\x04" + inner
+    return ext
+
+
 def test_encode_error_names_type_and_path() -> None:
     with pytest.raises(EncodeError, match=r"cannot encode <class 'object'> at args\[1\]\['conn'\]"):
         pack({"args": (1, {"conn": object()})})
@@ -227,7 +270,9 @@ def test_pack_called_again_from_user_code_inside_a_hook_is_safe() -> None:
         (b"\x81\x90\x01", "unhashable"),
         (b"\x91" * 3000 + b"\xc0", "StackError"),
         (b"\xa1\xff", "UnicodeDecodeError"),
-        (b"\x93\xc7\x00\x04\x01\x02", "malformed exception"),
+        (b"\xc7\x03\x04\x92\x01\x02", "malformed exception"),
+        (b"\xc7\x01\x04\xc1", "FormatError"),
+        (b"\x93\xc7\x00\x04\x01\x02", "incomplete"),
     ],
 )
 def test_malformed_input_raises_decode_error(data: bytes, reason: str) -> None:
