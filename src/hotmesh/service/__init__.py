@@ -76,13 +76,15 @@ def start_service(
     max_restarts: int = 3,
     period: float = 5.0,
     timeout: float = 5.0,
-) -> ServiceStatus:
+) -> None:
     """Start service ``name`` running callback module ``module``; wait for its ``init``.
 
     ``init(*init_args)`` runs on the service's own thread and returns the first state.
     A crash in a callback restarts the service from ``init`` (OTP's supervisor) as
     ``restart`` says: ``permanent`` or ``transient`` restart, ``temporary`` never; more
     than ``max_restarts`` restarts within ``period`` seconds and the supervisor gives up.
+    Returns nothing (so it can be called through ``Node.call`` from another node);
+    see ``service_status(name)``.
 
     Raises:
         ServiceError: a service of that name is already running.
@@ -114,7 +116,6 @@ def start_service(
             if _registry.get(name) is service:
                 del _registry[name]
         raise
-    return service.snapshot()
 
 
 def stop_service(name: str, *, reason: Any = "stop", timeout: float = 5.0) -> None:
@@ -135,18 +136,22 @@ def stop_service(name: str, *, reason: Any = "stop", timeout: float = 5.0) -> No
             del _registry[name]
 
 
-def services() -> list[str]:
-    """Names of the services known in this process (including ones that gave up), sorted."""
+def services(*, node: str | None = None) -> list[str]:
+    """Names of the services known on this node (or ``node``), gave-up ones included, sorted."""
+    if _is_remote(node):
+        return list(_remote("services", node, "", None, 5.0))
     with _lock:
         return sorted(_registry)
 
 
-def service_status(name: str) -> ServiceStatus:
+def service_status(name: str, *, node: str | None = None) -> ServiceStatus:
     """Snapshot of a service: status, running version, pinned, restarts, last crash.
 
     Raises:
-        NoSuchService: no service of that name.
+        NoSuchService: no service of that name (on that node).
     """
+    if _is_remote(node):
+        return ServiceStatus.from_dict(_remote("status", node, name, None, 5.0))
     return _lookup(name).snapshot()
 
 
@@ -351,7 +356,8 @@ def _remote(kind: str, node: str | None, name: str, msg: Any, timeout: float) ->
         )
     except RemoteError as exc:
         # Give the caller the same error type as a local call, with the remote text.
-        local = _REMOTE_ERRORS.get(exc.exc_type)
+        module, _, type_name = exc.exc_type.rpartition(".")
+        local = _REMOTE_ERRORS.get(type_name) if module.startswith("hotmesh") else None
         if local is None:
             raise
         raise local(f"{exc.message} (on {exc.node})") from exc

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,16 @@ class ServiceStatus:
     handled: int
     last_crash: str | None
     last_migration: Migration | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values only, so the status can travel to another node."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ServiceStatus:
+        """Rebuild a status sent by ``as_dict``."""
+        migration = data.get("last_migration")
+        return cls(**{**data, "last_migration": Migration(**migration) if migration else None})
 
 
 def _summary(text: str | None) -> str:

@@ -23,3 +23,13 @@ def cast(name: str, msg: Any, timeout: float) -> None:
 def info(name: str, msg: Any, timeout: float) -> None:
     """``service_info`` on this node (``timeout`` is unused)."""
     service.service_info(name, msg)
+
+
+def status(name: str, msg: Any, timeout: float) -> dict[str, Any]:
+    """``service_status`` on this node, as a dict (dataclasses do not travel)."""
+    return service.service_status(name).as_dict()
+
+
+def services(name: str, msg: Any, timeout: float) -> list[str]:
+    """``services()`` on this node."""
+    return service.services()

@@ -352,22 +352,21 @@ def test_queued_callers_fail_promptly_when_the_supervisor_gives_up(managed: Make
     name = _name()
     start_service(name, mod.name, 0, restart="temporary")
     suspend(name)
-    results: list[BaseException] = []
+    results: dict[object, type[BaseException]] = {}
 
     def caller(msg: object) -> None:
         try:
             service_call(name, msg)
         except (ServiceCrashed, NoSuchService) as exc:
-            results.append(exc)
+            results[msg] = type(exc)
 
-    threads = [threading.Thread(target=caller, args=(m,)) for m in ("boom",)]
-    for t in threads:
-        t.start()
+    first = threading.Thread(target=caller, args=("boom",))
+    first.start()
     wait_until(lambda: service_status(name).queued == 1, timeout=5, message="boom queued")
     late = threading.Thread(target=caller, args=(1,))
     late.start()
     wait_until(lambda: service_status(name).queued == 2, timeout=5, message="second queued")
     resume(name)
-    for t in [*threads, late]:
-        t.join(5)
-    assert [type(e) for e in results] == [ServiceCrashed, NoSuchService]
+    first.join(5)
+    late.join(5)
+    assert results == {"boom": ServiceCrashed, 1: NoSuchService}
