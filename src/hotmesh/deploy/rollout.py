@@ -3,6 +3,7 @@ table, and a small runner that calls the upgrade on each node (mesh I/O)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -126,14 +127,18 @@ def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
 
 
+_UPGRADE_ERROR_RE = re.compile(r"^upgrade of \S+ failed at (?P<step>\w+): (?P<reason>.*)$", re.S)
+
+
 def _failure(node: str, exc: BaseException) -> tuple[str, str]:
     """(step, reason) of a failed upgrade, also when it failed on another node."""
     if isinstance(exc, UpgradeError):
         return exc.step, exc.reason
     if isinstance(exc, RemoteError) and exc.exc_type.rsplit(".", 1)[-1] == "UpgradeError":
-        args = tuple(getattr(exc.exc, "args", ()) or ())
-        if len(args) == 3:
-            return str(args[1]), str(args[2])
+        # UpgradeError travels as its message, "upgrade of N failed at STEP: REASON".
+        parsed = _UPGRADE_ERROR_RE.match(exc.message)
+        if parsed:
+            return parsed["step"], parsed["reason"]
         return "remote", exc.message
     return "call", reason_of(exc)
 

@@ -96,10 +96,8 @@ def test_report_is_a_dict_with_attributes_and_a_console_repr() -> None:
 
 
 def test_failure_of_a_remote_upgrade_keeps_step_and_reason() -> None:
-    class Data:
-        args = ("c@h", "xref", "shop/a.py:3: shop.a uses shop.b.gone")
-
-    remote = RemoteError("c@h", "hotmesh._errors.UpgradeError", "upgrade failed", "tb", Data())
+    message = str(UpgradeError("c@h", "xref", "shop/a.py:3: shop.a uses shop.b.gone"))
+    remote = RemoteError("c@h", "hotmesh._errors.UpgradeError", message, "tb")
     assert _failure("c@h", remote) == ("xref", "shop/a.py:3: shop.a uses shop.b.gone")
     assert _failure("c@h", UpgradeError("c@h", "load", "boom")) == ("load", "boom")
     assert _failure("c@h", TimeoutError("late"))[0] == "call"

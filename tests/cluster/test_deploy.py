@@ -1,0 +1,219 @@
+"""Deploys on real node processes: rolling upgrades driven by the snippet template
+from node 1, a broken module stopping the rollout, actions run once across
+restarts, and the airbag (revert on time, confirmation surviving a restart)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hotmesh import RemoteError
+from hotmesh.testing import LocalCluster
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.cluster
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "snippets" / "template.py"
+PKG = "hmshop"
+
+# What a test sends to a node besides the template: shipped by source, like
+# functions defined in a console session.
+DRIVERS = '''
+
+def run_rollout(vsn, batch=1):
+    """rolling_upgrade(nodes_at(vsn)) on this node; its printed lines and outcome."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            rolling_upgrade(nodes_at(vsn), batch=batch)
+        except Exception as exc:
+            return {"ok": False, "out": out.getvalue(), "step": getattr(exc, "step", None),
+                    "node": getattr(exc, "node", None), "reason": getattr(exc, "reason", None)}
+    return {"ok": True, "out": out.getvalue()}
+
+
+def count_action():
+    from hotmesh._node import current_node
+
+    path = current_node().state_dir / "count-action-runs"
+    path.write_text(str(int(path.read_text()) + 1 if path.exists() else 1))
+
+
+def upgrade_counting():
+    return deploy.upgrade_node(actions=[("2026-11-24-count", count_action)])
+
+
+def action_runs():
+    from hotmesh._node import current_node
+
+    path = current_node().state_dir / "count-action-runs"
+    return int(path.read_text()) if path.exists() else 0
+'''
+
+
+def write_release(directory: Path, version: str, price: str = "1") -> None:
+    """A release of package hmshop: prices.price() answers ``price``."""
+    pkg = directory / PKG
+    pkg.mkdir(parents=True, exist_ok=True)
+    (directory / "hotmesh-release.toml").write_text(
+        f'version = "{version}"\npackages = ["{PKG}"]\n'
+    )
+    (pkg / "__init__.py").write_text("")
+    (pkg / "app.py").write_text(
+        "def start(node):\n    from hmshop import prices  # loaded at boot, like a service\n"
+    )
+    (pkg / "prices.py").write_text(f"def price():\n    return {price}\n")
+    shutil.rmtree(pkg / "__pycache__", ignore_errors=True)
+
+
+@pytest.fixture
+def snippet(tmp_path: Path) -> dict[str, Any]:
+    """The template plus the test drivers, defined as a console paste defines them."""
+    path = tmp_path / "deploy_snippet.py"
+    path.write_text(TEMPLATE.read_text() + DRIVERS)
+    namespace: dict[str, Any] = {"__name__": "__console__"}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    return namespace
+
+
+def _cluster(tmp_path: Path, size: int) -> Iterator[tuple[LocalCluster, list[Path]]]:
+    dirs = [tmp_path / f"release-{i + 1}" for i in range(size)]
+    for directory in dirs:
+        write_release(directory, "v1")
+    with LocalCluster(size, tick=1.0, release=lambda i: dirs[i], app=f"{PKG}.app:start") as cluster:
+        cluster.wait_full_mesh(timeout=15)
+        yield cluster, dirs
+
+
+@pytest.fixture
+def four(tmp_path: Path) -> Iterator[tuple[LocalCluster, list[Path]]]:
+    """Four nodes, each on its own copy of release v1."""
+    yield from _cluster(tmp_path, 4)
+
+
+@pytest.fixture
+def one(tmp_path: Path) -> Iterator[tuple[LocalCluster, list[Path]]]:
+    """One node on release v1."""
+    yield from _cluster(tmp_path, 1)
+
+
+def price_on(cluster: LocalCluster, index: int) -> int:
+    return cluster.node(index).call(f"{PKG}.prices.price")
+
+
+def version_on(cluster: LocalCluster, index: int) -> str:
+    return cluster.node(index).call("hotmesh.deploy.node_version")
+
+
+@pytest.mark.timeout(90)
+def test_rolling_upgrade_from_node_1_brings_every_node_to_v2(
+    four: tuple[LocalCluster, list[Path]], snippet: dict[str, Any]
+) -> None:
+    cluster, dirs = four
+    first = cluster.node(0)
+    versions = first.call(snippet["node_versions"])
+    assert sorted(versions) == sorted(cluster.names)
+    assert all(v.startswith("v1+") for v in versions.values())
+    for directory in dirs:
+        write_release(directory, "v2", price="2")
+
+    outcome = first.call(snippet["run_rollout"], "v1", timeout=60)
+
+    assert outcome["ok"], outcome
+    lines = outcome["out"].splitlines()
+    for name in cluster.names:
+        assert any(line.startswith(f"{name}  ok, v1+") and "-> v2+" in line for line in lines)
+    assert "4 upgraded, 0 failed, 0 not started" in outcome["out"]
+    assert [price_on(cluster, i) for i in range(4)] == [2, 2, 2, 2]
+    assert first.call(snippet["nodes_at"], "v1") == []
+    assert first.call(snippet["nodes_at"], "v2") == cluster.names
+    # The template's own action ran once on every node (a setting, live and on disk).
+    assert [cluster.node(i).call("hotmesh.settings.get", "cart.max_items") for i in range(4)] == [
+        50
+    ] * 4
+
+
+@pytest.mark.timeout(90)
+def test_broken_module_on_node_3_stops_the_rollout_there(
+    four: tuple[LocalCluster, list[Path]], snippet: dict[str, Any]
+) -> None:
+    cluster, dirs = four
+    for i, directory in enumerate(dirs):
+        write_release(directory, "v2", price="2")
+        if i == 2:
+            (directory / PKG / "prices.py").write_text("def price(:\n    return 2\n")
+
+    outcome = cluster.node(0).call(snippet["run_rollout"], "v1", timeout=60)
+
+    assert not outcome["ok"]
+    assert outcome["node"] == cluster.names[2]
+    assert outcome["step"] == "load"
+    assert "prices" in outcome["reason"]
+    assert "2 upgraded, 1 failed, 1 not started" in outcome["out"]
+    assert [version_on(cluster, i).split("+")[0] for i in range(4)] == ["v2", "v2", "v1", "v1"]
+    assert [price_on(cluster, i) for i in range(4)] == [2, 2, 1, 1]
+
+
+@pytest.mark.timeout(60)
+def test_actions_run_once_per_node_even_across_a_restart(
+    one: tuple[LocalCluster, list[Path]], snippet: dict[str, Any]
+) -> None:
+    cluster, dirs = one
+    node = cluster.node(0)
+    write_release(dirs[0], "v2", price="2")
+    assert node.call(snippet["upgrade_counting"])["actions"] == ["2026-11-24-count"]
+    assert node.call(snippet["upgrade_counting"])["actions"] == []
+    node.kill()
+    node.restart()
+    assert node.call(snippet["upgrade_counting"])["actions"] == []
+    assert node.call(snippet["action_runs"]) == 1
+
+
+@pytest.mark.timeout(60)
+def test_unconfirmed_provisional_upgrade_reverts_within_the_window(
+    one: tuple[LocalCluster, list[Path]], snippet: dict[str, Any]
+) -> None:
+    cluster, dirs = one
+    before = version_on(cluster, 0)
+    write_release(dirs[0], "v2", price="2")
+    report = cluster.node(0).call(snippet["upgrade_node"], 1.0)
+    switched = time.monotonic()
+    assert report["provisional"] == 1.0
+    assert price_on(cluster, 0) == 2
+    wait_until(lambda: price_on(cluster, 0) == 1, timeout=5, message="airbag revert")
+    assert time.monotonic() - switched < 1.0 + 1.0
+    assert version_on(cluster, 0) == before
+    with pytest.raises(RemoteError, match="too late"):
+        cluster.node(0).call("hotmesh.deploy.confirm", timeout=15)
+
+
+@pytest.mark.timeout(60)
+def test_confirmed_upgrade_survives_a_kill_and_an_unconfirmed_one_does_not(
+    one: tuple[LocalCluster, list[Path]], snippet: dict[str, Any]
+) -> None:
+    cluster, dirs = one
+    node = cluster.node(0)
+    write_release(dirs[0], "v2", price="2")
+    node.call(snippet["upgrade_node"], 30)
+    assert node.call("hotmesh.deploy.confirm").startswith("confirmed v2+")
+    node.kill()
+    node.restart()
+    assert price_on(cluster, 0) == 2
+    assert version_on(cluster, 0).startswith("v2+")
+
+    write_release(dirs[0], "v3", price="3")
+    node.call("hotmesh.deploy.upgrade_node", provisional=30)
+    assert price_on(cluster, 0) == 3
+    node.kill()
+    node.restart()
+    assert price_on(cluster, 0) == 2
+    assert version_on(cluster, 0).startswith("v2+")
+    assert "return 2" in (dirs[0] / PKG / "prices.py").read_text()
