@@ -129,7 +129,7 @@ def stop_service(name: str, *, reason: Any = "stop", timeout: float = 5.0) -> No
     """
     service = _lookup(name)
     if service.is_alive():
-        _wait(service.post_system("stop", reason), name, "stop", timeout)
+        _wait(_lookup_other(name, "stop").post_system("stop", reason), name, "stop", timeout)
         service.thread.join(timeout)
     with _lock:
         if _registry.get(name) is service:
@@ -170,7 +170,7 @@ def service_call(name: str, msg: Any, *, timeout: float = 5.0, node: str | None 
     if _is_remote(node):
         return _remote("call", node, name, msg, timeout)
     call = Call(msg)
-    _lookup(name).post(call)
+    _lookup_other(name, "call").post(call)
     return _wait(call.future, name, "reply", timeout)
 
 
@@ -311,8 +311,19 @@ def _lookup(name: str) -> Service:
     return service
 
 
+def _lookup_other(name: str, what: str) -> Service:
+    """The service, refusing a synchronous request from its own thread (it would deadlock)."""
+    service = _lookup(name)
+    if threading.current_thread() is service.thread:
+        raise ServiceError(
+            f"service {name} cannot {what} itself from its own callbacks (it would wait "
+            "for itself); use service_cast or service_info"
+        )
+    return service
+
+
 def _system(name: str, op: str, arg: Any, timeout: float) -> Any:
-    return _wait(_lookup(name).post_system(op, arg), name, op, timeout)
+    return _wait(_lookup_other(name, op).post_system(op, arg), name, op, timeout)
 
 
 def _wait(future: Future[Any], name: str, what: str, timeout: float) -> Any:

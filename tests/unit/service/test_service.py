@@ -370,3 +370,15 @@ def test_queued_callers_fail_promptly_when_the_supervisor_gives_up(managed: Make
     first.join(5)
     late.join(5)
     assert results == {"boom": ServiceCrashed, 1: NoSuchService}
+
+
+def test_a_service_calling_itself_fails_instead_of_deadlocking(managed: Make) -> None:
+    mod = managed(
+        "from hotmesh.service import service_call\n\n"
+        "def init(name):\n    return name\n\n"
+        "def handle_call(msg, state):\n    return service_call(state, msg), state\n"
+    )
+    name = _name()
+    start_service(name, mod.name, name)
+    with pytest.raises(ServiceCrashed, match="cannot call itself"):
+        service_call(name, "x", timeout=5.0)
