@@ -3,6 +3,7 @@
 The public API on one page. Everything not listed in ``__all__`` is private.
 """
 
+from hotmesh import deploy, settings
 from hotmesh._errors import (
     AuthError,
     CallError,
@@ -84,9 +85,11 @@ __all__ = [
     "XrefError",
     "__version__",
     "current_node",
+    "deploy",
     "service_call",
     "service_call_async",
     "service_cast",
+    "settings",
     "start",
     "start_service",
     "stop_service",
