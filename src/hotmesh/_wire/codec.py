@@ -8,18 +8,17 @@ keep the two in step.
 from __future__ import annotations
 
 import builtins
-import decimal
-import struct
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
 import msgpack
 
 from hotmesh._errors import DecodeError, EncodeError
+from hotmesh._wire.scalars import DECODERS as _SCALAR_DECODERS
+from hotmesh._wire.scalars import ENCODERS as _SCALAR_ENCODERS
+from hotmesh._wire.scalars import encode_int
 
 __all__ = ["MAX_EXCEPTION_NESTING", "MAX_NESTING", "RemoteExceptionData", "pack", "unpack"]
 
@@ -36,30 +35,11 @@ MAX_EXCEPTION_NESTING = 8
 # Ext codes. 1-3 are markers: an empty ext that is the first element of an
 # array and says what the array stands for, so containers are packed in place
 # by msgpack's C code instead of being packed separately and nested as bytes.
+# 4 is an exception; 5-12 are scalars (scalars.py).
 EXT_TUPLE = 1
 EXT_SET = 2
 EXT_FROZENSET = 3
 EXT_EXCEPTION = 4
-EXT_BIGINT = 5
-EXT_DATETIME = 6
-EXT_DATE = 7
-EXT_TIME = 8
-EXT_TIMEDELTA = 9
-EXT_DECIMAL = 10
-EXT_UUID = 11
-EXT_COMPLEX = 12
-
-_DATE = struct.Struct(">HBB")
-_DATETIME = struct.Struct(">HBBBBBIB")
-_TIME = struct.Struct(">BBBIB")
-_OFFSET = struct.Struct(">q")
-_TIMEDELTA = struct.Struct(">iII")
-_COMPLEX = struct.Struct(">dd")
-_INT64_MIN = -(2**63)
-_UINT64_MAX = 2**64 - 1
-# Decimal strings are parsed under a fixed context so that a caller's context
-# with traps switched off cannot turn garbage into NaN.
-_DECIMAL_CONTEXT = decimal.Context(traps=[decimal.InvalidOperation])
 
 
 @dataclass(frozen=True)
@@ -93,12 +73,6 @@ _SET_MARK = msgpack.ExtType(EXT_SET, b"")
 _FROZENSET_MARK = msgpack.ExtType(EXT_FROZENSET, b"")
 
 
-def _offset_bytes(tz_offset: timedelta | None) -> bytes:
-    if tz_offset is None:
-        return b""
-    return _OFFSET.pack(tz_offset // timedelta(microseconds=1))
-
-
 def _enc_tuple(obj: tuple[Any, ...]) -> list[Any]:
     return [_TUPLE_MARK, *obj]
 
@@ -109,48 +83,6 @@ def _enc_set(obj: set[Any]) -> list[Any]:
 
 def _enc_frozenset(obj: frozenset[Any]) -> list[Any]:
     return [_FROZENSET_MARK, *obj]
-
-
-def _enc_int(obj: int) -> Any:
-    # Exact ints reach the hook only when they do not fit in 64 bits; int
-    # subclasses (IntEnum...) always do and travel as plain ints.
-    value = int.__int__(obj)
-    if _INT64_MIN <= value <= _UINT64_MAX:
-        return value
-    size = (value.bit_length() + 8) // 8
-    return msgpack.ExtType(EXT_BIGINT, value.to_bytes(size, "big", signed=True))
-
-
-def _enc_datetime(obj: datetime) -> msgpack.ExtType:
-    head = _DATETIME.pack(
-        obj.year, obj.month, obj.day, obj.hour, obj.minute, obj.second, obj.microsecond, obj.fold
-    )
-    return msgpack.ExtType(EXT_DATETIME, head + _offset_bytes(obj.utcoffset()))
-
-
-def _enc_date(obj: date) -> msgpack.ExtType:
-    return msgpack.ExtType(EXT_DATE, _DATE.pack(obj.year, obj.month, obj.day))
-
-
-def _enc_time(obj: time) -> msgpack.ExtType:
-    head = _TIME.pack(obj.hour, obj.minute, obj.second, obj.microsecond, obj.fold)
-    return msgpack.ExtType(EXT_TIME, head + _offset_bytes(obj.utcoffset()))
-
-
-def _enc_timedelta(obj: timedelta) -> msgpack.ExtType:
-    return msgpack.ExtType(EXT_TIMEDELTA, _TIMEDELTA.pack(obj.days, obj.seconds, obj.microseconds))
-
-
-def _enc_decimal(obj: decimal.Decimal) -> msgpack.ExtType:
-    return msgpack.ExtType(EXT_DECIMAL, str(obj).encode("ascii"))
-
-
-def _enc_uuid(obj: uuid.UUID) -> msgpack.ExtType:
-    return msgpack.ExtType(EXT_UUID, obj.bytes)
-
-
-def _enc_complex(obj: complex) -> msgpack.ExtType:
-    return msgpack.ExtType(EXT_COMPLEX, _COMPLEX.pack(obj.real, obj.imag))
 
 
 def _safe_str(obj: object) -> str:
@@ -210,15 +142,9 @@ _EXACT_ENCODERS: dict[type, Callable[[Any], Any]] = {
     tuple: _enc_tuple,
     set: _enc_set,
     frozenset: _enc_frozenset,
-    int: _enc_int,
-    datetime: _enc_datetime,
-    date: _enc_date,
-    time: _enc_time,
-    timedelta: _enc_timedelta,
-    decimal.Decimal: _enc_decimal,
-    uuid.UUID: _enc_uuid,
-    complex: _enc_complex,
+    int: encode_int,
     RemoteExceptionData: _enc_remote_exception,
+    **_SCALAR_ENCODERS,
 }
 
 # Subclasses of the supported types travel as their base type (a namedtuple
@@ -226,7 +152,7 @@ _EXACT_ENCODERS: dict[type, Callable[[Any], Any]] = {
 # matters: datetime before date, bool never gets here (it cannot be subclassed).
 _SUBCLASS_ENCODERS: tuple[tuple[type, Callable[[Any], Any]], ...] = (
     (BaseException, _enc_exception),
-    (int, _enc_int),
+    (int, encode_int),
     (float, float.__float__),
     (str, str.__str__),
     (bytes, bytes.__bytes__),
@@ -236,13 +162,8 @@ _SUBCLASS_ENCODERS: tuple[tuple[type, Callable[[Any], Any]], ...] = (
     (tuple, _enc_tuple),
     (set, _enc_set),
     (frozenset, _enc_frozenset),
-    (datetime, _enc_datetime),
-    (date, _enc_date),
-    (time, _enc_time),
-    (timedelta, _enc_timedelta),
-    (decimal.Decimal, _enc_decimal),
-    (uuid.UUID, _enc_uuid),
-    (complex, _enc_complex),
+    # In order: datetime before date (a datetime subclass is not a date).
+    *_SCALAR_ENCODERS.items(),
 )
 
 
@@ -395,64 +316,6 @@ class _Marker:
 _MARKERS = {code: _Marker(code) for code in (EXT_TUPLE, EXT_SET, EXT_FROZENSET)}
 
 
-def _timezone(data: bytes, offset_at: int) -> tzinfo | None:
-    if len(data) == offset_at:
-        return None
-    if len(data) != offset_at + _OFFSET.size:
-        raise DecodeError(f"bad length {len(data)} for a date/time ext")
-    (micros,) = _OFFSET.unpack_from(data, offset_at)
-    return timezone(timedelta(microseconds=micros))
-
-
-def _dec_datetime(data: bytes) -> datetime:
-    year, month, day, hour, minute, second, micro, fold = _DATETIME.unpack_from(data)
-    tz = _timezone(data, _DATETIME.size)
-    return datetime(year, month, day, hour, minute, second, micro, tz, fold=fold)
-
-
-def _dec_time(data: bytes) -> time:
-    hour, minute, second, micro, fold = _TIME.unpack_from(data)
-    return time(hour, minute, second, micro, _timezone(data, _TIME.size), fold=fold)
-
-
-def _dec_date(data: bytes) -> date:
-    return date(*_DATE.unpack(data))
-
-
-def _dec_timedelta(data: bytes) -> timedelta:
-    days, seconds, micros = _TIMEDELTA.unpack(data)
-    if seconds >= 86400 or micros >= 1_000_000:
-        raise DecodeError("timedelta ext out of range")
-    return timedelta(days, seconds, micros)
-
-
-def _dec_bigint(data: bytes) -> int:
-    if not data:
-        raise DecodeError("empty big int ext")
-    return int.from_bytes(data, "big", signed=True)
-
-
-def _dec_decimal(data: bytes) -> decimal.Decimal:
-    return decimal.Decimal(data.decode("ascii"), _DECIMAL_CONTEXT)
-
-
-def _dec_complex(data: bytes) -> complex:
-    real, imag = _COMPLEX.unpack(data)
-    return complex(real, imag)
-
-
-_EXT_DECODERS: dict[int, Callable[[bytes], Any]] = {
-    EXT_BIGINT: _dec_bigint,
-    EXT_DATETIME: _dec_datetime,
-    EXT_DATE: _dec_date,
-    EXT_TIME: _dec_time,
-    EXT_TIMEDELTA: _dec_timedelta,
-    EXT_DECIMAL: _dec_decimal,
-    EXT_UUID: lambda data: uuid.UUID(bytes=data),
-    EXT_COMPLEX: _dec_complex,
-}
-
-
 class _Decoder:
     """Hooks and state for one decoding depth (no user code runs inside, so
     one per thread serves every top-level decode)."""
@@ -493,7 +356,7 @@ class _Decoder:
             if self.depth >= MAX_EXCEPTION_NESTING:
                 raise DecodeError(f"exceptions nested deeper than {MAX_EXCEPTION_NESTING}")
             return _dec_exception(_Decoder(self.depth + 1).decode(data))
-        decoder = _EXT_DECODERS.get(code)
+        decoder = _SCALAR_DECODERS.get(code)
         if decoder is None:
             raise DecodeError(f"unknown ext code {code}")
         return decoder(data)
