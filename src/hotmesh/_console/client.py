@@ -1,0 +1,364 @@
+"""The client side of one console session over a connection: open, execute with
+streamed output, input, interrupt, completion, lease pings (network I/O through
+the connection object it is given)."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import itertools
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hotmesh._errors import ConsoleError, SessionClosed
+
+Message = dict[str, Any]
+
+
+class Link(Protocol):
+    """What the client needs from a connection (``hotmesh._mesh.client.Connection``)."""
+
+    def send(self, message: Message) -> None: ...
+    def recv(self, timeout: float) -> Message | None: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What the node said when the session opened."""
+
+    sid: str
+    node: str
+    pid: int
+    python: str
+
+
+@dataclass
+class Outcome:
+    """How a statement ended: status 'ok', 'error', 'interrupted' or 'exit'."""
+
+    status: str
+    exc_type: str = ""
+    traceback: str = ""
+    duration: float = 0.0
+    results: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def _write_default(name: str, text: str) -> None:
+    stream = sys.stderr if name == "stderr" else sys.stdout
+    stream.write(text)
+    stream.flush()
+
+
+class ConsoleClient:
+    """One console session on one node, driven from any thread.
+
+    One thread at a time reads the connection (whoever waits, or the keeper
+    thread when nobody does) and hands messages to their waiters by request
+    id. Every message renews the session's lease on the node; a ping goes out
+    every ``ping_interval`` seconds, and a node silent for ``silence_limit``
+    seconds is reported with SessionClosed.
+    """
+
+    def __init__(
+        self,
+        link: Link,
+        *,
+        ping_interval: float = 2.0,
+        silence_limit: float = 8.0,
+        on_unsolicited: Callable[[Message], None] | None = None,
+    ) -> None:
+        self._link = link
+        self._ping_interval = ping_interval
+        self._silence_limit = silence_limit
+        self.on_unsolicited = on_unsolicited or self._print_late
+        self._lock = threading.Lock()
+        self._waiters: dict[int, queue.SimpleQueue[Message]] = {}
+        self._rids = itertools.count(1)
+        self._last_heard = time.monotonic()
+        self._next_ping = 0.0
+        self._closed: str | None = None
+        self._keeper: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._sigints = 0
+        self._sigints_handled = 0
+        self.info: SessionInfo | None = None
+
+    @classmethod
+    def connect(cls, endpoint: str, cookie: bytes | str, **kwargs: Any) -> ConsoleClient:
+        """A client over a new authenticated connection to ``endpoint``."""
+        from hotmesh._mesh.client import Connection
+
+        return cls(Connection(endpoint, cookie), **kwargs)
+
+    @property
+    def node(self) -> str:
+        return self.info.node if self.info else "?"
+
+    # -- session ---------------------------------------------------------------
+
+    def open(self, *, via: str = "attach", timeout: float = 10.0) -> SessionInfo:
+        """Open the session; starts the lease keeper.
+
+        Raises:
+            SessionClosed: no answer within ``timeout`` (wrong cookie, or no
+                node at that endpoint: CURVE drops unauthenticated peers
+                silently, so both look the same).
+        """
+        rid = next(self._rids)
+        waiter = self._register(rid)
+        hello = {"t": "console.open", "rid": rid, "via": via, "pid": os.getpid()}
+        hello.update(user=_user(), host=socket.gethostname())
+        self._last_heard = time.monotonic()
+        self._send(hello)
+        try:
+            reply = self._wait(waiter, deadline=time.monotonic() + timeout, opening=True)
+        finally:
+            self._waiters.pop(rid, None)
+        if reply.get("t") != "console.opened":
+            raise ConsoleError(f"the node refused the console: {reply.get('error', reply)}")
+        self.info = SessionInfo(reply["sid"], reply["node"], reply["pid"], reply["python"])
+        self._keeper = threading.Thread(target=self._keep, name="hotmesh-console-lease")
+        self._keeper.daemon = True
+        self._keeper.start()
+        return self.info
+
+    def execute(
+        self,
+        code: str,
+        *,
+        on_output: Callable[[str, str], None] = _write_default,
+        on_result: Callable[[str], None] | None = None,
+        on_input: Callable[[], str | None] | None = None,
+    ) -> Outcome:
+        """Run cell ``code`` on the node and wait for its outcome, streaming output.
+
+        Ctrl-C (SIGINT on the main thread) interrupts the remote statement; a
+        third Ctrl-C stops waiting and raises KeyboardInterrupt here while the
+        statement goes on (its later output reaches ``on_unsolicited``).
+        ``on_input`` answers ``input()`` (None means end of file).
+
+        Raises:
+            SessionClosed: the session ended or the node stopped answering.
+        """
+        info = self._require_open()
+        rid = next(self._rids)
+        waiter = self._register(rid)
+        outcome = Outcome("ok")
+        presses = 0
+        with self._sigint_counter():
+            self._send({"t": "console.exec", "sid": info.sid, "rid": rid, "code": code})
+            try:
+                while True:
+                    try:
+                        message = self._wait(waiter, watch_sigint=True)
+                    except KeyboardInterrupt:
+                        presses += 1
+                        if presses >= 3:
+                            raise
+                        self._send({"t": "console.interrupt", "sid": info.sid, "rid": rid})
+                        continue
+                    kind = message.get("t")
+                    if kind == "console.out":
+                        on_output(message.get("name", "stdout"), message.get("text", ""))
+                    elif kind == "console.result":
+                        outcome.results.append(message["repr"])
+                        if on_result is not None:
+                            on_result(message["repr"])
+                    elif kind == "console.input":
+                        self._answer_input(info.sid, rid, on_input)
+                    elif kind == "console.done":
+                        outcome.status = message["status"]
+                        outcome.exc_type = message.get("exc_type", "")
+                        outcome.traceback = message.get("traceback", "")
+                        outcome.duration = message.get("duration", 0.0)
+                        if outcome.status == "exit":
+                            self._closed = "the session ended (exit)"
+                        return outcome
+                    elif kind == "console.error":
+                        raise self._error(message)
+            finally:
+                self._waiters.pop(rid, None)
+
+    def interrupt(self) -> None:
+        """Interrupt whatever statement runs in this session."""
+        info = self._require_open()
+        self._send({"t": "console.interrupt", "sid": info.sid})
+
+    def complete(self, code: str, pos: int, timeout: float = 6.0) -> list[tuple[str, int, str]]:
+        """Completions ``(name, start, kind)`` at ``pos`` of ``code``; empty on timeout."""
+        info = self._require_open()
+        rid = next(self._rids)
+        waiter = self._register(rid)
+        self._send({"t": "console.complete", "sid": info.sid, "rid": rid, "code": code, "pos": pos})
+        try:
+            reply = self._wait(waiter, deadline=time.monotonic() + timeout)
+        except TimeoutError:
+            return []
+        finally:
+            self._waiters.pop(rid, None)
+        if reply.get("t") != "console.completions":
+            return []
+        return [(str(n), int(s), str(k)) for n, s, k in reply.get("items", ())]
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Detach: end the session on the node (if still there) and close the connection."""
+        self._stop.set()
+        if self.info is not None and self._closed is None:
+            rid = next(self._rids)
+            waiter = self._register(rid)
+            try:
+                self._send({"t": "console.close", "sid": self.info.sid, "rid": rid})
+                self._wait(waiter, deadline=time.monotonic() + timeout, kinds={"console.closed"})
+            except (ConsoleError, TimeoutError):
+                pass
+        self._closed = self._closed or "detached"
+        if self._keeper is not None and self._keeper is not threading.current_thread():
+            self._keeper.join(timeout=1.0)
+        with self._lock:
+            self._link.close()
+
+    # -- plumbing --------------------------------------------------------------
+
+    def _require_open(self) -> SessionInfo:
+        if self._closed is not None:
+            raise SessionClosed(f"console session on {self.node} is closed: {self._closed}")
+        if self.info is None:
+            raise SessionClosed("console session not opened")
+        return self.info
+
+    def _register(self, rid: int) -> queue.SimpleQueue[Message]:
+        waiter: queue.SimpleQueue[Message] = queue.SimpleQueue()
+        self._waiters[rid] = waiter
+        return waiter
+
+    def _send(self, message: Message) -> None:
+        with self._lock:
+            self._link.send(message)
+
+    def _wait(
+        self,
+        waiter: queue.SimpleQueue[Message],
+        *,
+        deadline: float | None = None,
+        opening: bool = False,
+        watch_sigint: bool = False,
+        kinds: set[str] | None = None,
+    ) -> Message:
+        while True:
+            try:
+                message = waiter.get_nowait()
+            except queue.Empty:
+                pass
+            else:
+                kind = message.get("t")
+                if kinds is None or kind in kinds or kind == "console.error":
+                    return message
+                continue
+            if watch_sigint and self._sigints > self._sigints_handled:
+                self._sigints_handled += 1
+                raise KeyboardInterrupt
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                if opening:
+                    raise SessionClosed(
+                        "no answer from the node: is the endpoint right and the cookie the "
+                        "cluster's? (a node drops clients with a wrong cookie without a word)"
+                    )
+                raise TimeoutError
+            if not opening and now - self._last_heard > self._silence_limit:
+                self._closed = "the node stopped answering"
+                raise SessionClosed(
+                    f"node {self.node} stopped answering (nothing heard for "
+                    f"{now - self._last_heard:.0f} s): it may be down or unreachable"
+                )
+            if self._lock.acquire(timeout=0.05):
+                try:
+                    if waiter.empty():
+                        self._pump_locked(0.05)
+                finally:
+                    self._lock.release()
+
+    def _pump_locked(self, timeout: float) -> None:
+        now = time.monotonic()
+        if self.info is not None and now >= self._next_ping and self._closed is None:
+            self._next_ping = now + self._ping_interval
+            self._link.send({"t": "console.ping", "sid": self.info.sid})
+        message = self._link.recv(timeout)
+        if message is None:
+            return
+        self._last_heard = time.monotonic()
+        rid = message.get("rid")
+        waiter = self._waiters.get(rid) if isinstance(rid, int) else None
+        if waiter is not None:
+            waiter.put(message)
+        elif message.get("t") == "console.error" and message.get("gone"):
+            self._closed = str(message.get("error"))
+        elif message.get("t") in ("console.out", "console.result", "console.done"):
+            self.on_unsolicited(message)
+
+    def _keep(self) -> None:
+        # Renews the lease and takes late output while nobody else reads.
+        while not self._stop.wait(min(0.25, self._ping_interval / 2)):
+            if self._closed is not None:
+                return
+            if self._lock.acquire(blocking=False):
+                try:
+                    self._pump_locked(0.0)
+                except Exception:
+                    return
+                finally:
+                    self._lock.release()
+
+    def _answer_input(self, sid: str, rid: int, on_input: Callable[[], str | None] | None) -> None:
+        text = on_input() if on_input is not None else None
+        reply: Message = {"t": "console.input_reply", "sid": sid, "rid": rid}
+        reply.update(text=text or "", eof=text is None)
+        self._send(reply)
+
+    def _error(self, message: Message) -> ConsoleError:
+        if message.get("gone"):
+            self._closed = str(message.get("error"))
+            return SessionClosed(str(message.get("error")))
+        return ConsoleError(str(message.get("error")))
+
+    @contextlib.contextmanager
+    def _sigint_counter(self) -> Iterator[None]:
+        # On the main thread Ctrl-C is counted, not raised: a KeyboardInterrupt
+        # landing between a receive and its dispatch would lose a message.
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def count(signum: int, frame: Any) -> None:
+            self._sigints += 1
+
+        previous = signal.signal(signal.SIGINT, count)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    @staticmethod
+    def _print_late(message: Message) -> None:
+        if message.get("t") == "console.out":
+            _write_default(message.get("name", "stdout"), message.get("text", ""))
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return str(os.getuid()) if hasattr(os, "getuid") else "?"

@@ -1,0 +1,295 @@
+"""The console server inside every node: console protocol messages in, sessions
+out (I/O only through the node's handlers and ``send_to``; the audit log)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hotmesh._console import output
+from hotmesh._console.audit import AuditLog
+from hotmesh._console.completion import CompletionService
+from hotmesh._console.helpers import make_namespace, running_node
+from hotmesh._console.interrupt import sleep_gate
+from hotmesh._console.leases import Detach, LeaseBook, Reap
+from hotmesh._console.output import Outbox
+from hotmesh._console.session import Session
+from hotmesh._console.timers import Timers
+from hotmesh._rpc import shipping
+
+_log = logging.getLogger("hotmesh.console")
+PROTOCOL = 1
+Handler = Callable[[bytes, dict[str, Any]], None]
+
+
+class _Attached:
+    """A session plus what the server knows about its client."""
+
+    session: Session
+
+    def __init__(self, sender: bytes, client: dict[str, Any]) -> None:
+        self.sender = sender
+        self.client = client
+
+
+class ConsoleServer:
+    """Serves console sessions on a node through its message handlers.
+
+    Handlers run on the node's I/O thread and only hand work on: statements
+    to the session's worker, completions to the completion pool; interrupts,
+    pings and input answers act at once. See docs/reference/console-protocol.md.
+    """
+
+    def __init__(
+        self,
+        node: Any,
+        *,
+        lease: float = 10.0,
+        idle_timeout: float = 60.0,
+        tick: float = 1.0,
+        audit_path: Path | None = None,
+    ) -> None:
+        self._node = node
+        self._tick = tick
+        self._leases = LeaseBook(lease, idle_timeout)
+        self._sessions: dict[str, _Attached] = {}
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        path = audit_path or Path(node.state_dir) / "audit.log"
+        self.audit = AuditLog(path, node.name)
+        self._timers: Timers | None = None
+        self._completions: CompletionService | None = None
+
+    def start(self) -> None:
+        """Install the output proxies and interruptible sleep; register the handlers."""
+        self._timers = Timers()
+        self._completions = CompletionService(self._timers)
+        output.install()
+        sleep_gate.install()
+        shipping.set_namespace_factory(lambda: make_namespace(running_node))
+        handlers: dict[str, Handler] = {
+            "console.open": self._on_open,
+            "console.exec": self._on_exec,
+            "console.interrupt": self._on_interrupt,
+            "console.input_reply": self._on_input_reply,
+            "console.complete": self._on_complete,
+            "console.ping": self._on_ping,
+            "console.close": self._on_close,
+        }
+        for kind, handler in handlers.items():
+            self._node.register_handler(kind, self._guarded(kind, handler))
+        self._timers.call_later(self._tick, self._check_leases)
+
+    def stop(self) -> None:
+        """End every session (running statements are interrupted) and undo ``start``."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        with self._lock:
+            attached = list(self._sessions.values())
+            self._sessions.clear()
+        for entry in attached:
+            self._audit_detach(entry, "node stopping")
+            entry.session.interrupt()
+            entry.session.close()
+        for entry in attached:
+            entry.session.wait_ended(0.5)
+        if self._completions is not None:
+            self._completions.stop()
+        if self._timers is not None:
+            self._timers.stop()
+        shipping.set_namespace_factory(None)
+        sleep_gate.uninstall()
+        output.uninstall()
+
+    def session_count(self) -> int:
+        with self._lock:
+            return len(self._sessions)
+
+    # -- handlers (I/O thread) -------------------------------------------------
+
+    def _guarded(self, kind: str, handler: Handler) -> Handler:
+        def guarded(sender: bytes, message: dict[str, Any]) -> None:
+            if self._stopped.is_set():
+                self._reply(sender, message, {"t": "console.error", "error": "console stopped"})
+                return
+            try:
+                handler(sender, message)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                _log.warning("malformed %s message dropped: %s", kind, exc)
+                self._reply(sender, message, {"t": "console.error", "error": f"bad {kind}: {exc}"})
+
+        return guarded
+
+    def _on_open(self, sender: bytes, message: dict[str, Any]) -> None:
+        sid = secrets.token_hex(6)
+        client = {
+            "user": str(message.get("user", "?")),
+            "host": str(message.get("host", "?")),
+            "pid": message.get("pid"),
+            "via": str(message.get("via", "attach")),
+        }
+        entry = _Attached(sender, client)
+        assert self._timers is not None
+        # The outbox reads entry.sender at each send, so output follows a reconnected client.
+        outbox = Outbox(sid, lambda m: self._node.send_to(entry.sender, m), self._timers)
+        session = entry.session = Session(
+            sid,
+            make_namespace(lambda: self._node),
+            outbox,
+            audit=self.audit.write,
+            on_end=self._session_ended,
+        )
+        with self._lock:
+            self._sessions[sid] = entry
+            self._leases.heard(sid, time.monotonic())
+        session.start()
+        if self._completions is not None:
+            self._completions.warm()
+        self.audit.write({"event": "attach", "sid": sid, **client})
+        outbox.send(
+            {
+                "t": "console.opened",
+                "rid": message.get("rid", 0),
+                "node": self._node.name,
+                "pid": os.getpid(),
+                "python": sys.version.split()[0],
+                "protocol": PROTOCOL,
+            }
+        )
+
+    def _on_exec(self, sender: bytes, message: dict[str, Any]) -> None:
+        entry = self._find(sender, message)
+        if entry is not None:
+            code = message["code"]
+            if not isinstance(code, str):
+                raise TypeError("code must be a string")
+            entry.session.submit(int(message["rid"]), code)
+
+    def _on_interrupt(self, sender: bytes, message: dict[str, Any]) -> None:
+        entry = self._find(sender, message)
+        if entry is not None:
+            rid = message.get("rid")
+            if entry.session.interrupt(None if rid is None else int(rid)):
+                self.audit.write({"event": "interrupt", "sid": entry.session.sid, "rid": rid})
+
+    def _on_input_reply(self, sender: bytes, message: dict[str, Any]) -> None:
+        entry = self._find(sender, message)
+        if entry is not None:
+            text = message.get("text", "")
+            entry.session.answer(int(message["rid"]), str(text), bool(message.get("eof")))
+
+    def _on_complete(self, sender: bytes, message: dict[str, Any]) -> None:
+        entry = self._find(sender, message, retarget=False)
+        if entry is None or self._completions is None:
+            return
+        sid, rid = entry.session.sid, message["rid"]
+
+        def reply(items: list[tuple[str, int, str]], status: str) -> None:
+            answer = {"t": "console.completions", "sid": sid, "rid": rid, "status": status}
+            answer["items"] = [list(item) for item in items]
+            self._send(sender, answer)
+
+        code, pos = str(message["code"]), int(message["pos"])
+        self._completions.request(entry.session.namespace, code, pos, reply)
+
+    def _on_ping(self, sender: bytes, message: dict[str, Any]) -> None:
+        entry = self._find(sender, message)
+        if entry is not None:
+            busy = entry.session.is_busy
+            self._send(sender, {"t": "console.pong", "sid": entry.session.sid, "busy": busy})
+
+    def _on_close(self, sender: bytes, message: dict[str, Any]) -> None:
+        entry = self._find(sender, message)
+        if entry is None:
+            return
+        self._end(entry, "client detached")
+        self._reply(sender, message, {"t": "console.closed"})
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _find(
+        self, sender: bytes, message: dict[str, Any], *, retarget: bool = True
+    ) -> _Attached | None:
+        sid = message.get("sid")
+        with self._lock:
+            entry = self._sessions.get(sid) if isinstance(sid, str) else None
+            if entry is not None:
+                self._leases.heard(sid, time.monotonic())
+        if entry is None:
+            error = f"no console session {sid!r} on {self._node.name} (it ended or was reaped)"
+            self._reply(sender, message, {"t": "console.error", "error": error, "gone": True})
+            return None
+        if retarget and entry.sender != sender:
+            # The client reconnected: output follows it to its new connection.
+            entry.sender = sender
+        return entry
+
+    def _end(self, entry: _Attached, reason: str) -> None:
+        with self._lock:
+            present = self._sessions.pop(entry.session.sid, None) is not None
+            self._leases.forget(entry.session.sid)
+        if present:
+            self._audit_detach(entry, reason)
+            entry.session.close()
+
+    def _session_ended(self, session: Session) -> None:
+        # The worker ended by itself: exit() in a statement.
+        with self._lock:
+            entry = self._sessions.pop(session.sid, None)
+            self._leases.forget(session.sid)
+        if entry is not None:
+            self._audit_detach(entry, "exit")
+
+    def _audit_detach(self, entry: _Attached, reason: str) -> None:
+        self.audit.write(
+            {"event": "detach", "sid": entry.session.sid, "reason": reason, **entry.client}
+        )
+
+    def _check_leases(self) -> None:
+        if self._stopped.is_set():
+            return
+        with self._lock:
+            busy = {sid for sid, e in self._sessions.items() if e.session.is_busy}
+            effects = self._leases.tick(time.monotonic(), busy)
+            entries = dict(self._sessions)
+        for effect in effects:
+            entry = entries.get(effect.sid)
+            if entry is None:
+                continue
+            if isinstance(effect, Detach):
+                self.audit.write(
+                    {"event": "lease expired", "sid": effect.sid, "busy": effect.sid in busy}
+                )
+            elif isinstance(effect, Reap):
+                self._end(entry, "lease expired")
+        if self._timers is not None:
+            self._timers.call_later(self._tick, self._check_leases)
+
+    def _reply(self, sender: bytes, message: dict[str, Any], answer: dict[str, Any]) -> None:
+        answer.setdefault("rid", message.get("rid") if isinstance(message, dict) else None)
+        answer.setdefault("sid", message.get("sid") if isinstance(message, dict) else None)
+        self._send(sender, answer)
+
+    def _send(self, sender: bytes, message: dict[str, Any]) -> None:
+        try:
+            self._node.send_to(sender, message)
+        except Exception as exc:
+            _log.debug("console reply to a vanished client dropped: %s", exc)
+
+
+def start_console(node: Any) -> Callable[[], None]:
+    """Start the console server of ``node``; returns the callable that stops it.
+
+    This is the node's extension entry (``hotmesh._node._EXTENSIONS``).
+    """
+    server = ConsoleServer(node)
+    server.start()
+    return server.stop

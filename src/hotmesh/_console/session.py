@@ -1,0 +1,255 @@
+"""A console session on the node: its namespace and the worker thread that runs
+its statements one at a time, with output routed to its outbox (no network I/O)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hotmesh._console import output
+from hotmesh._console.cell import compile_cell, forget_sources, format_exception, safe_repr
+from hotmesh._console.interrupt import SessionInterrupt, SleepGate, sleep_gate
+from hotmesh._console.output import Outbox, Route, current_route
+
+Audit = Callable[[dict[str, Any]], None]
+
+
+class Session:
+    """One attached console: a namespace and a worker thread.
+
+    Statements queue up and run in order on the worker, never on the caller's
+    thread; ``interrupt`` and ``answer`` act at once from any thread. A
+    statement that raises SystemExit (``exit()``) ends the session, never the
+    process. Every statement's text, outcome and duration go to ``audit``.
+    """
+
+    def __init__(
+        self,
+        sid: str,
+        namespace: dict[str, Any],
+        outbox: Outbox,
+        *,
+        audit: Audit,
+        on_end: Callable[[Session], None],
+        gate: SleepGate = sleep_gate,
+    ) -> None:
+        self.sid = sid
+        self.namespace = namespace
+        self.outbox = outbox
+        self._audit = audit
+        self._on_end = on_end
+        self._gate = gate
+        self._jobs: queue.SimpleQueue[tuple[int, str] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._input = threading.Condition(self._lock)
+        self._running: int | None = None
+        self._interrupt_requested = False
+        self._answer: tuple[str, bool] | None = None
+        self._closing = False
+        self._ended = threading.Event()
+        self._task: asyncio.Task[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._cells = itertools.count(1)
+        self._queued = 0
+        self.last_active = time.monotonic()
+        self._thread = threading.Thread(
+            target=self._work, name=f"hotmesh-console-{sid}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def is_busy(self) -> bool:
+        """True while a statement runs or waits in the queue."""
+        with self._lock:
+            return self._running is not None or self._queued > 0
+
+    @property
+    def has_ended(self) -> bool:
+        return self._ended.is_set()
+
+    def wait_ended(self, timeout: float) -> bool:
+        return self._ended.wait(timeout)
+
+    def submit(self, rid: int, code: str) -> None:
+        """Queue cell ``code`` as statement ``rid``; its messages go to the outbox."""
+        with self._lock:
+            self._queued += 1
+        self._jobs.put((rid, code))
+
+    def interrupt(self, rid: int | None = None) -> bool:
+        """Raise KeyboardInterrupt in the running statement (``rid`` if given).
+
+        Acts at once, from any thread. A statement blocked in a C call other
+        than ``time.sleep`` or ``input()`` is interrupted when that call
+        returns. Returns False when nothing (or another statement) runs.
+        """
+        with self._lock:
+            if self._running is None or rid not in (None, self._running):
+                return False
+            self._interrupt_requested = True
+            if self._task is not None and self._loop is not None:
+                self._loop.call_soon_threadsafe(self._task.cancel)
+            self._input.notify_all()
+            self._gate.interrupt(self._thread.ident or 0)
+        return True
+
+    def answer(self, rid: int, text: str, eof: bool = False) -> None:
+        """Deliver the client's answer to the ``input()`` that statement ``rid`` waits in."""
+        with self._lock:
+            if self._running == rid:
+                self._answer = (text, eof)
+                self._input.notify_all()
+
+    def close(self) -> None:
+        """End the session once the running statement (if any) finishes; queued ones are dropped."""
+        with self._lock:
+            self._closing = True
+            self._input.notify_all()
+        self._jobs.put(None)
+
+    # -- worker thread ---------------------------------------------------------
+
+    def _work(self) -> None:
+        ident = threading.get_ident()
+        self._gate.register(ident)
+        try:
+            while True:
+                try:
+                    job = self._jobs.get()
+                    if job is None or self._closing:
+                        break
+                    self._execute(*job)
+                except KeyboardInterrupt:
+                    # An interrupt that arrived as a statement ended.
+                    continue
+        finally:
+            self._gate.unregister(ident)
+            if self._loop is not None:
+                self._loop.close()
+            forget_sources(f"<console {self.sid} ")
+            self._ended.set()
+            self._on_end(self)
+
+    def _execute(self, rid: int, code: str) -> None:
+        started = time.monotonic()
+        filename = f"<console {self.sid} #{next(self._cells)}>"
+        output.ensure_installed()
+        current_route.set(Route(self.outbox, rid, self._read_line))
+        with self._lock:
+            self._queued -= 1
+            self._running = rid
+            self._interrupt_requested = False
+            self._answer = None
+        try:
+            error = self._run_cell(code, filename, rid)
+        except KeyboardInterrupt as late:
+            error = late
+        status, exc_type, text = self._outcome(error)
+        duration = time.monotonic() - started
+        self.last_active = time.monotonic()
+        done: dict[str, Any] = {"t": "console.done", "rid": rid, "status": status}
+        done["duration"] = round(duration, 6)
+        if exc_type:
+            done["exc_type"] = exc_type
+            done["traceback"] = text
+        self.outbox.send(done)
+        self._audit(
+            {
+                "event": "exec",
+                "sid": self.sid,
+                "rid": rid,
+                "code": code,
+                "outcome": exc_type if status == "error" else status,
+                "duration": round(duration, 6),
+            }
+        )
+        if status == "exit":
+            self.close()
+
+    def _run_cell(self, code: str, filename: str, rid: int) -> BaseException | None:
+        try:
+            try:
+                steps = compile_cell(code, filename)
+                for step in steps:
+                    value = eval(step.code, self.namespace)
+                    if step.is_coroutine:
+                        value = self._run_coroutine(value)
+                    if step.echo and value is not None:
+                        self.namespace["_"] = value
+                        shown = safe_repr(value)
+                        self.outbox.send({"t": "console.result", "rid": rid, "repr": shown})
+            except BaseException as exc:
+                return exc
+            return None
+        finally:
+            self._finish_running()
+
+    def _finish_running(self) -> None:
+        # No interrupt may land after this returns: mark the statement ended
+        # and withdraw any asynchronous exception still pending.
+        while True:
+            try:
+                with self._lock:
+                    self._running = None
+                    self._task = None
+                self._gate.cancel(threading.get_ident())
+                return
+            except KeyboardInterrupt:
+                continue
+
+    def _run_coroutine(self, coro: Any) -> Any:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+        task = self._loop.create_task(coro)
+        with self._lock:
+            self._task = task
+            if self._interrupt_requested:
+                task.cancel()
+        try:
+            return self._loop.run_until_complete(task)
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    self._loop.run_until_complete(task)
+
+    def _outcome(self, error: BaseException | None) -> tuple[str, str, str]:
+        if error is None:
+            return "ok", "", ""
+        if isinstance(error, SystemExit):
+            return "exit", "SystemExit", ""
+        interrupted = isinstance(error, KeyboardInterrupt) or (
+            isinstance(error, asyncio.CancelledError) and self._interrupt_requested
+        )
+        if interrupted:
+            text = format_exception(error, (__file__,), as_type=KeyboardInterrupt)
+            return "interrupted", "KeyboardInterrupt", text
+        return "error", type(error).__name__, format_exception(error, (__file__,))
+
+    def _read_line(self) -> str:
+        """``sys.stdin.readline()`` of session code: ask the client and wait."""
+        route = current_route.get()
+        rid = route.rid if route is not None else 0
+        if threading.get_ident() != self._thread.ident:
+            raise RuntimeError("input() from a thread other than the session's is not supported")
+        self.outbox.send({"t": "console.input", "rid": rid})
+        with self._lock:
+            while self._answer is None and not self._closing and not self._interrupt_requested:
+                self._input.wait()
+            answer, self._answer = self._answer, None
+            interrupted = self._interrupt_requested
+        if interrupted and answer is None:
+            self._gate.cancel(threading.get_ident())
+            raise SessionInterrupt
+        if answer is None or answer[1]:
+            return ""
+        return answer[0] if answer[0].endswith("\n") else answer[0] + "\n"

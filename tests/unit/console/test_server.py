@@ -1,0 +1,277 @@
+"""The console server and client end to end over a fake node (no sockets)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pytest
+
+from hotmesh._console.client import ConsoleClient, Outcome
+from hotmesh._console.server import ConsoleServer
+from hotmesh._errors import SessionClosed
+from tests.unit.console.fakes import FakeNode
+from tests.waiting import wait_until
+
+Attach = Callable[[], ConsoleClient]
+
+
+def run(client: ConsoleClient, code: str, **kwargs: object) -> tuple[Outcome, str]:
+    chunks: list[str] = []
+    outcome = client.execute(code, on_output=lambda name, text: chunks.append(text), **kwargs)
+    return outcome, "".join(chunks)
+
+
+def run_in_background(client: ConsoleClient, code: str, chunks: list[str]) -> Future[Outcome]:
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(client.execute, code, on_output=lambda n, t: chunks.append(t))
+    pool.shutdown(wait=False)
+    return future
+
+
+def test_expression_result_is_echoed_and_bound_to_underscore(attach: Attach) -> None:
+    client = attach()
+    outcome, _ = run(client, "1 + 1")
+    assert outcome.status == "ok" and outcome.results == ["2"]
+    assert run(client, "_ * 10")[0].results == ["20"]
+
+
+def test_pasted_block_with_blank_lines_runs_in_order_and_echoes_each_expression(
+    attach: Attach,
+) -> None:
+    client = attach()
+    cell = "def f(x):\n    y = x + 1\n\n    return y\n\nprint('defined')\nf(1)\nf(2)\n"
+    outcome, out = run(client, cell)
+    assert (outcome.status, out, outcome.results) == ("ok", "defined\n", ["2", "3"])
+
+
+def test_syntax_error_runs_nothing(attach: Attach) -> None:
+    client = attach()
+    outcome, _ = run(client, "x = 1\ny = (\n")
+    assert (outcome.status, outcome.exc_type) == ("error", "SyntaxError")
+    assert "NameError" in run(client, "x")[0].traceback
+
+
+def test_exception_traceback_shows_the_cell_not_the_console(attach: Attach) -> None:
+    client = attach()
+    outcome, _ = run(client, "def boom():\n    raise ValueError('bad')\nboom()")
+    assert (outcome.status, outcome.exc_type) == ("error", "ValueError")
+    assert "raise ValueError('bad')" in outcome.traceback
+    assert "session.py" not in outcome.traceback
+
+
+def test_output_streams_in_order_with_results(attach: Attach) -> None:
+    client = attach()
+    events: list[str] = []
+    run(client, "import sys")
+    client.execute(
+        "print('a')\n7\nprint('b', file=sys.stderr)\n",
+        on_output=lambda name, text: events.append(f"{name}:{text}"),
+        on_result=lambda text: events.append(f"result:{text}"),
+    )
+    assert events == ["stdout:a\n", "result:7", "stderr:b\n"]
+
+
+def test_print_loop_output_is_batched(attach: Attach, fake_node: FakeNode) -> None:
+    client = attach()
+    chunks: list[str] = []
+    outcome = client.execute(
+        "for i in range(2000): print('line', i)", on_output=lambda n, t: chunks.append(t)
+    )
+    text = "".join(chunks)
+    assert outcome.ok and text.splitlines()[-1] == "line 1999" and len(text.splitlines()) == 2000
+    assert len(chunks) < 200
+
+
+def test_sessions_are_isolated_in_namespace_and_output(attach: Attach) -> None:
+    first, second = attach(), attach()
+    run(first, "secret = 41")
+    assert run(second, "secret")[0].exc_type == "NameError"
+    out1: list[str] = []
+    out2: list[str] = []
+    f1 = run_in_background(first, "for i in range(300): print('one', i)", out1)
+    f2 = run_in_background(second, "for i in range(300): print('two', i)", out2)
+    assert f1.result(timeout=10).ok and f2.result(timeout=10).ok
+    assert "two" not in "".join(out1) and "one" not in "".join(out2)
+    assert "".join(out1).count("\n") == 300 == "".join(out2).count("\n")
+
+
+def test_processes_own_stdout_is_left_alone(
+    attach: Attach, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = attach()
+    run(client, "print('to the client')")
+    print("to the app")
+    assert "to the app" in capsys.readouterr().out
+
+
+def test_interrupt_stops_a_busy_loop(attach: Attach) -> None:
+    client = attach()
+    chunks: list[str] = []
+    future = run_in_background(client, "print('go')\nwhile True: pass", chunks)
+    wait_until(lambda: "go" in "".join(chunks), timeout=5, message="loop started")
+    client.interrupt()
+    outcome = future.result(timeout=5)
+    assert (outcome.status, outcome.exc_type) == ("interrupted", "KeyboardInterrupt")
+    assert run(client, "'alive'")[0].results == ["'alive'"]
+
+
+def test_interrupt_ends_a_long_time_sleep(attach: Attach) -> None:
+    client = attach()
+    chunks: list[str] = []
+    future = run_in_background(client, "import time\nprint('go')\ntime.sleep(100)", chunks)
+    wait_until(lambda: "go" in "".join(chunks), timeout=5, message="sleep started")
+    client.interrupt()
+    outcome = future.result(timeout=5)
+    assert outcome.status == "interrupted" and outcome.duration < 50
+
+
+def test_a_caught_interrupt_does_not_fire_twice(attach: Attach) -> None:
+    client = attach()
+    chunks: list[str] = []
+    code = (
+        "import time\ntry:\n    print('go')\n    time.sleep(100)\nexcept KeyboardInterrupt:\n"
+        "    time.sleep(0.01)\n    print('cleaned up')\n"
+    )
+    future = run_in_background(client, code, chunks)
+    wait_until(lambda: "go" in "".join(chunks), timeout=5, message="sleep started")
+    client.interrupt()
+    assert future.result(timeout=5).ok
+    assert "cleaned up" in "".join(chunks)
+
+
+def test_input_asks_the_client(attach: Attach) -> None:
+    client = attach()
+    outcome, out = run(client, "answer = input('continue? [y/N] ')\nanswer", on_input=lambda: "y")
+    assert out == "continue? [y/N] " and outcome.results == ["'y'"]
+
+
+def test_input_at_end_of_file_raises_eof_error(attach: Attach) -> None:
+    client = attach()
+    outcome, _ = run(client, "input()", on_input=lambda: None)
+    assert outcome.exc_type == "EOFError"
+
+
+def test_exit_ends_the_session_not_the_node(
+    attach: Attach, fake_node: FakeNode, server: ConsoleServer
+) -> None:
+    client = attach()
+    outcome, _ = run(client, "exit()")
+    assert outcome.status == "exit" and not fake_node.stopped
+    wait_until(lambda: server.session_count() == 0, timeout=5, message="session ended")
+    with pytest.raises(SessionClosed):
+        client.execute("1")
+
+
+def test_node_stop_needs_confirmation(attach: Attach, fake_node: FakeNode) -> None:
+    client = attach()
+    outcome, _ = run(client, "node().stop()")
+    assert outcome.exc_type == "ConsoleError" and "confirm=True" in outcome.traceback
+    assert not fake_node.stopped
+    assert run(client, "node().stop(confirm=True)")[0].ok and fake_node.stopped
+
+
+def test_helpers_reach_the_node(attach: Attach) -> None:
+    client = attach()
+    assert run(client, "str(node()), nodes()")[0].results == ["('alpha@box', [])"]
+    assert run(client, "call('b@h', 'os.getpid')")[0].results == [
+        "('called', 'b@h', 'os.getpid', ())"
+    ]
+    outcome, out = run(client, "help_hotmesh()")
+    assert outcome.ok and "multicall" in out and "versions()" in out
+
+
+def test_spawned_thread_and_asyncio_task_output_reach_the_session(attach: Attach) -> None:
+    client = attach()
+    outcome, out = run(client, "t = spawn(print, 'from thread')\nt.join()")
+    assert outcome.ok and out == "from thread\n"
+    cell = (
+        "import asyncio\nasync def job():\n    print('from task')\nawait asyncio.create_task(job())"
+    )
+    outcome, out = run(client, cell)
+    assert outcome.ok and out == "from task\n"
+
+
+def test_top_level_await_can_be_interrupted(attach: Attach) -> None:
+    client = attach()
+    chunks: list[str] = []
+    future = run_in_background(
+        client, "import asyncio\nprint('go')\nawait asyncio.sleep(100)", chunks
+    )
+    wait_until(lambda: "go" in "".join(chunks), timeout=5, message="await started")
+    client.interrupt()
+    assert future.result(timeout=5).status == "interrupted"
+
+
+def test_completion_uses_the_live_namespace(attach: Attach) -> None:
+    client = attach()
+    run(client, "counter_value = 12")
+    items = client.complete("counter_v", 9)
+    assert ("counter_value", -9, "instance") in items
+    names = [name for name, _, _ in client.complete("counter_value.bit_l", 19)]
+    assert names == ["bit_length"]
+
+
+def test_audit_log_records_attach_statements_and_detach(
+    attach: Attach, server: ConsoleServer
+) -> None:
+    client = attach()
+    run(client, "1/0")
+    run(client, "x = 1")
+    client.close()
+    events = server.audit.read()
+    assert [e["event"] for e in events] == ["attach", "exec", "exec", "detach"]
+    attach_event, failed, ok, detach = events
+    assert attach_event["user"] and attach_event["host"] and attach_event["node"] == "alpha@box"
+    assert (failed["code"], failed["outcome"]) == ("1/0", "ZeroDivisionError")
+    assert ok["outcome"] == "ok" and ok["duration"] >= 0
+    assert detach["reason"] == "client detached"
+
+
+def test_vanished_client_statement_finishes_and_session_is_reaped(
+    fake_node: FakeNode, server: ConsoleServer
+) -> None:
+    link = fake_node.connect()
+    client = ConsoleClient(link, ping_interval=0.1, silence_limit=5.0)
+    client.open()
+    run(client, "import threading\ngate = threading.Event()")
+    chunks: list[str] = []
+    run_in_background(client, "print('started')\ngate.wait(10)\n'finished'", chunks)
+    wait_until(lambda: "started" in "".join(chunks), timeout=5, message="statement started")
+    link.mute = True  # the client vanishes: no more pings, no close
+    wait_until(
+        lambda: any(e["event"] == "lease expired" for e in server.audit.read()),
+        timeout=5,
+        message="lease expiry audited",
+    )
+    assert server.session_count() == 1  # busy: kept while its statement runs
+    server_session = next(iter(server._sessions.values())).session
+    server_session.namespace["gate"].set()
+    wait_until(lambda: server.session_count() == 0, timeout=10, message="session reaped")
+    events = server.audit.read()
+    finished = [e for e in events if e["event"] == "exec" and "gate.wait" in e["code"]]
+    assert finished and finished[0]["outcome"] == "ok"
+    assert events[-1]["event"] == "detach" and events[-1]["reason"] == "lease expired"
+
+
+def test_message_for_unknown_session_gets_an_error(
+    fake_node: FakeNode, server: ConsoleServer
+) -> None:
+    link = fake_node.connect()
+    link.send({"t": "console.exec", "sid": "nope", "rid": 1, "code": "1"})
+    reply = link.recv(timeout=5)
+    assert reply is not None and reply["t"] == "console.error" and reply["gone"]
+
+
+def test_malformed_message_is_refused_without_harm(
+    fake_node: FakeNode, server: ConsoleServer
+) -> None:
+    link = fake_node.connect()
+    link.send({"t": "console.open", "rid": 1})
+    opened = link.recv(timeout=5)
+    assert opened is not None
+    link.send({"t": "console.exec", "sid": opened["sid"], "rid": "x", "code": 5})
+    reply = link.recv(timeout=5)
+    assert reply is not None and reply["t"] == "console.error"
+    assert sys.stdout is not None
