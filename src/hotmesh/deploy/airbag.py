@@ -246,6 +246,11 @@ class Airbag:
             log.error("airbag could not revert %s: %s", record["modules"], exc)
             return
         elapsed = (time.perf_counter() - started) * 1000
+        self.deployment.manifest_text = record.get("manifest_before")
+        if record.get("previous_dir"):
+            self.deployment.running_dir = Path(record["previous_dir"])
+        # Gone from memory again: the next upgrade must see them as new.
+        self.deployment.known_modules -= set(record.get("new_modules", []))
         problems = _services.migrate(record["modules"])
         log.warning(
             "provisional upgrade %s -> %s reverted on %s in %.1f ms: %s%s",

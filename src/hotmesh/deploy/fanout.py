@@ -4,6 +4,7 @@ the node's calls; shared by versions, rollout, airbag and settings."""
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -86,7 +87,8 @@ def submit(
 ) -> Future[Any]:
     """Start ``fn(*args)`` on ``target`` in ``pool``; this node runs it in-process."""
     if target == node.name:
-        return pool.submit(call_local, fn, *args)
+        # The caller's context carries which node this is (several may share a process).
+        return pool.submit(contextvars.copy_context().run, call_local, fn, *args)
     return pool.submit(node.call, target, fn, *args, timeout=timeout)
 
 

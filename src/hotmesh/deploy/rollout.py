@@ -209,14 +209,14 @@ def rolling_upgrade(
             if stop is not None:
                 rollout.stopped = stop
                 rollout.interrupted = stop == "interrupted"
-                rollout.not_started = [n for b in batches[index + 1 :] for n in b.nodes]
+                rollout.not_started += [n for b in batches[index + 1 :] for n in b.nodes]
                 break
             if pause > 0 and index + 1 < len(batches):
                 try:
                     time.sleep(pause)
                 except KeyboardInterrupt:
                     rollout.stopped, rollout.interrupted = "interrupted", True
-                    rollout.not_started = [n for b in batches[index + 1 :] for n in b.nodes]
+                    rollout.not_started += [n for b in batches[index + 1 :] for n in b.nodes]
                     break
     finally:
         pool.shutdown(wait=True)
@@ -245,22 +245,34 @@ def _run_batch(
     timeout: float,
     out: Callable[[str], Any],
 ) -> str | None:
-    """Upgrade one batch; print each node's line as it finishes; "interrupted" on Ctrl-C."""
+    """Upgrade one batch; print each node's line as it finishes; "interrupted" on Ctrl-C.
+
+    Ctrl-C may arrive anywhere in this thread: nodes not sent yet are not
+    started, nodes in flight are always waited for (never half-upgraded).
+    """
     started = time.monotonic()
-    futures = {submit(pool, name, fn, (), node=node, timeout=timeout): name for name in step.nodes}
+    futures: dict[Future[Any], str] = {}
     interrupted = False
+    try:
+        for name in step.nodes:
+            futures[submit(pool, name, fn, (), node=node, timeout=timeout)] = name
+    except KeyboardInterrupt:
+        interrupted = True
+    sent = set(futures.values())
+    rollout.not_started += [n for n in step.nodes if n not in sent]
     while futures:
         try:
+            if interrupted:
+                out(f"interrupted: waiting for {len(futures)} node(s) in flight ...")
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future in futures:
+                    result = _result(futures[future], future, started)
+                    rollout.results.append(result)
+                    del futures[future]
+                    out(result.line())
         except KeyboardInterrupt:
-            # Never leave a node half-upgraded: wait for the ones in flight.
             interrupted = True
-            out(f"interrupted: waiting for {len(futures)} node(s) in flight ...")
-            continue
-        for future in done:
-            result = _result(futures.pop(future), future, started)
-            rollout.results.append(result)
-            out(result.line())
     return "interrupted" if interrupted else None
 
 

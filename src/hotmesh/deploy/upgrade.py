@@ -120,12 +120,12 @@ class _Upgrade:
                 "yet: confirm() it or let it revert first",
             )
         old_version = self.dep.version()
+        todo = self.pending_actions(given + self.release_actions(manifest), manifest)
         to_load, new, removed, available = self.scan()
         self.purge_old(to_load)
         self.check(to_load)
         loaded = self.switch(to_load, new, removed, manifest, old_version)
-        all_actions = given + self.release_actions(manifest)
-        ran = self.after_switch(loaded, all_actions, manifest)
+        ran = self.after_switch(loaded, todo, manifest)
         lingering: list[str] = []
         if self.provisional is None:
             for mod in removed:
@@ -168,9 +168,9 @@ class _Upgrade:
             loaded = set(code.loaded())
             available = code.available_modules()
             status = {mod: code.module_status(mod) for mod in loaded}
-            modified = set(code.modified_modules())
         except CodeError as exc:
             raise self.fail("scan", str(exc)) from None
+        modified = {m for m, s in status.items() if s == "modified"}
         removed = sorted(m for m, s in status.items() if s == "removed")
         new = sorted(m for m in available if m not in loaded and m not in self.dep.known_modules)
         to_load = sorted((modified - set(removed)) | set(new))
@@ -280,11 +280,24 @@ class _Upgrade:
             "layout": "symlink" if self.dep.is_symlink_layout() else "copy",
             "release_path": str(self.dep.release_path) if self.dep.release_path else None,
             "previous_dir": str(self.dep.running_dir) if self.dep.running_dir else None,
+            "manifest_before": self.dep.manifest_text,
         }
         try:
             self.airbag.arm(record, self.provisional, snapshot=snapshot)  # type: ignore[arg-type]
         except (OSError, ValueError) as exc:
             raise self.fail("provisional", f"cannot arm the airbag: {exc}") from None
+
+    def pending_actions(
+        self, actions: list[UpgradeAction], manifest: Manifest | None
+    ) -> list[UpgradeAction]:
+        """The actions not yet run here; refuses (changing nothing) after a crash in one."""
+        release = manifest.version if manifest else self.dep.release
+        try:
+            return pending(
+                actions, ActionLog(self.dep.state_dir / "actions.json").records(), release
+            )
+        except (DeployError, ValueError) as exc:
+            raise self.fail("actions", str(exc)) from None
 
     def release_actions(self, manifest: Manifest | None) -> list[UpgradeAction]:
         if manifest is None:
@@ -301,13 +314,8 @@ class _Upgrade:
             raise self.fail("migrate", "; ".join(problems) + "; the code switch was reverted")
         release = manifest.version if manifest else self.dep.release
         book = ActionLog(self.dep.state_dir / "actions.json")
-        try:
-            todo = pending(actions, book.records(), release)
-        except DeployError as exc:
-            self.undo(loaded)
-            raise self.fail("actions", f"{exc}; the code switch was reverted") from None
         ran: list[str] = []
-        for action in todo:
+        for action in actions:
             key = record_key(release, action.id)
             book.mark_started(key, time.time())
             try:
