@@ -36,6 +36,7 @@ DEFAULT_TICK = 4.0
 _EXTENSIONS: list[str] = [
     "hotmesh.settings:_start",
     "hotmesh.deploy._startup:start",
+    "hotmesh._console.server:start_console",
 ]
 """``"module:function"`` entries; each ``function(node)`` runs at start once the
 transport is up and may return a callable run at stop (in reverse order)."""

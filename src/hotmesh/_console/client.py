@@ -97,7 +97,7 @@ class ConsoleClient:
         self.info: SessionInfo | None = None
 
     @classmethod
-    def connect(cls, endpoint: str, cookie: bytes | str, **kwargs: Any) -> ConsoleClient:
+    def connect(cls, endpoint: str, cookie: str | None = None, **kwargs: Any) -> ConsoleClient:
         """A client over a new authenticated connection to ``endpoint``."""
         from hotmesh._mesh.client import Connection
 

@@ -96,7 +96,10 @@ class Outbox:
         self._pending.clear()
         self._pending_key = None
         self._pending_size = 0
-        self._emit_locked({"t": "console.out", "rid": rid, "name": name, "text": text})
+        # One huge write is cut so that no message exceeds the wire's size limit.
+        for start in range(0, len(text), self._max_bytes):
+            piece = text[start : start + self._max_bytes]
+            self._emit_locked({"t": "console.out", "rid": rid, "name": name, "text": piece})
 
     def _emit_locked(self, message: dict[str, Any]) -> None:
         message["sid"] = self._sid
