@@ -64,6 +64,7 @@ class DemoCluster:
         )
         self.ports: list[int] = []
         self.traffic: Traffic | None = None
+        self._report = TrafficReport()
 
     @property
     def names(self) -> list[str]:
@@ -126,10 +127,16 @@ class DemoCluster:
                 lines.append(f"{name}: unreachable ({type(exc).__name__}: {exc})")
         return lines
 
-    def stop(self) -> TrafficReport:
-        """Stop the traffic, then the nodes; remove the demo's files; return the report."""
+    def stop_traffic(self) -> TrafficReport:
+        """Stop the clients (closing their connections); the final traffic report."""
         report = self.traffic.stop() if self.traffic is not None else TrafficReport()
         self.traffic = None
+        self._report = report
+        return report
+
+    def stop(self) -> TrafficReport:
+        """Stop the traffic, then the nodes; remove the demo's files; return the report."""
+        report = self.stop_traffic() if self.traffic is not None else self._report
         self.cluster.close(failed=not report.ok)
         if self._own_dir:
             shutil.rmtree(self.directory, ignore_errors=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-RELEASES = ("v1", "v2")
+RELEASES = ("v1", "v1.1", "v2")
 _ROOT = Path(__file__).resolve().parent / "releases"
 
 

@@ -125,7 +125,7 @@ class Traffic:
             report.errors,
             Counter(report.formats),
             list(report.problems),
-            [],
+            list(report.latencies),
         )
 
     def wait_done(self, timeout: float) -> bool:

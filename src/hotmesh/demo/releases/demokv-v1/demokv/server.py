@@ -3,6 +3,10 @@
 Requests are lines ``<id> INCR <key>``, ``<id> GET <key>`` or ``<id> PING``; replies
 are ``<id> v1 ok <count>``. State: ``{"counters": {key: int}, "conns": {conn: int}}``
 where ``conns`` counts the requests of each open client connection.
+
+Known bug, fixed in release v1.1 (the demo's bug-fix example): ``GET`` of a key
+never incremented raises KeyError, so the service crashes and its supervisor
+restarts it from ``init`` -- every counter is lost.
 """
 
 from typing import Any
@@ -25,7 +29,7 @@ def handle_call(msg: tuple[int, str], state: dict[str, Any]) -> tuple[str, dict[
         counters[words[1]] = counters.get(words[1], 0) + 1
         return f"{rid} v1 ok {counters[words[1]]}", state
     if words[:1] == ["GET"] and len(words) == 2:
-        return f"{rid} v1 ok {state['counters'].get(words[1], 0)}", state
+        return f"{rid} v1 ok {state['counters'][words[1]]}", state
     if words == ["PING"]:
         return f"{rid} v1 ok pong", state
     return f"{rid} v1 error unknown request {rest!r}", state

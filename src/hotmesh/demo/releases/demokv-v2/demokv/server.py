@@ -4,9 +4,15 @@ Requests are unchanged (``<id> INCR <key>``, ``<id> GET <key>``, ``<id> PING``);
 replies become ``<id> v2 ok count=<n> conn=<connection id>``. State:
 ``{"counters": {key: {"count": n, "last_conn": conn}}, "conns": {conn: {"requests": n}}}``.
 ``code_change`` turns v1 state into v2 state, and back on a revert (``("down", vsn)``).
+New in v2: at most ``demo.max_counters`` keys (a hotmesh setting, default 1000);
+the v2 deploy example raises it with an upgrade action.
 """
 
 from typing import Any
+
+from hotmesh import settings
+
+DEFAULT_MAX_COUNTERS = 1000
 
 __vsn__ = "v2"
 
@@ -22,7 +28,11 @@ def handle_call(msg: tuple[int, str], state: dict[str, Any]) -> tuple[str, dict[
     record = state["conns"].setdefault(conn, {"requests": 0})
     record["requests"] += 1
     if words[:1] == ["INCR"] and len(words) == 2:
-        counter = state["counters"].setdefault(words[1], {"count": 0, "last_conn": None})
+        counters = state["counters"]
+        limit = settings.get("demo.max_counters", DEFAULT_MAX_COUNTERS)
+        if words[1] not in counters and len(counters) >= limit:
+            return f"{rid} v2 error too many counters (demo.max_counters={limit})", state
+        counter = counters.setdefault(words[1], {"count": 0, "last_conn": None})
         counter["count"] += 1
         counter["last_conn"] = conn
         return f"{rid} v2 ok count={counter['count']} conn={conn}", state

@@ -1,0 +1,111 @@
+# Deploy snippet: demo release v2, a state-format change, provisional.
+#
+# Ticket:  DEMO-20
+# What:    demokv v2 keeps richer records per counter and per connection
+#          (code_change migrates the state in place, between two requests) and
+#          answers "v2 ok count=N conn=C". v2 also caps the number of counters
+#          at the setting demo.max_counters (default 1000): the upgrade action
+#          raises it to 100000 on every node, live and on disk.
+#          Provisional: each node switches back to v1 on its own (code and
+#          state, through v2's code_change(("down", vsn))) unless confirmed
+#          within 120 s or if its health check fails; confirm_when_healthy()
+#          confirms a node once it answers in v2 with its counters migrated.
+# Tried:   tests/cluster/test_demo_snippets.py (3 demo nodes, live clients).
+# Plan:    upgrade_node() on the attached node, look at it, then
+#          rolling_upgrade(): one node at a time, confirmed after its check.
+#
+#     hotmesh run demo1 snippets/examples/demo_v2_records.py --call rolling_upgrade
+
+from hotmesh import deploy, settings
+from hotmesh.service import service_call, service_status
+
+RELEASE = "v2"
+PROVISIONAL = 120.0  # seconds to confirm in
+
+
+# -- Upgrade action: runs once per node, after the code switch --------------
+
+
+def raise_counter_limit():
+    """v2 refuses new keys beyond demo.max_counters; production needs more."""
+    settings.set("demo.max_counters", 100_000)
+
+
+# -- Health: the airbag runs it during the window; the rollout before confirming
+
+
+def demo_service_healthy():
+    """This node's demo service runs v2 code, migrated, and has not crashed."""
+    status = service_status("demo")
+    migration = status.last_migration
+    return status.status == "running" and not status.pinned and bool(migration and migration.ok)
+
+
+def confirm_when_healthy(nodes):
+    """Check `nodes` answer in the v2 format, then confirm them (persisted on disk)."""
+    for name in nodes:
+        reply = service_call("demo", (0, "0 PING"), node=name)
+        if not reply.startswith("0 v2 ok"):
+            raise AssertionError(f"{name}: answered {reply!r}, not the v2 format")
+    deploy.confirm(list(nodes))
+    return True
+
+
+# -- The four functions ----------------------------------------------------
+
+
+def upgrade_node(provisional=PROVISIONAL):
+    """Upgrade the node this runs on, provisionally by default."""
+    deploy.register_health_check(demo_service_healthy, name="demo-v2")
+    return deploy.upgrade_node(
+        release=RELEASE,
+        actions=[("2026-11-24-demo-max-counters", raise_counter_limit)],
+        provisional=provisional,
+    )
+
+
+def node_versions():
+    """{node: version} for every node; Unreachable(reason) for silent ones."""
+    return deploy.node_versions()
+
+
+def nodes_at(vsn, count=None):
+    """Names of all (or `count`) nodes running `vsn` ("v1" or "v1+3fa9c1d2")."""
+    return deploy.nodes_at(vsn, count)
+
+
+def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None):
+    """Upgrade `nodes` (default: every node on v1 or v1.1), confirming each batch."""
+    if nodes is None:
+        nodes = nodes_at("v1") + nodes_at("v1.1")
+    return deploy.rolling_upgrade(
+        nodes,
+        upgrade=upgrade_node,
+        batch=batch,
+        pause=pause,
+        check=check or confirm_when_healthy,
+    )
+
+
+# What it prints (3 demo nodes, clients connected; from the rehearsal test;
+# the long progress lines are wrapped here):
+#
+#   >>> rolling_upgrade()
+#   rolling upgrade of 3 node(s) in 3 batch(es) of 1
+#   demo1@vm  ok, v1+30ecaa48 -> v2+d914cc46, 2 modules loaded, 1 action run,
+#             provisional for 120 s: confirm() to keep  (0.02 s)
+#   demo2@vm  ok, v1+30ecaa48 -> v2+d914cc46, 2 modules loaded, 1 action run,
+#             provisional for 120 s: confirm() to keep  (0.03 s)
+#   demo3@vm  ok, v1+30ecaa48 -> v2+d914cc46, 2 modules loaded, 1 action run,
+#             provisional for 120 s: confirm() to keep  (0.03 s)
+#   node      result  version or reason  time
+#   demo1@vm  ok      v2+d914cc46        0.02 s
+#   demo2@vm  ok      v2+d914cc46        0.03 s
+#   demo3@vm  ok      v2+d914cc46        0.03 s
+#   3 upgraded, 0 failed, 0 not started in 0.09 s
+#   >>> call("demo2@vm", "hotmesh.settings.get", "demo.max_counters")
+#   100000
+#
+# (Each line says "confirm() to keep": confirm_when_healthy, the rollout's
+# check, confirmed every node right after its line.) The clients' replies
+# switched from "v1 ok 12" to "v2 ok count=13 conn=4" with no connection closed.
