@@ -40,6 +40,7 @@ def test_demo_command_prints_how_to_attach_and_a_clean_traffic_report(
     status = main(["--nodes", "2", "--connections", "1", "--every", "0.2", "--duration", "0.6"])
     out = capsys.readouterr().out
     assert status == 0, out
-    assert "hotmesh attach demo1 --cookie-file" in out
+    assert "hotmesh attach demo1" in out
+    assert "HOTMESH_COOKIE_FILE=" in out
     assert "release v2 is on every node's disk" in out
     assert "0 dropped" in out

@@ -57,7 +57,7 @@ def _print_intro(demo: DemoCluster, shipped: str) -> None:
     if shipped != "none":
         print(f"release {shipped} is on every node's disk; nothing is loaded until you upgrade.")
     print(
-        f"attach:   hotmesh attach {first} --cookie-file {demo.cookie_file}\n"
+        f"attach:   HOTMESH_COOKIE_FILE={demo.cookie_file} hotmesh attach {first}\n"
         "upgrade:  paste snippets/template.py (RELEASE = 'v2'), then upgrade_node() and\n"
         "          rolling_upgrade(); the client lines below switch to the v2 format\n"
         "          without a dropped connection. Ctrl-C stops the demo.",

@@ -24,7 +24,7 @@ class DemoCluster:
     """``size`` demo nodes named ``{prefix}1..N`` with ``connections`` clients each.
 
     The nodes register in this user's state dir, so ``hotmesh attach demo1`` finds
-    them (with ``--cookie-file`` set to ``cookie_file``). ``ship(version)`` copies a
+    them (with ``$HOTMESH_COOKIE_FILE`` set to ``cookie_file``). ``ship(version)`` copies a
     release onto the nodes' disks ("new code reaches disk": nothing is loaded until
     an engineer upgrades). ``stop()`` stops the traffic first, then the nodes, and
     returns the traffic report.
@@ -73,7 +73,7 @@ class DemoCluster:
 
     @property
     def cookie_file(self) -> Path:
-        """The cluster's cookie file (``hotmesh attach --cookie-file``)."""
+        """The cluster's cookie file (for ``HOTMESH_COOKIE_FILE=... hotmesh attach``)."""
         return self.cluster.cookie_file
 
     def start(self, *, timeout: float = 20.0) -> DemoCluster:
