@@ -17,7 +17,7 @@ import zmq
 
 from hotmesh._errors import DecodeError, MessageTooLarge, TransportError
 from hotmesh._mesh.iothread import IOThread
-from hotmesh._mesh.zap import HandshakeWatcher, ZapHandler
+from hotmesh._mesh.zap import HandshakeWatcher, RefusalLog, ZapHandler
 from hotmesh._wire.frames import decode_frame
 
 log = logging.getLogger("hotmesh.mesh")
@@ -81,7 +81,8 @@ class Transport:
 
     def _open(self) -> str:
         loop = self.io.loop
-        self._zap = ZapHandler(self._ctx, self._public, self._listen)
+        refusals = RefusalLog()
+        self._zap = ZapHandler(self._ctx, self._public, refusals)
         loop.add_reader(self._zap.socket.fd, self._zap.drain)
         router = self._ctx.socket(zmq.ROUTER)
         router.linger = 0
@@ -94,7 +95,7 @@ class Transport:
         router.maxmsgsize = 2 * self.max_message_size + 1024
         router.heartbeat_ivl = self._heartbeat_ms
         router.heartbeat_timeout = 4 * self._heartbeat_ms
-        self._watcher = HandshakeWatcher(router, self._listen)
+        self._watcher = HandshakeWatcher(router, refusals)
         loop.add_reader(self._watcher.socket.fd, self._watcher.drain)
         try:
             router.bind(self._listen)
@@ -103,8 +104,12 @@ class Transport:
             raise TransportError(f"cannot listen on {self._listen}: {exc}") from exc
         self._router = router
         self.endpoint = _advertised(router.last_endpoint.decode())
+        self._zap.where = self._watcher.where = self.endpoint
         loop.add_reader(router.fd, self._drain)
-        self._drain()
+        # The fds signal edges: input that came before add_reader would never
+        # wake us, so look once now.
+        for drain in (self._drain, self._zap.drain, self._watcher.drain):
+            drain()
         return self.endpoint
 
     def close(self, linger: float = 0.0) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections import deque
 
 import zmq
@@ -18,6 +19,7 @@ import zmq.utils.z85
 log = logging.getLogger("hotmesh.mesh")
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+QUIET = 10.0  # seconds between two refusal lines about the same peer host
 _FAILED = (
     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
@@ -25,13 +27,40 @@ _FAILED = (
 )
 
 
+class RefusalLog:
+    """Logs refusals, at most one line per peer host every ``QUIET`` seconds.
+
+    A refused zmq client reconnects every 100 ms; without this its retries
+    would flood the log. The next line says how many were left out.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def refused(self, peer: str, text: str, *args: object, now: float | None = None) -> bool:
+        """Log ``text % args`` unless ``peer``'s host was logged recently; True if logged."""
+        now = time.monotonic() if now is None else now
+        host = peer.rsplit(":", 1)[0]
+        last, skipped = self._last.get(host, (-QUIET, 0))
+        if now - last < QUIET:
+            self._last[host] = (last, skipped + 1)
+            return False
+        if len(self._last) > 1024:
+            self._last.clear()
+        self._last[host] = (now, 0)
+        suffix = f" ({skipped} more refusals since the last line)" if skipped else ""
+        log.warning(text + suffix, *args)
+        return True
+
+
 class ZapHandler:
     """Answers ZAP requests on one context: only the cluster key gets in."""
 
-    def __init__(self, ctx: zmq.Context, public_key_z85: bytes, where: str) -> None:
+    def __init__(self, ctx: zmq.Context, public_key_z85: bytes, refusals: RefusalLog) -> None:
         self._key = zmq.utils.z85.decode(public_key_z85)
-        self._where = where
+        self.where = ""
         self.refused = 0
+        self._refusals = refusals
         self.socket = ctx.socket(zmq.ROUTER)
         self.socket.linger = 0
         self.socket.bind(ZAP_ENDPOINT)
@@ -57,12 +86,14 @@ class ZapHandler:
             reply = [version, request_id, b"200", b"OK", zmq.utils.z85.encode(self._key), b""]
         else:
             self.refused += 1
-            log.warning(
+            peer = address.decode("ascii", "replace")
+            self._refusals.refused(
+                peer,
                 "refused %s connection from %s on %s: its key is not the cluster key "
                 "(wrong cookie?)",
                 mechanism.decode("ascii", "replace"),
-                address.decode("ascii", "replace"),
-                self._where,
+                peer,
+                self.where,
             )
             reply = [version, request_id, b"400", b"unknown key", b"", b""]
         self.socket.send_multipart(envelope + reply)
@@ -76,12 +107,15 @@ class HandshakeWatcher:
     """Logs failed CURVE handshakes on a listening socket, with the peer address.
 
     libzmq reports the failure without the connection's fd, so the address is
-    the oldest accepted connection whose handshake had no outcome yet: exact
-    for one connection at a time, best effort when many handshake at once.
+    that of the oldest accepted connection whose handshake had no outcome yet,
+    read from its fd when the accept event is processed. A client with another
+    cookie fails within a round trip, so its fd is often closed by then: the
+    line then names only the listening endpoint ("an unknown peer").
     """
 
-    def __init__(self, sock: zmq.Socket, where: str) -> None:
-        self._where = where
+    def __init__(self, sock: zmq.Socket, refusals: RefusalLog) -> None:
+        self.where = ""
+        self._refusals = refusals
         self._waiting: deque[str] = deque(maxlen=256)
         self.failed = 0
         self.socket = sock.get_monitor_socket(
@@ -111,11 +145,12 @@ class HandshakeWatcher:
         elif event & _FAILED:
             self.failed += 1
             peer = self._waiting.popleft() if self._waiting else "an unknown peer"
-            log.warning(
+            self._refusals.refused(
+                peer,
                 "refused connection from %s on %s: CURVE handshake failed "
                 "(wrong cookie, or not a hotmesh peer)",
                 peer,
-                self._where,
+                self.where,
             )
 
     def close(self) -> None:
