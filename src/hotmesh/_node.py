@@ -475,6 +475,8 @@ class Node:
 
             registry.unregister(self.name, pid=os.getpid())
         self._events.put(None)
+        if self._events_thread.is_alive() and threading.current_thread() is not self._events_thread:
+            self._events_thread.join(1.0)
         with _running_lock:
             if self in _running:
                 _running.remove(self)

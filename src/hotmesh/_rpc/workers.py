@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger("hotmesh.rpc")
@@ -31,6 +32,7 @@ class WorkerPool:
         self._idle = 0
         self._closed = False
         self._serial = 0
+        self._alive: set[threading.Thread] = set()
 
     @property
     def size(self) -> int:
@@ -39,32 +41,41 @@ class WorkerPool:
 
     def submit(self, job: Job) -> None:
         """Queue ``job``; start a thread if none is idle and the cap allows."""
+        thread = None
         with self._lock:
             if self._closed:
                 return
-            spawn = self._idle == 0 and self._threads < self.max_workers
-            if spawn:
+            if self._idle == 0 and self._threads < self.max_workers:
                 self._threads += 1
                 self._serial += 1
-                serial = self._serial
-            else:
-                self._idle -= 1 if self._idle else 0
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}-{self._serial}", daemon=True
+                )
+                self._alive.add(thread)
+            elif self._idle:
+                self._idle -= 1
             # Queue under the lock so an idle thread timing out sees the job.
             self._jobs.put(job)
-        if spawn:
-            threading.Thread(target=self._work, name=f"{self._name}-{serial}", daemon=True).start()
+        if thread is not None:
+            thread.start()
 
-    def close(self) -> None:
-        """Stop idle threads; running jobs finish on their own (safe to call twice)."""
+    def close(self, timeout: float = 0.5) -> None:
+        """Stop the threads: idle ones exit at once and are joined (up to ``timeout``);
+        running jobs finish on their own threads. Safe to call twice."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            threads = self._threads
-        for _ in range(threads):
+            threads = list(self._alive)
+        for _ in threads:
             self._jobs.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     def _work(self) -> None:
+        me = threading.current_thread()
         while True:
             try:
                 job = self._jobs.get(timeout=self._idle_timeout)
@@ -74,11 +85,13 @@ class WorkerPool:
                     if self._jobs.empty():
                         self._threads -= 1
                         self._idle -= 1 if self._idle else 0
+                        self._alive.discard(me)
                         return
                 continue
             if job is None:
                 with self._lock:
                     self._threads -= 1
+                    self._alive.discard(me)
                 return
             try:
                 job()

@@ -1,0 +1,125 @@
+"""Embedding a node: context manager, stop twice, threads gone, asyncio hosts, current_node."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+import hotmesh
+from hotmesh._mesh import registry
+
+pytestmark = pytest.mark.cluster
+RPC = "tests.cluster.test_rpc"
+
+
+def hotmesh_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("hotmesh-")]
+
+
+def test_stop_twice_is_safe_and_leaves_no_thread_or_registry_entry() -> None:
+    before = hotmesh_threads()
+    node = hotmesh.start("stopper")
+    assert registry.lookup(node.name) is not None
+    assert node.is_alive()
+    node.stop()
+    node.stop()
+    assert not node.is_alive()
+    assert hotmesh_threads() == before
+    assert registry.lookup(node.name) is None
+
+
+def test_context_manager_stops_the_node() -> None:
+    with hotmesh.start("ctx") as node:
+        assert node.call(node.name, "len", "abc") == 3
+    assert not node.is_alive()
+    with pytest.raises(hotmesh.NodeDown):
+        node.call("someone@else", "len", "x")
+
+
+def test_current_node_is_the_single_running_node() -> None:
+    with hotmesh.start("only") as node:
+        assert hotmesh.current_node() is node
+
+
+def test_current_node_inside_a_call_is_the_target(start_node: Any) -> None:
+    a = start_node("cur-a")
+    b = start_node("cur-b", seeds=[a.endpoint])
+    assert a.wait_connected([b.name], timeout=10)
+    assert a.call(b.name, f"{RPC}.whoami") == b.name
+    with pytest.raises(hotmesh.HotmeshError, match="several nodes"):
+        hotmesh.current_node()
+
+
+def test_node_in_an_asyncio_app_does_not_use_or_block_its_loop(start_node: Any) -> None:
+    peer = start_node("aio-peer")
+
+    async def app() -> tuple[Any, int]:
+        loop = asyncio.get_running_loop()
+        node = await asyncio.to_thread(hotmesh.start, "aio-app", seeds=[peer.endpoint], tick=1.0)
+        try:
+            assert node.loop is not loop
+            # While the app's loop keeps running its own tasks, the peer calls
+            # into this node and this node calls the peer (from a thread).
+            ticks = 0
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    ticks += 1
+                    await asyncio.sleep(0)
+
+            task = asyncio.create_task(ticker())
+            remote = await asyncio.to_thread(peer.call, node.name, f"{RPC}.whoami")
+            local = await loop.run_in_executor(None, node.call, peer.name, "os.getpid")
+            task.cancel()
+            return (remote, local), ticks
+        finally:
+            await asyncio.to_thread(node.stop)
+
+    (remote, local), ticks = asyncio.run(app())
+    assert remote == "aio-app@" + peer.name.split("@")[1]
+    assert isinstance(local, int)
+    assert ticks > 0
+
+
+def test_blocking_call_from_the_io_thread_is_refused(start_node: Any) -> None:
+    node = start_node("io-guard")
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def on_io() -> None:
+        try:
+            node.call(node.name, "len", "x")
+        except BaseException as exc:
+            errors.append(exc)
+        done.set()
+
+    node.loop.call_soon_threadsafe(on_io)
+    assert done.wait(5)
+    assert isinstance(errors[0], hotmesh.HotmeshError)
+
+
+def test_register_handler_and_send_to_reach_clients(start_node: Any) -> None:
+    from hotmesh._mesh import client as mesh_client
+    from hotmesh._mesh.cookie import load_cookie
+
+    node = start_node("handler")
+    node.register_handler("echo", lambda sender, msg: node.send_to(sender, {**msg, "t": "echoed"}))
+    with pytest.raises(hotmesh.ConfigError):
+        node.register_handler("call", lambda sender, msg: None)
+    with mesh_client.Connection(node.endpoint, load_cookie()) as conn:
+        conn.send({"t": "echo", "n": 1})
+        reply = conn.recv(5.0)
+    assert reply == {"t": "echoed", "n": 1}
+
+
+def test_options_are_read_only_and_state_dir_exists(start_node: Any, tmp_path: Any) -> None:
+    node = start_node("opts", tick=0.8, state_dir=tmp_path / "state")
+    assert node.options["tick"] == 0.8
+    assert node.options["release"] is None
+    assert node.state_dir == tmp_path / "state" and node.state_dir.is_dir()
+    with pytest.raises(TypeError):
+        node.options["tick"] = 1.0  # type: ignore[index]
