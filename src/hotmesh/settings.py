@@ -269,5 +269,6 @@ def _start(node: Any) -> Callable[[], None]:
         with _lock:
             if _path == Path(node.state_dir) / FILE_NAME:
                 _path = None
+                _values.clear()
 
     return stop

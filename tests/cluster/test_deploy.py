@@ -105,6 +105,16 @@ def one(tmp_path: Path) -> Iterator[tuple[LocalCluster, list[Path]]]:
     yield from _cluster(tmp_path, 1)
 
 
+def kill_and_restart(node: Any) -> None:
+    """SIGKILL a node and start it again under the same name."""
+    old = node._proc
+    node.kill()
+    # LocalCluster's reader of the old process's stdout can mark the restarted
+    # node ready at its EOF; let it finish first.
+    wait_until(lambda: old.stdout.closed, timeout=5, message="old stdout drained")
+    node.restart()
+
+
 def price_on(cluster: LocalCluster, index: int) -> int:
     return cluster.node(index).call(f"{PKG}.prices.price")
 
@@ -171,8 +181,7 @@ def test_actions_run_once_per_node_even_across_a_restart(
     write_release(dirs[0], "v2", price="2")
     assert node.call(snippet["upgrade_counting"])["actions"] == ["2026-11-24-count"]
     assert node.call(snippet["upgrade_counting"])["actions"] == []
-    node.kill()
-    node.restart()
+    kill_and_restart(node)
     assert node.call(snippet["upgrade_counting"])["actions"] == []
     assert node.call(snippet["action_runs"]) == 1
 
@@ -204,16 +213,14 @@ def test_confirmed_upgrade_survives_a_kill_and_an_unconfirmed_one_does_not(
     write_release(dirs[0], "v2", price="2")
     node.call(snippet["upgrade_node"], 30)
     assert node.call("hotmesh.deploy.confirm").startswith("confirmed v2+")
-    node.kill()
-    node.restart()
+    kill_and_restart(node)
     assert price_on(cluster, 0) == 2
     assert version_on(cluster, 0).startswith("v2+")
 
     write_release(dirs[0], "v3", price="3")
     node.call("hotmesh.deploy.upgrade_node", provisional=30)
     assert price_on(cluster, 0) == 3
-    node.kill()
-    node.restart()
+    kill_and_restart(node)
     assert price_on(cluster, 0) == 2
     assert version_on(cluster, 0).startswith("v2+")
     assert "return 2" in (dirs[0] / PKG / "prices.py").read_text()

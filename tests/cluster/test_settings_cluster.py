@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from hotmesh.testing import LocalCluster
+from tests.cluster.test_deploy import kill_and_restart
 
 pytestmark = pytest.mark.cluster
 
@@ -60,8 +61,7 @@ def test_setting_on_all_survives_kill_9_and_restart(
     assert outcome == {"values": dict.fromkeys(three.names, 32), "failed": {}}
     assert [three.node(i).call("hotmesh.settings.get", "pool.size") for i in range(3)] == [32] * 3
     victim = three.node(2)
-    victim.kill()
-    victim.restart()
+    kill_and_restart(victim)
     assert victim.call("hotmesh.settings.get", "pool.size") == 32
 
 

@@ -59,46 +59,49 @@ def managed_hashes() -> dict[str, str]:
 
 
 _lock = threading.Lock()
-_deployment: Deployment | None = None
+_deployments: dict[str, Deployment] = {}
 
 
 def install(deployment: Deployment) -> None:
-    """Make ``deployment`` the one this process runs (done by the node at start)."""
-    global _deployment
+    """Make ``deployment`` the one of its node in this process (done at node start)."""
     with _lock:
-        _deployment = deployment
+        _deployments[deployment.node_name] = deployment
 
 
 def uninstall(deployment: Deployment) -> None:
-    """Forget ``deployment`` if it is still the installed one (node stop)."""
-    global _deployment
+    """Forget ``deployment`` if it is still its node's (node stop)."""
     with _lock:
-        if _deployment is deployment:
-            _deployment = None
+        if _deployments.get(deployment.node_name) is deployment:
+            del _deployments[deployment.node_name]
 
 
 def current() -> Deployment:
-    """The installed deployment; without one, a bare one for the running node.
+    """The deployment of the node this code runs on.
+
+    That is the only one installed, or, when several nodes share the process,
+    the one of the node running the current call. Without any, a bare one is
+    made for the running node (no release: version ``unreleased+...``).
 
     Raises:
-        HotmeshError: no deployment was installed and no node runs here.
+        HotmeshError: no deployment fits and no node runs here.
     """
-    global _deployment
     with _lock:
-        if _deployment is not None:
-            return _deployment
+        if len(_deployments) == 1:
+            return next(iter(_deployments.values()))
     from hotmesh._node import current_node
 
     node = current_node()
+    with _lock:
+        found = _deployments.get(node.name)
+    if found is not None:
+        return found
     deployment = Deployment(node.name, Path(node.state_dir) / "deploy")
     deployment.known_modules = set(code.available_modules())
     with _lock:
-        if _deployment is None:
-            _deployment = deployment
-        return _deployment
+        return _deployments.setdefault(node.name, deployment)
 
 
 def installed() -> Deployment | None:
-    """The installed deployment, or None (never creates one)."""
+    """The single installed deployment, or None (never creates one)."""
     with _lock:
-        return _deployment
+        return next(iter(_deployments.values())) if len(_deployments) == 1 else None
