@@ -1,0 +1,149 @@
+"""The hotmesh command: node (READY, signals), ls, ping, demo, help."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from hotmesh.cli import build_parser
+
+pytestmark = pytest.mark.cluster
+HOTMESH = [sys.executable, "-m", "hotmesh"]
+
+
+def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*HOTMESH, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
+
+
+class NodeCommand:
+    """A ``hotmesh node`` process started by a test."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [*HOTMESH, "node", "--tick", "1", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.ready_line = self.proc.stdout.readline().strip()
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
+        try:
+            return self.proc.wait(10)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def node_command() -> Iterator[type[NodeCommand]]:
+    started: list[NodeCommand] = []
+
+    class Tracked(NodeCommand):
+        def __init__(self, *args: str) -> None:
+            super().__init__(*args)
+            started.append(self)
+
+    try:
+        yield Tracked
+    finally:
+        for command in started:
+            command.close()
+
+
+def test_node_prints_ready_is_listed_answers_ping_and_stops_on_sigterm(
+    node_command: type[NodeCommand],
+) -> None:
+    node = node_command("--name", "cli1")
+    word, name, endpoint = node.ready_line.split()
+    assert word == "READY" and name.startswith("cli1@") and endpoint.startswith("tcp://127.0.0.1:")
+
+    listing = run("ls")
+    assert listing.returncode == 0
+    assert name in listing.stdout and endpoint in listing.stdout
+
+    pong = run("ping", "cli1")
+    assert pong.returncode == 0, pong.stderr
+    assert f"pong from {name}" in pong.stdout
+    assert run("ping", endpoint).returncode == 0
+
+    assert node.stop(signal.SIGTERM) == 0
+    assert name not in run("ls").stdout
+    gone = run("ping", "cli1", "--timeout", "0.5")
+    assert gone.returncode == 1
+    assert "no pong" in gone.stderr
+
+
+def test_node_stops_cleanly_on_sigint(node_command: type[NodeCommand]) -> None:
+    node = node_command("--name", "cli-int")
+    assert node.ready_line.startswith("READY ")
+    assert node.stop(signal.SIGINT) == 0
+
+
+def test_second_node_joins_through_seed_and_duplicate_name_is_refused(
+    node_command: type[NodeCommand],
+) -> None:
+    first = node_command("--name", "cli-a")
+    endpoint = first.ready_line.split()[2]
+    second = node_command("--name", "cli-b", "--seed", endpoint)
+    assert second.ready_line.startswith("READY cli-b@")
+    duplicate = run("node", "--name", "cli-a", "--seed", endpoint)
+    assert duplicate.returncode == 1
+    assert "in use" in duplicate.stderr or "already" in duplicate.stderr
+    assert "READY" not in duplicate.stdout
+
+
+def test_ping_of_unknown_node_fails_with_reason() -> None:
+    result = run("ping", "nobody-here")
+    assert result.returncode == 1
+    assert "no node nobody-here" in result.stderr
+
+
+def test_ls_without_nodes_says_so() -> None:
+    result = run("ls")
+    assert result.returncode == 0
+    assert "no hotmesh node" in result.stdout
+
+
+def test_demo_without_terminal_shows_the_mesh_and_exits() -> None:
+    result = run("demo", "--no-attach", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "demo1@" in result.stdout and "multicall" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["node", "ls", "ping", "demo"])
+def test_every_subcommand_has_help(command: str) -> None:
+    result = run(command, "--help")
+    assert result.returncode == 0
+    assert "usage: hotmesh" in result.stdout
+
+
+def test_python_dash_m_hotmesh_shows_help_without_command() -> None:
+    result = run()
+    assert result.returncode == 2
+    assert "COMMAND" in result.stderr
+
+
+def test_parser_lists_every_registered_subcommand() -> None:
+    text = build_parser().format_help()
+    for command in ("node", "ls", "ping", "demo"):
+        assert command in text
+    assert os.environ.get("HOTMESH_STATE_DIR")  # the conftest isolates the registry
