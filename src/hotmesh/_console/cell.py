@@ -12,6 +12,7 @@ from dataclasses import dataclass
 CO_COROUTINE = 0x80
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 REPR_LIMIT = 256 * 1024
+_INTERNAL_TAIL = ("hotmesh/_console/interrupt.py", "hotmesh/_console/output.py")
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,10 @@ def format_exception(
     while tb is not None and tb.tb_frame.f_code.co_filename in skip:
         tb = tb.tb_next
     te = traceback.TracebackException(type(exc), exc, tb, compact=True)
+    # Our interruptible sleep raises from inside: that frame is noise to the user.
+    te.stack = traceback.StackSummary.from_list(
+        [frame for frame in te.stack if not frame.filename.endswith(_INTERNAL_TAIL)]
+    )
     if as_type is not None:
         te.exc_type = as_type
     if isinstance(exc, SyntaxError) and not te.stack:

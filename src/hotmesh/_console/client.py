@@ -142,13 +142,15 @@ class ConsoleClient:
         on_output: Callable[[str, str], None] = _write_default,
         on_result: Callable[[str], None] | None = None,
         on_input: Callable[[], str | None] | None = None,
+        name: str = "",
     ) -> Outcome:
         """Run cell ``code`` on the node and wait for its outcome, streaming output.
 
         Ctrl-C (SIGINT on the main thread) interrupts the remote statement; a
         third Ctrl-C stops waiting and raises KeyboardInterrupt here while the
         statement goes on (its later output reaches ``on_unsolicited``).
-        ``on_input`` answers ``input()`` (None means end of file).
+        ``on_input`` answers ``input()`` (None means end of file); ``name``
+        (a snippet's file name) shows in the remote tracebacks.
 
         Raises:
             SessionClosed: the session ended or the node stopped answering.
@@ -159,7 +161,10 @@ class ConsoleClient:
         outcome = Outcome("ok")
         presses = 0
         with self._sigint_counter():
-            self._send({"t": "console.exec", "sid": info.sid, "rid": rid, "code": code})
+            request = {"t": "console.exec", "sid": info.sid, "rid": rid, "code": code}
+            if name:
+                request["name"] = name
+            self._send(request)
             try:
                 while True:
                     try:

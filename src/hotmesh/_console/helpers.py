@@ -99,7 +99,11 @@ def spawn(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> threading.Thread
     """
     context = contextvars.copy_context()
     thread = threading.Thread(
-        target=context.run, args=(fn, *args), kwargs=kwargs, daemon=True, name=f"spawn-{fn!r}"
+        target=context.run,
+        args=(fn, *args),
+        kwargs=kwargs,
+        daemon=True,
+        name=f"spawn-{getattr(fn, '__name__', 'fn')}",
     )
     thread.start()
     return thread

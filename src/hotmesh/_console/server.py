@@ -171,7 +171,8 @@ class ConsoleServer:
             code = message["code"]
             if not isinstance(code, str):
                 raise TypeError("code must be a string")
-            entry.session.submit(int(message["rid"]), code)
+            name = message.get("name") or ""
+            entry.session.submit(int(message["rid"]), code, str(name)[:200])
 
     def _on_interrupt(self, sender: bytes, message: dict[str, Any]) -> None:
         entry = self._find(sender, message)

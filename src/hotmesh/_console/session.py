@@ -45,7 +45,7 @@ class Session:
         self._audit = audit
         self._on_end = on_end
         self._gate = gate
-        self._jobs: queue.SimpleQueue[tuple[int, str] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[int, str, str] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._input = threading.Condition(self._lock)
         self._running: int | None = None
@@ -78,11 +78,14 @@ class Session:
     def wait_ended(self, timeout: float) -> bool:
         return self._ended.wait(timeout)
 
-    def submit(self, rid: int, code: str) -> None:
-        """Queue cell ``code`` as statement ``rid``; its messages go to the outbox."""
+    def submit(self, rid: int, code: str, name: str = "") -> None:
+        """Queue cell ``code`` as statement ``rid``; its messages go to the outbox.
+
+        ``name`` (a snippet's file name) shows in the cell's traceback lines.
+        """
         with self._lock:
             self._queued += 1
-        self._jobs.put((rid, code))
+        self._jobs.put((rid, code, name))
 
     def interrupt(self, rid: int | None = None) -> bool:
         """Raise KeyboardInterrupt in the running statement (``rid`` if given).
@@ -138,9 +141,10 @@ class Session:
             self._ended.set()
             self._on_end(self)
 
-    def _execute(self, rid: int, code: str) -> None:
+    def _execute(self, rid: int, code: str, name: str) -> None:
         started = time.monotonic()
-        filename = f"<console {self.sid} #{next(self._cells)}>"
+        suffix = f" {name}" if name else ""
+        filename = f"<console {self.sid} #{next(self._cells)}{suffix}>"
         output.ensure_installed()
         current_route.set(Route(self.outbox, rid, self._read_line))
         with self._lock:

@@ -17,6 +17,7 @@ SUBCOMMANDS: list[str] = [
     "hotmesh.cli.node",
     "hotmesh.cli.local",
     "hotmesh.cli.demo",
+    "hotmesh.cli.console",
 ]
 
 
