@@ -36,8 +36,9 @@ def upgrade_node(
     Steps, each named in an ``UpgradeError``: ``release`` (read the manifest),
     ``provisional`` (an earlier provisional upgrade is still unconfirmed),
     ``scan`` (modified, new and removed managed modules), ``purge`` (free the
-    old slots: soft purge only), ``xref`` (sanity check, skipped with
-    ``force``), ``load`` (prepare every module, then switch all at once),
+    old slots: soft purge only), ``xref`` (the sanity check run while
+    preparing, skipped with ``force``), ``load`` (prepare every module, then
+    switch all at once),
     ``migrate`` (running services change code now), ``actions`` (this
     release's upgrade actions not yet run on this node), then a soft purge that
     reports what still runs old code, and the new version is recorded.
@@ -123,7 +124,6 @@ class _Upgrade:
         todo = self.pending_actions(given + self.release_actions(manifest), manifest)
         to_load, new, removed, available = self.scan()
         self.purge_old(to_load)
-        self.check(to_load)
         loaded = self.switch(to_load, new, removed, manifest, old_version)
         ran = self.after_switch(loaded, todo, manifest)
         lingering: list[str] = []
@@ -184,17 +184,6 @@ class _Upgrade:
                 "old code is still running in " + ", ".join(busy) + "; let it finish, or "
                 "hotmesh.code.purge() it, then upgrade again",
             )
-
-    def check(self, to_load: list[str]) -> None:
-        if not to_load or self.force:
-            return
-        try:
-            problems = code.xref(to_load)
-        except CodeError:
-            # A file that does not parse: the load step reports it, with the line.
-            return
-        if problems:
-            raise self.fail("xref", "\n".join(str(p) for p in problems))
 
     def switch(
         self,
