@@ -4,7 +4,10 @@ restarts, and the airbag (revert on time, confirmation surviving a restart)."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,28 +126,43 @@ def version_on(cluster: LocalCluster, index: int) -> str:
     return cluster.node(index).call("hotmesh.deploy.node_version")
 
 
+def hotmesh_run(
+    cluster: LocalCluster, tmp_path: Path, node: str, appended: str, *call: str
+) -> subprocess.CompletedProcess[str]:
+    """``hotmesh run NODE <template + appended> [--call ...]``, as an engineer runs it."""
+    path = tmp_path / "deploy-2026-11-24.py"
+    path.write_text(TEMPLATE.read_text() + appended)
+    argv = [sys.executable, "-m", "hotmesh", "run", node, str(path)]
+    if call:
+        argv += ["--call", *call]
+    env = dict(os.environ, HOTMESH_COOKIE_FILE=str(cluster.cookie_file))
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+
+
 @pytest.mark.timeout(90)
-def test_rolling_upgrade_from_node_1_brings_every_node_to_v2(
-    four: tuple[LocalCluster, list[Path]], snippet: dict[str, Any]
+def test_rolling_upgrade_from_a_console_on_node_1_brings_every_node_to_v2(
+    four: tuple[LocalCluster, list[Path]], tmp_path: Path
 ) -> None:
     cluster, dirs = four
-    first = cluster.node(0)
-    versions = first.call(snippet["node_versions"])
-    assert sorted(versions) == sorted(cluster.names)
-    assert all(v.startswith("v1+") for v in versions.values())
     for directory in dirs:
         write_release(directory, "v2", price="2")
+    session = (
+        "\nprint('before:', sorted(set(v.split('+')[0] for v in node_versions().values())))"
+        "\nrolling_upgrade(nodes_at('v1'))"
+        "\nprint('left on v1:', nodes_at('v1'))\n"
+    )
 
-    outcome = first.call(snippet["run_rollout"], "v1", timeout=60)
+    done = hotmesh_run(cluster, tmp_path, cluster.node(0).short_name, session)
 
-    assert outcome["ok"], outcome
-    lines = outcome["out"].splitlines()
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    lines = done.stdout.splitlines()
+    assert "before: ['v1']" in lines
     for name in cluster.names:
         assert any(line.startswith(f"{name}  ok, v1+") and "-> v2+" in line for line in lines)
-    assert "4 upgraded, 0 failed, 0 not started" in outcome["out"]
+    assert "4 upgraded, 0 failed, 0 not started" in done.stdout
+    assert "left on v1: []" in lines
     assert [price_on(cluster, i) for i in range(4)] == [2, 2, 2, 2]
-    assert first.call(snippet["nodes_at"], "v1") == []
-    assert first.call(snippet["nodes_at"], "v2") == cluster.names
+    assert all(version_on(cluster, i).startswith("v2+") for i in range(4))
     # The template's own action ran once on every node (a setting, live and on disk).
     assert [cluster.node(i).call("hotmesh.settings.get", "cart.max_items") for i in range(4)] == [
         50
@@ -152,8 +170,21 @@ def test_rolling_upgrade_from_node_1_brings_every_node_to_v2(
 
 
 @pytest.mark.timeout(90)
-def test_broken_module_on_node_3_stops_the_rollout_there(
+def test_shipped_rollout_function_works_through_plain_calls(
     four: tuple[LocalCluster, list[Path]], snippet: dict[str, Any]
+) -> None:
+    cluster, dirs = four
+    for directory in dirs:
+        write_release(directory, "v2", price="2")
+    outcome = cluster.node(1).call(snippet["run_rollout"], "v1", 2, timeout=60)
+    assert outcome["ok"], outcome
+    assert "4 upgraded, 0 failed, 0 not started" in outcome["out"]
+    assert cluster.node(0).call(snippet["nodes_at"], "v2") == cluster.names
+
+
+@pytest.mark.timeout(90)
+def test_broken_module_on_node_3_stops_the_rollout_there(
+    four: tuple[LocalCluster, list[Path]], tmp_path: Path
 ) -> None:
     cluster, dirs = four
     for i, directory in enumerate(dirs):
@@ -161,13 +192,13 @@ def test_broken_module_on_node_3_stops_the_rollout_there(
         if i == 2:
             (directory / PKG / "prices.py").write_text("def price(:\n    return 2\n")
 
-    outcome = cluster.node(0).call(snippet["run_rollout"], "v1", timeout=60)
+    done = hotmesh_run(cluster, tmp_path, cluster.node(0).short_name, "", "rolling_upgrade")
 
-    assert not outcome["ok"]
-    assert outcome["node"] == cluster.names[2]
-    assert outcome["step"] == "load"
-    assert "prices" in outcome["reason"]
-    assert "2 upgraded, 1 failed, 1 not started" in outcome["out"]
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert f"{cluster.names[2]}  FAILED at load" in done.stdout
+    assert "2 upgraded, 1 failed, 1 not started" in done.stdout
+    assert f"UpgradeError: upgrade of {cluster.names[2]} failed at load" in done.stderr
+    assert "prices" in done.stderr
     assert [version_on(cluster, i).split("+")[0] for i in range(4)] == ["v2", "v2", "v1", "v1"]
     assert [price_on(cluster, i) for i in range(4)] == [2, 2, 1, 1]
 
