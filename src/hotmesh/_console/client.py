@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hotmesh._errors import ConsoleError, SessionClosed
+from hotmesh._errors import ConsoleError, HotmeshError, SessionClosed
 
 Message = dict[str, Any]
 
@@ -227,8 +227,8 @@ class ConsoleClient:
             try:
                 self._send({"t": "console.close", "sid": self.info.sid, "rid": rid})
                 self._wait(waiter, deadline=time.monotonic() + timeout, kinds={"console.closed"})
-            except (ConsoleError, TimeoutError):
-                pass
+            except (HotmeshError, TimeoutError):
+                pass  # the node or the connection is already gone: nothing to end
         self._closed = self._closed or "detached"
         if self._keeper is not None and self._keeper is not threading.current_thread():
             self._keeper.join(timeout=1.0)

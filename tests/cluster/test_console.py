@@ -1,0 +1,214 @@
+"""The console server in real node processes, through the real transport: output
+routing, interrupt, input, completion, exit, audit, code shipping, lost nodes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hotmesh._console.client import ConsoleClient, Outcome
+from hotmesh._errors import SessionClosed
+from hotmesh.testing import LocalCluster
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.cluster
+
+Attach = Callable[..., ConsoleClient]
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """Two node processes, fully meshed, shared by this module's tests."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOTMESH_STATE_DIR", str(tmp_path_factory.mktemp("console") / "state"))
+        with LocalCluster(2, prefix="con", tick=1.0) as cluster:
+            cluster.wait_full_mesh(timeout=15)
+            yield cluster
+
+
+@pytest.fixture
+def attach(pair: LocalCluster) -> Iterator[Attach]:
+    clients: list[ConsoleClient] = []
+
+    def attach(index: int = 0, **kwargs: Any) -> ConsoleClient:
+        client = ConsoleClient.connect(pair.endpoints[index], pair.cookie, **kwargs)
+        clients.append(client)
+        client.open(timeout=10)
+        return client
+
+    try:
+        yield attach
+    finally:
+        for client in clients:
+            client.close(timeout=1)
+
+
+def run(client: ConsoleClient, code: str, **kwargs: Any) -> tuple[Outcome, str]:
+    chunks: list[str] = []
+    outcome = client.execute(code, on_output=lambda name, text: chunks.append(text), **kwargs)
+    return outcome, "".join(chunks)
+
+
+def in_background(client: ConsoleClient, code: str, chunks: list[str]) -> Future[Outcome]:
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(client.execute, code, on_output=lambda n, t: chunks.append(t))
+    pool.shutdown(wait=False)
+    return future
+
+
+def audit_records(pair: LocalCluster, index: int) -> list[dict[str, Any]]:
+    path = Path(pair.node(index).state_dir) / "audit.log"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_statement_runs_inside_the_node_process(attach: Attach, pair: LocalCluster) -> None:
+    client = attach()
+    outcome, _ = run(client, "import os\nos.getpid(), str(node())")
+    assert outcome.results == [repr((pair.node(0).pid, pair.names[0]))]
+
+
+def test_concurrent_sessions_stream_in_order_each_to_its_own_client(attach: Attach) -> None:
+    first, second = attach(), attach()
+    out1: list[str] = []
+    out2: list[str] = []
+    f1 = in_background(first, "for i in range(500): print('one', i)", out1)
+    f2 = in_background(second, "for i in range(500): print('two', i)", out2)
+    assert f1.result(timeout=20).ok and f2.result(timeout=20).ok
+    assert "".join(out1).splitlines() == [f"one {i}" for i in range(500)]
+    assert "".join(out2).splitlines() == [f"two {i}" for i in range(500)]
+
+
+def test_interrupt_stops_a_busy_loop_and_a_long_sleep(attach: Attach) -> None:
+    client = attach()
+    for code in ("while True: pass", "import time\ntime.sleep(100)"):
+        chunks: list[str] = []
+        future = in_background(client, "print('go')\n" + code, chunks)
+        wait_until(lambda c=chunks: "go" in "".join(c), timeout=10, message="started")
+        client.interrupt()
+        outcome = future.result(timeout=10)
+        assert (outcome.status, outcome.exc_type) == ("interrupted", "KeyboardInterrupt"), code
+        assert outcome.duration < 30
+    assert run(client, "'node alive'")[0].results == ["'node alive'"]
+
+
+def test_input_round_trip(attach: Attach) -> None:
+    client = attach()
+    outcome, out = run(client, "go = input('continue? [y/N] ') == 'y'\ngo", on_input=lambda: "y\n")
+    assert out == "continue? [y/N] " and outcome.results == ["True"]
+
+
+def test_completion_from_the_nodes_namespace(attach: Attach) -> None:
+    client = attach()
+    run(client, "inventory_total = 12")
+    assert ("inventory_total", -9, "instance") in client.complete("inventory", 9)
+    names = [name for name, _, _ in client.complete("inventory_total.bit_l", 21)]
+    assert names == ["bit_length"]
+
+
+def test_exit_ends_the_session_and_the_node_keeps_running(
+    attach: Attach, pair: LocalCluster
+) -> None:
+    client = attach()
+    assert run(client, "exit()")[0].status == "exit"
+    with pytest.raises(SessionClosed):
+        client.execute("1")
+    outcome, _ = run(attach(), "raise SystemExit(3)")
+    assert outcome.status == "exit"
+    assert pair.node(0).is_running()
+    assert run(attach(), "1 + 1")[0].results == ["2"]
+
+
+def test_audit_log_has_attach_statements_outcomes_and_detach(
+    attach: Attach, pair: LocalCluster
+) -> None:
+    client = attach()
+    sid = client.info.sid if client.info else ""
+    run(client, "audit_marker = 1")
+    run(client, "undefined_name_here")
+    client.close()
+    records = [r for r in audit_records(pair, 0) if r.get("sid") == sid]
+    assert [r["event"] for r in records] == ["attach", "exec", "exec", "detach"]
+    attached, ok, failed, detached = records
+    assert attached["user"] and attached["host"] and attached["node"] == pair.names[0]
+    assert (ok["code"], ok["outcome"]) == ("audit_marker = 1", "ok")
+    assert failed["outcome"] == "NameError" and failed["duration"] >= 0
+    assert detached["reason"] == "client detached"
+
+
+SNIPPET = """
+import os
+
+def double(x):
+    return 2 * x
+
+def work(n):
+    # runs on the target node; calls a helper from the same paste
+    return {"pid": os.getpid(), "node": str(node()), "value": double(n)}
+"""
+
+
+def test_pasted_function_is_shipped_to_another_node(attach: Attach, pair: LocalCluster) -> None:
+    client = attach()
+    assert run(client, SNIPPET)[0].ok
+    outcome, _ = run(client, f"call({pair.names[1]!r}, work, 21)")
+    assert outcome.ok, outcome.traceback
+    expected = {"pid": pair.node(1).pid, "node": pair.names[1], "value": 42}
+    assert outcome.results == [repr(expected)]
+    outcome, _ = run(client, f"good, bad = multicall({pair.names!r}, work, 1)\nsorted(good)")
+    assert outcome.ok and outcome.results == [repr(sorted(pair.names))]
+
+
+def test_unshippable_closure_is_refused_at_the_caller(attach: Attach, pair: LocalCluster) -> None:
+    client = attach()
+    code = (
+        "import threading\nlock = threading.Lock()\n"
+        "def make():\n    held = lock\n    def inner():\n        return held.locked()\n"
+        "    return inner\n"
+        f"call({pair.names[1]!r}, make())"
+    )
+    outcome, _ = run(client, code)
+    assert outcome.exc_type == "ShippingError" and "'held'" in outcome.traceback
+
+
+def test_statement_of_a_vanished_client_runs_to_its_end_and_is_audited(
+    attach: Attach, pair: LocalCluster
+) -> None:
+    client = attach()
+    sid = client.info.sid if client.info else ""
+    chunks: list[str] = []
+    in_background(client, "import time\nprint('working')\ntime.sleep(1.0)\n'finished'", chunks)
+    wait_until(lambda: "working" in "".join(chunks), timeout=10, message="statement started")
+    client._link.close()  # the client vanishes: no goodbye, no more pings
+
+    def outcome() -> str | None:
+        for record in audit_records(pair, 0):
+            if record.get("sid") == sid and record["event"] == "exec":
+                return str(record["outcome"])
+        return None
+
+    assert wait_until(outcome, timeout=10, message="orphaned statement audited") == "ok"
+    assert run(attach(), "'node still serving'")[0].ok
+
+
+def test_client_reports_a_node_that_stops_answering(tmp_path: Path) -> None:
+    with LocalCluster(1, prefix="lost", tick=1.0, directory=tmp_path / "lost") as cluster:
+        client = ConsoleClient.connect(
+            cluster.endpoints[0], cluster.cookie, ping_interval=0.2, silence_limit=2.0
+        )
+        try:
+            client.open(timeout=10)
+            chunks: list[str] = []
+            future = in_background(client, "import time\nprint('go')\ntime.sleep(60)", chunks)
+            wait_until(lambda: "go" in "".join(chunks), timeout=10, message="statement started")
+            cluster.node(0).kill()
+            with pytest.raises(SessionClosed, match="stopped answering"):
+                future.result(timeout=15)
+        finally:
+            client.close(timeout=0.5)
