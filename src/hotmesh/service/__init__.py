@@ -192,10 +192,12 @@ async def service_call_async(
 
 
 def service_cast(name: str, msg: Any, *, node: str | None = None) -> None:
-    """Send ``msg`` to ``handle_cast`` without waiting (gen_server:cast).
+    """Send ``msg`` to ``handle_cast`` without waiting for it to be handled (gen_server:cast).
+
+    With ``node``, waits only until that node queued the message (one round trip).
 
     Raises:
-        NoSuchService: no running service of that name (checked locally only).
+        NoSuchService: no running service of that name (on that node).
     """
     if _is_remote(node):
         _remote("cast", node, name, msg, 5.0)
@@ -207,7 +209,7 @@ def service_info(name: str, msg: Any, *, node: str | None = None) -> None:
     """Send a plain message to ``handle_info`` (Erlang's ``Pid ! Msg``).
 
     Raises:
-        NoSuchService: no running service of that name (checked locally only).
+        NoSuchService: no running service of that name (on that node).
     """
     if _is_remote(node):
         _remote("info", node, name, msg, 5.0)
