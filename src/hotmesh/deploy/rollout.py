@@ -106,6 +106,10 @@ class Rollout:
             "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
             for row in rows
         ]
+        return "\n".join([*lines, self.totals()])
+
+    def totals(self) -> str:
+        """The last line of the table: counts, time and why it stopped."""
         totals = (
             f"{len(self.upgraded)} upgraded, {len(self.failed)} failed, "
             f"{len(self.not_started)} not started in {self.seconds:.2f} s"
@@ -114,13 +118,14 @@ class Rollout:
             totals += " (interrupted)"
         elif self.stopped:
             totals += f" (stopped: {_first_line(self.stopped)})"
-        return "\n".join([*lines, totals])
+        return totals
 
     def __repr__(self) -> str:
-        return self.table()
+        # One line: the runner has printed the table already.
+        return f"<rollout: {self.totals()}>"
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(self.table())
+        printer.text(repr(self))
 
 
 def _first_line(text: str | None) -> str:
@@ -179,8 +184,8 @@ def rolling_upgrade(
     half-upgraded), then stops and prints the summary.
 
     Returns:
-        The ``Rollout`` (its repr is the summary table) when every node succeeded
-        or the rollout was interrupted.
+        The ``Rollout`` (``table()`` is the summary printed; its repr is the
+        totals line) when every node succeeded or the rollout was interrupted.
 
     Raises:
         UpgradeError: a node failed or a health check failed; ``.rollout``
