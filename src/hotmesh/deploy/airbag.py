@@ -151,7 +151,7 @@ class Airbag:
 
     def start(self) -> None:
         """Watch the window: revert at the deadline or on a failed health check."""
-        self._wake.clear()
+        self._wake.set()
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._watch, name="hotmesh-airbag", daemon=True)
             self._thread.start()
@@ -200,25 +200,32 @@ class Airbag:
 
     def _watch(self) -> None:
         while not self._stopping:
+            # Cleared before reading the state, so a wake-up set after it is never lost.
+            self._wake.clear()
             armed = self._armed
             wait = armed.window.wait_time(time.monotonic()) if armed else None
             if wait is None:
                 self._wake.wait()
-                self._wake.clear()
                 continue
             if wait > 0 and self._wake.wait(wait):
-                self._wake.clear()
                 continue
-            due = armed.window.due(time.monotonic())
-            if due == "check":
-                failure = run_health_checks()
-                with self.deployment.lock:
-                    if armed.window.checked(time.monotonic(), failure):
-                        self._revert(armed)
-            elif due == "revert":
-                with self.deployment.lock:
-                    if armed.window.expire(time.monotonic()):
-                        self._revert(armed)
+            try:
+                self._step(armed)
+            except Exception:
+                # The watcher must outlive any failure; a restart still reverts.
+                log.exception("airbag watcher of %s failed", self.deployment.node_name)
+
+    def _step(self, armed: Armed) -> None:
+        due = armed.window.due(time.monotonic())
+        if due == "check":
+            failure = run_health_checks()
+            with self.deployment.lock:
+                if armed.window.checked(time.monotonic(), failure):
+                    self._revert(armed)
+        elif due == "revert":
+            with self.deployment.lock:
+                if armed.window.expire(time.monotonic()):
+                    self._revert(armed)
 
     def revert_now(self, reason: str) -> bool:
         """Revert the provisional upgrade at once (e.g. a failed check); True if it did."""

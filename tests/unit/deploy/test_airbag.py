@@ -137,3 +137,16 @@ def test_bad_window_is_refused_before_anything_changes(release: Release) -> None
         upgrade_node(provisional=-1)
     assert info.value.step == "provisional"
     assert shop.answer() == 1
+
+
+def test_a_second_provisional_upgrade_is_watched_too(release: Release) -> None:
+    shop = release.imp("shop")
+    _to_v2(release)
+    upgrade_node(provisional=30)
+    confirm()
+    release.write("shop", "def answer():\n    return 3\n")
+    release.manifest("v3")
+    upgrade_node(provisional=0.2)
+    assert shop.answer() == 3
+    wait_until(lambda: shop.answer() == 2, timeout=5, message="second revert")
+    assert release_of(node_version()) == "v2"
