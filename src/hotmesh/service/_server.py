@@ -94,7 +94,9 @@ class Service:
             module=self.module,
             status=status,
             vsn=running.vsn if running is not None else None,
-            pinned=bool(running is not None and current is not None and current.vsn != running.vsn),
+            # Pinned: a code_change to the current version failed. (A service that
+            # simply has not had a message since a load is not pinned.)
+            pinned=bool(current is not None and current.vsn == self.failed_target),
             restarts=self.restarts,
             queued=len(self.mailbox),
             handled=self.handled,
