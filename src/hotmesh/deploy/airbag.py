@@ -175,12 +175,14 @@ class Airbag:
             armed = self._armed
             if armed is None:
                 last = read_json(self.path, {})
-                if last.get("state") == "reverted":
+                dep = self.deployment
+                # Only while the node still runs what it reverted to: a later
+                # upgrade makes that old story irrelevant.
+                if last.get("state") == "reverted" and last.get("version_before") == dep.version():
                     raise DeployError(
                         f"too late: the provisional upgrade to {last.get('version_after')} "
                         f"was reverted ({last.get('reason')})"
                     )
-                dep = self.deployment
                 return f"nothing to confirm: {dep.node_name} runs {dep.version()}"
             if not armed.window.confirm(time.monotonic()):
                 raise DeployError(

@@ -150,3 +150,15 @@ def test_a_second_provisional_upgrade_is_watched_too(release: Release) -> None:
     assert shop.answer() == 3
     wait_until(lambda: shop.answer() == 2, timeout=5, message="second revert")
     assert release_of(node_version()) == "v2"
+
+
+def test_confirm_after_a_revert_and_a_later_upgrade_has_nothing_to_confirm(
+    release: Release,
+) -> None:
+    shop = release.imp("shop")
+    _to_v2(release)
+    upgrade_node(provisional=0.1)
+    wait_until(lambda: shop.answer() == 1, timeout=5, message="airbag revert")
+    upgrade_node()
+    assert shop.answer() == 2
+    assert confirm().startswith("nothing to confirm")
