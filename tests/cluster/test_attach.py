@@ -1,0 +1,169 @@
+"""``hotmesh attach``, ``eval`` and ``run`` as an engineer uses them: a real
+terminal (pexpect pseudo-terminal) and real node processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from hotmesh._console.client import ConsoleClient
+from hotmesh.testing import LocalCluster
+
+pytestmark = pytest.mark.cluster
+
+# 30 lines, with blank lines inside bodies: what a deploy snippet looks like.
+SNIPPET = """\
+import time
+
+LIMIT = 3
+
+
+def scale(x):
+    factor = 10
+
+    return x * factor
+
+
+def summary(items):
+    total = 0
+
+    for item in items:
+        total += scale(item)
+
+    return total
+
+
+class Box:
+    def __init__(self, value):
+        self.value = value
+
+    def scaled(self):
+        return scale(self.value)
+
+
+print("snippet ok", summary(range(LIMIT)), Box(7).scaled())
+"""
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOTMESH_STATE_DIR", str(tmp_path_factory.mktemp("attach") / "state"))
+        with LocalCluster(1, prefix="att", tick=1.0) as cluster:
+            yield cluster
+
+
+def cli_env(cluster: LocalCluster) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        HOTMESH_STATE_DIR=str(cluster.state_root),
+        HOTMESH_COOKIE_FILE=str(cluster.cookie_file),
+        PROMPT_TOOLKIT_NO_CPR="1",
+        TERM="xterm",
+    )
+    return env
+
+
+def hotmesh(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hotmesh", *args],
+        env=cli_env(cluster),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.timeout(90)
+def test_attach_in_a_terminal(single: LocalCluster) -> None:
+    name = single.names[0]
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "hotmesh", "attach", name.split("@")[0], "--no-history"],
+        env=cli_env(single),
+        dimensions=(40, 120),
+        encoding="utf-8",
+        timeout=15,
+    )
+    try:
+        child.expect(f"attached to {name}")
+        child.expect(r"\[1\]")  # the prompt names the node and the statement number
+
+        child.send("6 * 7000 + 17\r")
+        child.expect("42017")
+        child.expect(r"\[2\]")
+
+        child.send("\x1b[200~" + SNIPPET + "\x1b[201~")
+        child.send("\r")
+        child.expect("snippet ok 30 70")
+        child.expect(r"\[3\]")
+        child.send("summary([1, 2]) + 1000\r")
+        child.expect("1030")
+        child.expect(r"\[4\]")
+
+        child.send("for i in range(100000): print('tick', i); time.sleep(0.02)\r")
+        child.expect("tick 5")
+        child.sendintr()
+        child.expect("KeyboardInterrupt")
+        child.expect(r"\[5\]")
+        child.send("'back' + '-at-prompt'\r")
+        child.expect("back-at-prompt")
+        child.expect(r"\[6\]")
+
+        child.sendcontrol("d")
+        child.expect("exit")  # ptpython asks before leaving
+        child.send("y")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    assert single.node(0).is_running()
+    client = ConsoleClient.connect(single.endpoints[0], single.cookie)
+    try:
+        client.open()
+        assert client.execute("'alive'").results == ["'alive'"]
+    finally:
+        client.close()
+
+
+def test_eval_prints_the_result_and_exits_zero(single: LocalCluster) -> None:
+    done = hotmesh(single, "eval", single.names[0], "print('out'); 40 + 2")
+    assert (done.returncode, done.stdout) == (0, "out\n42\n")
+
+
+def test_eval_of_a_failing_statement_prints_the_remote_traceback(single: LocalCluster) -> None:
+    done = hotmesh(single, "eval", single.names[0], "{}['missing']")
+    assert done.returncode == 1
+    assert "KeyError: 'missing'" in done.stderr and "Traceback" in done.stderr
+
+
+def test_eval_of_an_unreachable_node_exits_three(single: LocalCluster) -> None:
+    done = hotmesh(single, "eval", "nobody-here", "1")
+    assert done.returncode == 3 and "nobody-here" in done.stderr
+
+
+def test_run_streams_the_snippet_and_calls_its_function(
+    single: LocalCluster, tmp_path: Path
+) -> None:
+    snippet = tmp_path / "deploy.py"
+    snippet.write_text(
+        SNIPPET + "\ndef report(label, n):\n    return f'{label}: {summary(range(n))}'\n"
+    )
+    done = hotmesh(single, "run", single.endpoints[0], str(snippet), "--call", "report", "sum", "4")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "snippet ok 30 70\n'sum: 60'\n"
+
+
+def test_run_fails_when_the_snippet_raises(single: LocalCluster, tmp_path: Path) -> None:
+    snippet = tmp_path / "broken.py"
+    snippet.write_text("print('before')\nraise RuntimeError('half-way')\n")
+    done = hotmesh(single, "run", single.names[0], str(snippet))
+    assert done.returncode == 1 and done.stdout == "before\n"
+    assert "broken.py" in done.stderr and "RuntimeError: half-way" in done.stderr
