@@ -43,6 +43,14 @@ def run_rollout(vsn, batch=1):
     return {"ok": True, "out": out.getvalue()}
 
 
+def library_rollout(vsn):
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return deploy.rolling_upgrade(deploy.nodes_at(vsn), batch=4).totals().split(" in ")[0]
+
+
 def count_action():
     from hotmesh._node import current_node
 
@@ -180,6 +188,12 @@ def test_shipped_rollout_function_works_through_plain_calls(
     assert outcome["ok"], outcome
     assert "4 upgraded, 0 failed, 0 not started" in outcome["out"]
     assert cluster.node(0).call(snippet["nodes_at"], "v2") == cluster.names
+    # The library's own upgrade_node travels by name.
+    for directory in dirs:
+        write_release(directory, "v3", price="3")
+    rollout = cluster.node(0).call(snippet["library_rollout"], "v2", timeout=60)
+    assert rollout.endswith("4 upgraded, 0 failed, 0 not started")
+    assert [price_on(cluster, i) for i in range(4)] == [3, 3, 3, 3]
 
 
 @pytest.mark.timeout(90)

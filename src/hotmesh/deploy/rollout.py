@@ -196,7 +196,7 @@ def rolling_upgrade(
     names = list(nodes)
     batches = plan(names, batch)
     fn: Callable[[], Any] | str = (
-        "hotmesh.deploy.upgrade.upgrade_node" if upgrade is upgrade_node else upgrade
+        "hotmesh.deploy.upgrade_node" if upgrade is upgrade_node else upgrade
     )
     rollout = Rollout()
     begun = time.monotonic()
