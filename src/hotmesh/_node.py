@@ -431,9 +431,11 @@ class Node:
             EncodeError, MessageTooLarge: the message cannot travel.
         """
         data = self._encode(message)
-        if self._io.in_thread():
+        if self._io.in_thread() or sender.startswith(b"@"):
+            # Peers are reached through their DEALER, usable from any thread.
             self._route(sender, data)
         else:
+            # Clients are behind the ROUTER, which only the I/O thread touches.
             self._io.submit(self._route, sender, data)
 
     @property
@@ -445,7 +447,7 @@ class Node:
 
     @property
     def loop(self) -> Any:
-        """The asyncio loop of the I/O thread (schedule with ``call_soon_threadsafe``)."""
+        """The I/O thread's event loop; other threads use only ``call_soon_threadsafe``."""
         return self._io.loop
 
     # ---- life cycle ----------------------------------------------------
@@ -546,7 +548,7 @@ class Node:
             self._transport.send(peer[0], data)
 
     def _send_peer(self, target: str, data: bytes) -> None:
-        self._io.submit(self._transport.send, target, data)
+        self._transport.send(target, data)
 
     def _node_up(self, name: str) -> None:
         endpoint = self._driver.view.endpoint_of(name)

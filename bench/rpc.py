@@ -1,0 +1,150 @@
+"""Remote call speed against raw pyzmq, measured in one run (real processes, loopback).
+
+Prints: the round trip of a raw pyzmq DEALER -> ROUTER + msgpack echo next to
+``node.call`` (median, p99, ratio), calls per second with concurrent callers,
+and multicall latency to 4, 8 and 16 nodes. Run: ``python bench/rpc.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgpack
+import zmq
+
+import hotmesh
+from hotmesh.testing import LocalCluster
+
+RAW_SERVER = """
+import sys, msgpack, zmq
+ctx = zmq.Context()
+sock = ctx.socket(zmq.ROUTER)
+sock.linger = 0
+port = sock.bind_to_random_port("tcp://127.0.0.1")
+print(port, flush=True)
+while True:
+    ident, data = sock.recv_multipart()
+    request = msgpack.unpackb(data)
+    if request["m"] == "stop":
+        break
+    sock.send_multipart([ident, msgpack.packb({"id": request["id"], "v": len(request["a"][0])})])
+"""
+PAYLOAD = "x" * 16
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def timed(fn: Callable[[], object], count: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def raw_round_trips(count: int) -> list[float]:
+    server = subprocess.Popen([sys.executable, "-c", RAW_SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        ctx = zmq.Context()
+        sock = ctx.socket(zmq.DEALER)
+        sock.linger = 0
+        sock.connect(f"tcp://127.0.0.1:{port}")
+        ids = iter(range(10**9))
+
+        def round_trip() -> None:
+            sock.send(msgpack.packb({"id": next(ids), "m": "len", "a": [PAYLOAD], "k": {}}))
+            msgpack.unpackb(sock.recv())
+
+        samples = timed(round_trip, count, warmup=500)
+        sock.send(msgpack.packb({"id": 0, "m": "stop", "a": [], "k": {}}))
+        sock.close()
+        ctx.term()
+        return samples
+    finally:
+        server.wait(5)
+
+
+def throughput(caller: hotmesh.Node, target: str, threads: int, seconds: float) -> float:
+    done = 0
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def worker() -> None:
+        nonlocal done
+        n = 0
+        while time.perf_counter() < stop_at:
+            caller.call(target, "len", PAYLOAD)
+            n += 1
+        with lock:
+            done += n
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    started = time.perf_counter()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return done / (time.perf_counter() - started)
+
+
+def line(label: str, samples: list[float]) -> str:
+    med, p99 = statistics.median(samples) * 1e6, percentile(samples, 0.99) * 1e6
+    return f"{label:<34} median {med:8.1f} us   p99 {p99:8.1f} us"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--fanout", type=int, default=16, help="largest multicall")
+    args = parser.parse_args()
+
+    raw = raw_round_trips(args.calls)
+    tmp = tempfile.TemporaryDirectory()
+    # Keep the bench's registry entries out of the user's state dir.
+    os.environ["HOTMESH_STATE_DIR"] = str(Path(tmp.name) / "state")
+    with tmp, LocalCluster(args.fanout, tick=2.0, directory=Path(tmp.name) / "c") as cluster:
+        cluster.wait_full_mesh(timeout=30)
+        caller = cluster.client("bench")
+        target = cluster.names[0]
+        calls = timed(lambda: caller.call(target, "len", PAYLOAD), args.calls, warmup=500)
+        raw_again = raw_round_trips(args.calls)  # the baseline, re-measured under load
+        print("round trip, 16-byte argument, one call in flight")
+        print(line("raw pyzmq DEALER/ROUTER + msgpack", raw))
+        print(line("raw (again, mesh running)", raw_again))
+        print(line("node.call", calls))
+        base = statistics.median(raw + raw_again)
+        ratio = statistics.median(calls) / base
+        print(f"{'node.call / raw (median)':<34} {ratio:.2f}x   (target: within 2x)")
+        print()
+        for threads in (1, 4, 16):
+            rate = throughput(caller, target, threads, seconds=2.0)
+            print(f"calls/s with {threads:>2} concurrent callers     {rate:10.0f}")
+        print()
+        print("multicall (one caller, N target processes on this host)")
+        for n in (4, 8, 16):
+            if n > args.fanout:
+                break
+            targets = cluster.names[:n]
+            samples = timed(lambda t=targets: caller.multicall(t, "len", PAYLOAD), 300, 30)
+            print(line(f"multicall to {n:>2} nodes", samples))
+
+
+if __name__ == "__main__":
+    main()
