@@ -164,7 +164,8 @@ class Session:
         if exc_type:
             done["exc_type"] = exc_type
             done["traceback"] = text
-        self.outbox.send(done)
+        # Audited before the client hears the outcome, so that a detach it
+        # sends next is always logged after this statement.
         self._audit(
             {
                 "event": "exec",
@@ -175,6 +176,7 @@ class Session:
                 "duration": round(duration, 6),
             }
         )
+        self.outbox.send(done)
         if status == "exit":
             self.close()
 
