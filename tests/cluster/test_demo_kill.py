@@ -1,0 +1,222 @@
+"""The proof, part 3: a node killed with SIGKILL in the middle of a rolling upgrade to v2
+leaves the rest of the mesh healthy: the rollout reports it, the other nodes' clients
+see nothing, and the restarted node rejoins on the release on its disk."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hotmesh import NodeDown, UpgradeError
+from hotmesh.demo.cluster import DemoCluster
+from hotmesh.demo.traffic import Traffic
+from hotmesh.deploy import rollout as rollout_module
+from tests.waiting import wait_until
+
+SNIPPET = Path(__file__).resolve().parents[2] / "snippets" / "examples" / "demo_v2_records.py"
+CONNECTIONS = 4  # client connections per node
+KILLED = 2  # index of the node killed mid-rollout: demo3, not upgraded yet when it dies
+PAUSE = 2.0  # seconds between batches: the rollout is observably in the middle
+
+# Appended to the example snippet for the run that must not stop at the dead node:
+# the example's rolling_upgrade keeps deploy.rolling_upgrade's stop_on_error=True. The
+# health check skips nodes not on v2: the runner hands it the batch's failed nodes too,
+# which stops the rollout anyway (test_check_after_a_failed_node_... below, xfail).
+KEEP_GOING = '''
+
+def confirm_upgraded(batch):
+    """confirm_when_healthy on the batch's nodes that run v2 (a failed node is not)."""
+    versions = node_versions()
+    upgraded = [n for n in batch if str(versions.get(n, "")).startswith(RELEASE + "+")]
+    return confirm_when_healthy(upgraded) if upgraded else True
+
+
+def rolling_upgrade_past_failures(nodes, pause):
+    """The example's rollout, one node at a time, going on past a failed node."""
+    return deploy.rolling_upgrade(
+        nodes, upgrade=upgrade_node, batch=1, pause=pause,
+        check=confirm_upgraded, stop_on_error=False,
+    )
+'''
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[DemoCluster]:
+    """4 demo nodes on v1 with 4 client connections each, v2 shipped to every disk."""
+    demo = DemoCluster(4, connections=CONNECTIONS, interval=0.005, directory=tmp_path / "demo")
+    demo.start()
+    try:
+        assert demo.traffic is not None
+        wait_until(lambda: demo.traffic.snapshot().replies >= 64, timeout=15, message="v1 traffic")
+        demo.ship("v2")
+        yield demo
+    finally:
+        demo.stop()
+
+
+def start_rollout(demo: DemoCluster, snippet: Path, call: list[str]) -> subprocess.Popen[str]:
+    """``hotmesh run demo1 SNIPPET --call ...`` in the background (output to pipes)."""
+    env = dict(os.environ, HOTMESH_COOKIE_FILE=str(demo.cookie_file))
+    argv = [sys.executable, "-m", "hotmesh", "run", "demo1", str(snippet), "--call", *call]
+    return subprocess.Popen(
+        argv,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def version_of(demo: DemoCluster, index: int) -> str:
+    """The release version node ``index`` reports (empty while it cannot answer)."""
+    try:
+        return str(demo.cluster.node(index).call("hotmesh.deploy.node_version", timeout=2.0))
+    except Exception:
+        return ""
+
+
+def connection_of(problem: str) -> int:
+    """The client connection index a problem line of the traffic report is about."""
+    found = re.match(r"connection (\d+):", problem)
+    assert found, problem
+    return int(found[1])
+
+
+@pytest.mark.cluster
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("stop_on_error", [True, False], ids=["stop-on-error", "keep-going"])
+def test_node_killed_mid_rollout_leaves_the_rest_of_the_mesh_healthy(
+    demo: DemoCluster, tmp_path: Path, stop_on_error: bool
+) -> None:
+    names = demo.names
+    killed = demo.cluster.node(KILLED)
+    survivors = [i for i in range(demo.size) if i != KILLED]
+    if stop_on_error:
+        rollout = start_rollout(demo, SNIPPET, ["rolling_upgrade", repr(names), "1", str(PAUSE)])
+    else:
+        snippet = tmp_path / "demo_v2_keep_going.py"
+        snippet.write_text(SNIPPET.read_text(encoding="utf-8") + KEEP_GOING, encoding="utf-8")
+        call = ["rolling_upgrade_past_failures", repr(names), str(PAUSE)]
+        rollout = start_rollout(demo, snippet, call)
+    try:
+        # In the middle: demo1 runs v2, demo3 has not been reached (a pause away at least).
+        wait_until(lambda: version_of(demo, 0).startswith("v2+"), timeout=30, message="demo1 v2")
+        assert version_of(demo, KILLED).startswith("v1+")
+        killed.kill()
+        out, err = rollout.communicate(timeout=60)
+    finally:
+        if rollout.poll() is None:
+            rollout.kill()
+            rollout.communicate()
+
+    # The rollout reports the dead node as failed and stops there, or goes on, as asked.
+    assert rollout.returncode == 1, (out, err)
+    assert "UpgradeError" in err and names[KILLED] in err, err
+    failed_row = re.search(rf"^{re.escape(names[KILLED])}\s+FAILED\s+call: .*$", out, re.M)
+    assert failed_row, out
+    assert re.search(r"down|unreachable|not connected", failed_row[0], re.I), failed_row[0]
+    v2 = version_of(demo, 0)
+    if stop_on_error:
+        assert "2 upgraded, 1 failed, 1 not started" in out, out
+        assert f"stopped: {names[KILLED]} failed at call" in out, out
+        assert re.search(rf"^{re.escape(names[3])}\s+skipped\s+not started", out, re.M), out
+        assert [version_of(demo, i) for i in survivors] == [v2, v2, version_of(demo, 3)]
+        assert version_of(demo, 3).startswith("v1+")
+    else:
+        assert "3 upgraded, 1 failed, 0 not started" in out, out
+        assert [version_of(demo, i) for i in survivors] == [v2] * 3
+
+    # The mesh reports the node down: no survivor lists it among its peers.
+    def forgotten() -> bool:
+        return all(
+            names[KILLED] not in demo.cluster.node(i).call("hotmesh._node.connected_nodes")
+            for i in survivors
+        )
+
+    wait_until(forgotten, timeout=15, message=f"survivors list {names[KILLED]} as down")
+
+    # The survivors' clients saw nothing: every connection still open, replies keep coming.
+    assert demo.traffic is not None
+    seen = demo.traffic.snapshot().replies
+    wait_until(lambda: demo.traffic.snapshot().replies >= seen + 64, timeout=15, message="replies")
+    assert [demo.cluster.node(i).call("hotmesh.demo.app.connections") for i in survivors] == [
+        CONNECTIONS
+    ] * 3
+
+    # The restarted node rejoins the full mesh on the release now on its disk (v2).
+    killed.restart()
+    demo.cluster.wait_full_mesh(timeout=20)
+    assert version_of(demo, KILLED) == v2
+    port = int(killed.call("hotmesh.demo.app.port"))
+    fresh = Traffic([("127.0.0.1", port)], per_endpoint=2, max_requests=20, interval=0.0).start()
+    assert fresh.wait_done(15)
+    fresh_report = fresh.stop()
+    assert fresh_report.ok, (fresh_report.summary(), fresh_report.problems[:5])
+    assert fresh_report.formats["v2"] == 40, fresh_report.summary()
+
+    report = demo.stop_traffic()
+    # Only the killed node's own connections dropped, once each, losing at most the
+    # request each had in flight; every other connection: exactly once, in order.
+    own = range(KILLED * CONNECTIONS, (KILLED + 1) * CONNECTIONS)
+    elsewhere = [p for p in report.problems if connection_of(p) not in own]
+    assert elsewhere == [], (report.summary(), elsewhere[:5])
+    assert sorted({connection_of(p) for p in report.problems}) == list(own)
+    assert report.dropped == CONNECTIONS, report.summary()
+    assert 0 <= report.requests - report.replies <= CONNECTIONS, report.summary()
+    assert report.formats["ERR"] == 0
+    assert report.formats["v1"] > 0 and report.formats["v2"] > 0
+
+
+class _Mesh:
+    """A driver node whose peers upgrade fine, except ``dead``, which is down."""
+
+    name = "driver@h"
+
+    def __init__(self, dead: str) -> None:
+        self.dead = dead
+        self.called: list[str] = []
+
+    def nodes(self) -> list[str]:
+        return []
+
+    def call(self, target: str, fn: Any, *args: Any, timeout: float) -> dict[str, Any]:
+        self.called.append(target)
+        if target == self.dead:
+            raise NodeDown(target, f"node {target} is not connected")
+        return {"node": target, "ok": True, "old_version": "v1", "new_version": "v2"}
+
+
+@pytest.mark.xfail(
+    reason="deploy.rolling_upgrade runs check() on the batch's failed nodes as well, so with "
+    "stop_on_error=False a check that asks the dead node still stops the rollout",
+    strict=True,
+)
+def test_check_after_a_failed_node_is_not_asked_about_it_without_stop_on_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mesh = _Mesh(dead="b@h")
+    monkeypatch.setattr(rollout_module, "this_node", lambda: mesh)
+    checked: list[list[str]] = []
+
+    def check(batch: list[str]) -> bool:
+        checked.append(batch)
+        if mesh.dead in batch:
+            raise NodeDown(mesh.dead)
+        return True
+
+    nodes = ["a@h", "b@h", "c@h"]
+    with pytest.raises(UpgradeError) as info:
+        rollout_module.rolling_upgrade(
+            nodes, upgrade="m.up", check=check, stop_on_error=False, out=lambda _: None
+        )
+    assert mesh.called == nodes
+    assert info.value.rollout.upgraded == ["a@h", "c@h"]  # type: ignore[attr-defined]
+    assert checked == [["a@h"], [], ["c@h"]] or checked == [["a@h"], ["c@h"]]
