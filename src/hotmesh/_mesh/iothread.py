@@ -1,9 +1,9 @@
 """The node's I/O thread and its event loop, built on ``zmq_poll`` (thread and pipe I/O).
 
 Everything that reads a zmq socket runs on this loop; other threads hand work
-to it with ``submit`` (``loop.call_soon_threadsafe``). The loop is not asyncio:
-asyncio's wake-up path added 40-70 us per message on each side of a call
-(measured; see docs/explanation/membership.md), which ``zmq_poll`` avoids.
+to it with ``submit`` (``loop.call_soon_threadsafe``). The loop is a small
+``zmq_poll`` loop rather than asyncio: it sees zmq sockets level-triggered (no
+edge-triggered ``ZMQ_FD`` pitfalls) and adds little to each frame.
 """
 
 from __future__ import annotations

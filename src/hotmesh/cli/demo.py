@@ -42,9 +42,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"started {node.name} at {node.endpoint}")
         first = nodes[0]
         others = [n.name for n in nodes[1:]]
-        if not first.wait_connected(others, timeout=5.0):
-            print("the demo nodes did not form a mesh in time", file=sys.stderr)
-            return 1
+        for node in nodes:
+            peers = [n.name for n in nodes if n is not node]
+            if not node.wait_connected(peers, timeout=5.0):
+                print("the demo nodes did not form a mesh in time", file=sys.stderr)
+                return 1
         for node in nodes:
             print(f"{node.name} sees {', '.join(node.nodes())}")
         for name in others:
