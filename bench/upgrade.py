@@ -1,0 +1,211 @@
+"""Rolling upgrade of demo nodes under client load: wall time, and what it costs a client.
+
+Run: .venv/bin/python bench/upgrade.py [--quick]   (about 3 min; --quick: 4 and 8 nodes)
+For 4, 8 and 16 demo nodes (real processes on 127.0.0.1, a fresh cluster per row),
+each serving the demo service to a few client connections that send continuously,
+upgrades v1 -> v2 (a state-format change migrated by code_change) one node at a time
+(batch=1) and all at once (batch=N), driven by deploy.rolling_upgrade from an
+in-process node. Prints the rollout's wall time and the clients' request latency
+p50/p99 while the upgrade runs against the same clients' latency just before it (the
+baseline); the ratio is what an upgrade costs a client. Every process started is
+stopped on exit, Ctrl-C and SIGTERM included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+# Node registry and state under a temp dir: the bench never touches the user's nodes.
+_TMP = Path(tempfile.mkdtemp(prefix="hotmesh-bench-upgrade-"))
+os.environ["HOTMESH_STATE_DIR"] = str(_TMP / "state")
+
+from hotmesh import deploy  # noqa: E402  (after HOTMESH_STATE_DIR is set)
+from hotmesh.demo.cluster import DemoCluster  # noqa: E402
+
+BASELINE_REPLIES = 2_000  # replies measured before the upgrade, per row
+
+
+@dataclass
+class Round:
+    """One rollout on a fresh cluster: its wall time and the latencies around it."""
+
+    seconds: float
+    per_node_ms: float  # mean time of one node's upgrade call
+    before: list[float]  # request latencies (s) just before the rollout
+    during: list[float]  # request latencies (s) of replies received while it ran
+    clean: bool  # every node on v2, traffic exactly once and in order, nothing dropped
+
+
+@dataclass
+class Row:
+    """Rounds of one (nodes, batch) configuration, pooled."""
+
+    nodes: int
+    batch: int
+    rounds: list[Round]
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(r.seconds for r in self.rounds)
+
+    @property
+    def per_node_ms(self) -> float:
+        return statistics.median(r.per_node_ms for r in self.rounds)
+
+    @property
+    def before(self) -> list[float]:
+        return [x for r in self.rounds for x in r.before]
+
+    @property
+    def during(self) -> list[float]:
+        return [x for r in self.rounds for x in r.during]
+
+    @property
+    def clean(self) -> bool:
+        return all(r.clean for r in self.rounds)
+
+
+def percentile_ms(samples: list[float], q: float) -> float:
+    """Percentile ``q`` (0..1) of ``samples`` (seconds) in milliseconds."""
+    if not samples:
+        return 0.0
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))] * 1e3
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    """Poll ``predicate`` until true or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} within {timeout}s")
+        time.sleep(0.01)
+
+
+def measure(size: int, batch: int, connections: int, interval: float, tag: str) -> Round:
+    """Start ``size`` demo nodes under load, roll v2 through them in batches of ``batch``."""
+    demo = DemoCluster(
+        size,
+        connections=connections,
+        prefix=f"bench{tag}-",
+        tick=3.0,  # 2 cores and up to 16 busy nodes: no false nodedown from a slow heartbeat
+        interval=interval,
+        directory=_TMP / f"demo-{tag}",
+    )
+    try:
+        demo.start(timeout=60)
+        traffic = demo.traffic
+        assert traffic is not None
+        demo.ship("v2")
+        driver = demo.cluster.client("bench-driver")
+        # Warm up (connections, service, JIT-free but cache-warm paths), then the baseline.
+        wait_for(lambda: traffic.snapshot().replies >= 500, 30, "warm-up replies")
+        start_index = len(traffic.snapshot().latencies)
+        wait_for(
+            lambda: len(traffic.snapshot().latencies) >= start_index + BASELINE_REPLIES,
+            60,
+            "baseline replies",
+        )
+        upgrade_index = len(traffic.snapshot().latencies)
+        began = time.perf_counter()
+        rollout = deploy.rolling_upgrade(
+            demo.names, upgrade="hotmesh.deploy.upgrade_node", batch=batch, out=lambda _: None
+        )
+        seconds = time.perf_counter() - began
+        if rollout.interrupted:
+            raise KeyboardInterrupt
+        latencies = traffic.snapshot().latencies
+        versions = driver.multicall(demo.names, "hotmesh.deploy.node_version", timeout=10)[0]
+        report = demo.stop_traffic()
+        on_v2 = len(versions) == size and all(v.startswith("v2+") for v in versions.values())
+        return Round(
+            seconds,
+            sum(r.seconds for r in rollout.results) / size * 1e3,
+            latencies[start_index:upgrade_index],
+            latencies[upgrade_index:],
+            on_v2 and report.ok and report.formats["ERR"] == 0,
+        )
+    finally:
+        demo.stop()
+
+
+def table(rows: list[Row], header: bool = True) -> str:
+    """The results as a fixed-width table (latency columns: before -> during, ratio)."""
+    head = (
+        f"{'nodes':>5} {'batch':>5} {'rollout':>9} {'per node':>9}  "
+        f"{'p50 before -> during':>22} {'ratio':>5}  {'p99 before -> during':>22} {'ratio':>5}  "
+        f"{'max during':>10}  {'samples':>12}  clean"
+    )
+    lines = [head, "-" * len(head)] if header else []
+    for r in rows:
+        before, during = r.before, r.during
+        p50 = percentile_ms(before, 0.5), percentile_ms(during, 0.5)
+        p99 = percentile_ms(before, 0.99), percentile_ms(during, 0.99)
+        lines.append(
+            f"{r.nodes:>5} {r.batch:>5} {r.seconds:>7.3f} s {r.per_node_ms:>6.0f} ms  "
+            f"{p50[0]:>7.2f} -> {p50[1]:>7.2f} ms {p50[1] / p50[0]:>5.2f}  "
+            f"{p99[0]:>7.2f} -> {p99[1]:>7.2f} ms {p99[1] / p99[0]:>5.2f}  "
+            f"{max(during, default=0.0) * 1e3:>7.2f} ms  {len(before):>6}/{len(during):<5}  "
+            f"{'yes' if r.clean else 'NO'}"
+        )
+    return "\n".join(lines)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="4 and 8 nodes, one round")
+    parser.add_argument("--rounds", type=int, default=3, help="fresh clusters per row")
+    parser.add_argument("--connections", type=int, default=2, help="client connections per node")
+    parser.add_argument(
+        "--interval", type=float, default=0.01, help="pause between a reply and the next request"
+    )
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _terminate)
+    # The driver node's nodeup/nodedown lines would bury the table.
+    logging.getLogger("hotmesh").setLevel(logging.WARNING)
+    sizes = [4, 8] if args.quick else [4, 8, 16]
+    rounds = 1 if args.quick else args.rounds
+    print(
+        f"rolling upgrade v1 -> v2 of the demo service, {args.connections} connections per node, "
+        f"a request every {args.interval * 1e3:g} ms per connection after each reply, "
+        f"{rounds} round(s) per row on fresh clusters (rollout: median; latencies: pooled)"
+    )
+    print(table([]))
+    rows: list[Row] = []
+    started = time.monotonic()
+    try:
+        for size in sizes:
+            for batch in (1, size):
+                row = Row(size, batch, [])
+                for i in range(rounds):
+                    tag = f"{size}x{batch}r{i}"
+                    row.rounds.append(measure(size, batch, args.connections, args.interval, tag))
+                rows.append(row)
+                print(table([row], header=False), flush=True)
+    except KeyboardInterrupt:
+        print("\ninterrupted: every node process was stopped", file=sys.stderr)
+        return 130
+    finally:
+        shutil.rmtree(_TMP, ignore_errors=True)
+    print(f"\n{table(rows)}\n({time.monotonic() - started:.0f} s in all)")
+    return 0 if all(r.clean for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
