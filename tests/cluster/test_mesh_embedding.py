@@ -123,3 +123,16 @@ def test_options_are_read_only_and_state_dir_exists(start_node: Any, tmp_path: A
     assert node.state_dir == tmp_path / "state" and node.state_dir.is_dir()
     with pytest.raises(TypeError):
         node.options["tick"] = 1.0  # type: ignore[index]
+
+
+def test_code_roots_are_handed_to_the_code_server(start_node: Any) -> None:
+    import hotmesh.code
+
+    start_node("rooted", code_roots=["hotmesh_test_app_root_xyz"])
+    assert "hotmesh_test_app_root_xyz" in hotmesh.code.roots()
+
+
+def test_app_is_called_with_the_node(start_node: Any) -> None:
+    seen: list[hotmesh.Node] = []
+    node = start_node("with-app", app=seen.append)
+    assert seen == [node]
