@@ -147,3 +147,10 @@ def test_parser_lists_every_registered_subcommand() -> None:
     for command in ("node", "ls", "ping", "demo"):
         assert command in text
     assert os.environ.get("HOTMESH_STATE_DIR")  # the conftest isolates the registry
+
+
+def test_node_whose_app_fails_exits_1_with_the_traceback() -> None:
+    result = run("node", "--name", "cli-badapp", "--app", "os:no_such_function")
+    assert result.returncode == 1
+    assert "no_such_function" in result.stderr
+    assert "READY" not in result.stdout

@@ -69,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
     except hotmesh.HotmeshError as exc:
         print(f"hotmesh node: {exc}", file=sys.stderr)
         return 1
+    except Exception:
+        # An --app or an extension failed: say so with its traceback.
+        logging.getLogger("hotmesh.node").exception("hotmesh node: %s failed to start", args.name)
+        return 1
     try:
         print(f"READY {node.name} {node.endpoint}", flush=True)
         stopping.wait()
