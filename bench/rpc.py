@@ -57,28 +57,44 @@ def timed(fn: Callable[[], object], count: int, warmup: int) -> list[float]:
     return samples
 
 
-def raw_round_trips(count: int) -> list[float]:
-    server = subprocess.Popen([sys.executable, "-c", RAW_SERVER], stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline())
-        ctx = zmq.Context()
-        sock = ctx.socket(zmq.DEALER)
-        sock.linger = 0
-        sock.connect(f"tcp://127.0.0.1:{port}")
-        ids = iter(range(10**9))
+class RawClient:
+    """A raw pyzmq DEALER talking to a raw ROUTER + msgpack echo server process."""
 
-        def round_trip() -> None:
-            sock.send(msgpack.packb({"id": next(ids), "m": "len", "a": [PAYLOAD], "k": {}}))
-            msgpack.unpackb(sock.recv())
+    def __init__(self) -> None:
+        self.server = subprocess.Popen([sys.executable, "-c", RAW_SERVER], stdout=subprocess.PIPE)
+        assert self.server.stdout is not None
+        port = int(self.server.stdout.readline())
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.linger = 0
+        self.sock.connect(f"tcp://127.0.0.1:{port}")
+        self.ids = iter(range(1, 10**9))
 
-        samples = timed(round_trip, count, warmup=500)
-        sock.send(msgpack.packb({"id": 0, "m": "stop", "a": [], "k": {}}))
-        sock.close()
-        ctx.term()
-        return samples
-    finally:
-        server.wait(5)
+    def round_trip(self) -> None:
+        request = {"id": next(self.ids), "m": "len", "a": [PAYLOAD], "k": {}}
+        self.sock.send(msgpack.packb(request))
+        msgpack.unpackb(self.sock.recv())
+
+    def close(self) -> None:
+        self.sock.send(msgpack.packb({"id": 0, "m": "stop", "a": [], "k": {}}))
+        self.sock.close()
+        self.ctx.term()
+        self.server.wait(5)
+
+
+def interleaved(
+    first: Callable[[], object], second: Callable[[], object], count: int
+) -> tuple[list[float], list[float]]:
+    """Time both in alternating blocks, so that load on the machine hits both alike."""
+    a: list[float] = []
+    b: list[float] = []
+    block = max(1, count // 20)
+    timed(first, 0, warmup=300)
+    timed(second, 0, warmup=300)
+    while len(a) < count:
+        a += timed(first, block, warmup=0)
+        b += timed(second, block, warmup=0)
+    return a, b
 
 
 def throughput(caller: hotmesh.Node, target: str, threads: int, seconds: float) -> float:
@@ -115,7 +131,6 @@ def main() -> None:
     parser.add_argument("--fanout", type=int, default=16, help="largest multicall")
     args = parser.parse_args()
 
-    raw = raw_round_trips(args.calls)
     tmp = tempfile.TemporaryDirectory()
     # Keep the bench's registry entries out of the user's state dir.
     os.environ["HOTMESH_STATE_DIR"] = str(Path(tmp.name) / "state")
@@ -123,14 +138,17 @@ def main() -> None:
         cluster.wait_full_mesh(timeout=30)
         caller = cluster.client("bench")
         target = cluster.names[0]
-        calls = timed(lambda: caller.call(target, "len", PAYLOAD), args.calls, warmup=500)
-        raw_again = raw_round_trips(args.calls)  # the baseline, re-measured under load
-        print("round trip, 16-byte argument, one call in flight")
+        raw_client = RawClient()
+        try:
+            raw, calls = interleaved(
+                raw_client.round_trip, lambda: caller.call(target, "len", PAYLOAD), args.calls
+            )
+        finally:
+            raw_client.close()
+        print("round trip, 16-byte argument, one call in flight (alternating blocks)")
         print(line("raw pyzmq DEALER/ROUTER + msgpack", raw))
-        print(line("raw (again, mesh running)", raw_again))
         print(line("node.call", calls))
-        base = statistics.median(raw + raw_again)
-        ratio = statistics.median(calls) / base
+        ratio = statistics.median(calls) / statistics.median(raw)
         print(f"{'node.call / raw (median)':<34} {ratio:.2f}x   (target: within 2x)")
         print()
         for threads in (1, 4, 16):
