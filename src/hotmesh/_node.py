@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import queue
 import secrets
 import threading
 import time
@@ -20,13 +19,14 @@ from typing import Any
 
 from hotmesh._errors import ConfigError, HotmeshError, NameInUse, NodeDown
 from hotmesh._membership import driver as membership
+from hotmesh._membership.events import MonitorCallback, NodeEvents
 from hotmesh._mesh.iothread import IOThread
 from hotmesh._mesh.transport import Transport, parse_peer_identity, peer_identity
 from hotmesh._paths import NODE_NAME_RE, full_node_name, node_state_dir
 from hotmesh._rpc.caller import Caller
 from hotmesh._rpc.dispatch import CURRENT_NODE, Dispatcher
 from hotmesh._rpc.workers import WorkerPool
-from hotmesh._wire.frames import DEFAULT_MAX_MESSAGE_SIZE, decode_frame, encode_frame
+from hotmesh._wire.frames import DEFAULT_MAX_MESSAGE_SIZE, encode_frame
 
 log = logging.getLogger("hotmesh.node")
 
@@ -42,7 +42,6 @@ _EXTENSIONS: list[str] = [
 transport is up and may return a callable run at stop (in reverse order)."""
 
 Handler = Callable[[bytes, dict[str, Any]], None]
-MonitorCallback = Callable[[str, str], None]
 _BUILTIN_KINDS = frozenset({"call", "reply", "ping", "pong", *membership.KINDS})
 
 _running: list[Node] = []
@@ -273,11 +272,7 @@ class Node:
         self._up: frozenset[str] = frozenset()
         self._endpoints: dict[str, str] = {}
         self._changed = threading.Condition()
-        self._monitors: list[MonitorCallback] = []
-        self._events: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
-        self._events_thread = threading.Thread(
-            target=self._deliver_events, name="hotmesh-events", daemon=True
-        )
+        self._events = NodeEvents()
         self._stops: list[Callable[[], None]] = []
         self._stop_lock = threading.Lock()
         self._started = False
@@ -317,15 +312,7 @@ class Node:
         slow callback delays later events but not the mesh. Returns a function
         that stops the monitoring.
         """
-        with self._changed:
-            self._monitors.append(callback)
-
-        def cancel() -> None:
-            with self._changed:
-                if callback in self._monitors:
-                    self._monitors.remove(callback)
-
-        return cancel
+        return self._events.subscribe(callback)
 
     def wait_connected(
         self, names: Iterable[str] = (), *, count: int = 0, timeout: float = 10.0
@@ -476,9 +463,7 @@ class Node:
             from hotmesh._mesh import registry
 
             registry.unregister(self.name, pid=os.getpid())
-        self._events.put(None)
-        if self._events_thread.is_alive() and threading.current_thread() is not self._events_thread:
-            self._events_thread.join(1.0)
+        self._events.stop()
         with _running_lock:
             if self in _running:
                 _running.remove(self)
@@ -488,7 +473,7 @@ class Node:
     def _open(self) -> None:
         self._io.start()
         self._started = True
-        self._events_thread.start()
+        self._events.start()
         self.endpoint = self._transport.open()
         with _running_lock:
             _running.append(self)
@@ -557,14 +542,14 @@ class Node:
                 self._endpoints[name] = endpoint
             self._up = self._up | {name}
             self._changed.notify_all()
-        self._events.put(("nodeup", name))
+        self._events.emit("nodeup", name)
 
     def _node_down(self, name: str, reason: str) -> None:
         with self._changed:
             self._up = self._up - {name}
             self._changed.notify_all()
         self._caller.node_down(name)
-        self._events.put(("nodedown", name))
+        self._events.emit("nodedown", name)
 
     # ---- helpers -------------------------------------------------------
     def _encode(self, message: dict[str, Any]) -> bytes:
@@ -573,33 +558,6 @@ class Node:
     def _run_local(
         self, message: dict[str, Any], deliver: Callable[[dict[str, Any]], None]
     ) -> None:
-        def job() -> None:
-            reply = self._dispatcher.execute(message)
-            try:
-                data = self._encode(reply)
-            except HotmeshError as exc:
-                reply = {
-                    "t": "reply",
-                    "id": 0,
-                    "ok": False,
-                    "e": {"kind": "encode", "msg": f"the value cannot travel: {exc}"},
-                }
-                data = self._encode(reply)
-            deliver(decode_frame(data, max_size=len(data)))
-
         if self._stopped:
             raise NodeDown(self.name, "this node stopped")
-        self._pool.submit(job)
-
-    def _deliver_events(self) -> None:
-        while True:
-            event = self._events.get()
-            if event is None:
-                return
-            with self._changed:
-                callbacks = list(self._monitors)
-            for callback in callbacks:
-                try:
-                    callback(*event)
-                except Exception:
-                    log.exception("a monitor_nodes callback failed on %s", event)
+        self._dispatcher.run_local(message, deliver, self._encode)

@@ -16,6 +16,7 @@ from typing import Any
 from hotmesh._errors import EncodeError, MessageTooLarge, NoSuchFunction
 from hotmesh._rpc import messages
 from hotmesh._rpc.workers import WorkerPool
+from hotmesh._wire.frames import decode_frame
 
 log = logging.getLogger("hotmesh.rpc")
 
@@ -99,6 +100,29 @@ class Dispatcher:
         finally:
             CURRENT_NODE.reset(token)
         return messages.ok_reply(call_id, value)
+
+    def run_local(
+        self,
+        message: dict[str, Any],
+        deliver: Callable[[dict[str, Any]], None],
+        encode: Callable[[dict[str, Any]], bytes],
+    ) -> None:
+        """Run a call to this node on a worker; ``deliver`` the reply as it would arrive.
+
+        The reply goes through ``encode`` and back, so a value that cannot
+        travel fails here exactly as it would between nodes.
+        """
+
+        def job() -> None:
+            reply = self.execute(message)
+            try:
+                data = encode(reply)
+            except (EncodeError, MessageTooLarge) as exc:
+                text = f"the value returned by {messages.describe(message)} cannot travel: {exc}"
+                data = encode(messages.error_reply(0, messages.UNENCODABLE, None, text))
+            deliver(decode_frame(data, max_size=len(data)))
+
+        self._pool.submit(job)
 
     def _function(self, message: dict[str, Any]) -> Callable[..., Any]:
         if "fnp" in message:
