@@ -143,3 +143,21 @@ def test_monitor_nodes_reports_nodeup_and_can_be_cancelled(start_node: Any) -> N
     b.stop()
     wait_until(lambda: b.name not in a.nodes(), timeout=5)
     assert not events.has("nodedown", b.name)
+
+
+def test_frozen_node_is_reported_down_and_comes_back_by_itself() -> None:
+    import signal
+
+    with LocalCluster(3, tick=1.0) as cluster:
+        cluster.wait_full_mesh(timeout=15)
+        client = cluster.client()
+        events = Events(client)
+        frozen = cluster.node(1)
+        frozen._proc.send_signal(signal.SIGSTOP)  # type: ignore[union-attr]
+        try:
+            wait_until(lambda: events.has("nodedown", frozen.name), timeout=3.0, message="down")
+        finally:
+            frozen._proc.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
+        wait_until(lambda: events.seen[-1] == ("nodeup", frozen.name), timeout=10, message="up")
+        assert client.call(frozen.name, "os.getpid") == frozen.pid
+        cluster.wait_full_mesh(timeout=10)

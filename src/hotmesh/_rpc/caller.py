@@ -7,6 +7,7 @@ the node gives ``send`` (hand an encoded frame to the I/O thread) and ``is_up``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -18,6 +19,8 @@ from hotmesh._rpc.pending import PendingCalls
 
 Encode = Callable[[dict[str, Any]], bytes]
 Send = Callable[[str, bytes], None]
+log = logging.getLogger("hotmesh.rpc")
+
 RunLocal = Callable[[dict[str, Any], Callable[[dict[str, Any]], None]], None]
 
 
@@ -96,7 +99,7 @@ class Caller:
         message = messages.call_message(0, fn, args, kwargs, timeout, reply=False)
         data = self._encode(message)
         if target == self.name:
-            self._run_local(self._roundtrip(data), lambda reply: None)
+            self._run_local(self._roundtrip(data), _log_failed_cast)
         elif not self._is_up(target):
             raise NodeDown(target)
         else:
@@ -212,3 +215,9 @@ class Caller:
         from hotmesh._wire.frames import decode_frame
 
         return decode_frame(data, max_size=len(data) + 1)
+
+
+def _log_failed_cast(reply: dict[str, Any]) -> None:
+    """A cast to this node has no caller to tell: log its failure, as a remote target does."""
+    if not reply.get("ok"):
+        log.warning("cast failed: %s", reply.get("e", {}).get("msg"))
