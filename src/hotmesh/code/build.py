@@ -27,15 +27,6 @@ T = TypeVar("T")
 KEPT = "__hotmesh_kept__"
 
 _local = threading.local()
-_REBIND_OPS = {
-    op
-    for op in (
-        __import__("opcode").opmap.get("STORE_GLOBAL"),
-        __import__("opcode").opmap.get("DELETE_GLOBAL"),
-    )
-    if op is not None
-}
-_EXTENDED_ARG = __import__("opcode").EXTENDED_ARG
 
 
 @dataclass(eq=False)
@@ -43,8 +34,7 @@ class Built:
     """A version executed off to the side, not yet current."""
 
     version: Version
-    module: types.ModuleType  # the hidden per-version module object
-    live_names: frozenset[str]
+    module: types.ModuleType | None  # the module the body ran in, if code captured it
     code_filename: str | None
 
 
@@ -116,29 +106,6 @@ def _redirected(name: str, module: types.ModuleType) -> Iterator[None]:
                 spec._initializing = initializing
 
 
-def live_names(code: types.CodeType) -> frozenset[str]:
-    """Names any function of the module rebinds at run time (``global x; x = ...``)."""
-    found: set[str] = set()
-    stack = [code]
-    while stack:
-        co = stack.pop()
-        raw = co.co_code
-        if any(op in raw for op in _REBIND_OPS):
-            arg = 0
-            for i in range(0, len(raw), 2):
-                op = raw[i]
-                if op == _EXTENDED_ARG:
-                    arg = (arg | raw[i + 1]) << 8
-                    continue
-                if op in _REBIND_OPS:
-                    index = arg | raw[i + 1]
-                    if index < len(co.co_names):
-                        found.add(co.co_names[index])
-                arg = 0
-        stack.extend(c for c in co.co_consts if isinstance(c, types.CodeType))
-    return frozenset(found)
-
-
 def compile_source(source: str, filename: str) -> types.CodeType:
     """Compile module source; a SyntaxError becomes LoadError."""
     try:
@@ -156,6 +123,7 @@ def build_version(
     counter: int,
     *,
     translate: bool = True,
+    into: types.ModuleType | None = None,
 ) -> Built:
     """Compile and execute a new version of ``name`` in a fresh namespace.
 
@@ -163,7 +131,8 @@ def build_version(
     are kept in linecache, so tracebacks and ``inspect.getsource`` show the
     code each version really runs even after the file changed. The new
     version's ``__upgrade__(old_namespace, old_version)`` runs after the body
-    when there is a previous version.
+    when there is a previous version. With ``into`` (a first import), the body
+    runs in that module's own dict, which is already in sys.modules.
 
     Raises LoadError (when ``translate``; else the original exception) if the
     body or the hook fails; nothing outside the new namespace changed, except
@@ -177,9 +146,10 @@ def build_version(
         code = compile_source(source, code_filename)
     else:
         code = source
-    module = types.ModuleType(name)
+    module = into if into is not None else types.ModuleType(name)
     namespace = module.__dict__
-    namespace.update(identity_of(facade))
+    if into is None:
+        namespace.update(identity_of(facade))
     if path is not None:
         namespace["__file__"] = path
     if code_filename is not None:
@@ -187,12 +157,14 @@ def build_version(
         linecache.cache[code_filename] = (len(source), None, lines, code_filename)
     where = "module body"
     try:
-        with _redirected(name, module), _building(namespace, previous and previous.namespace):
+        redirect = _redirected(name, module) if into is None else contextlib.nullcontext()
+        with redirect, _building(namespace, previous and previous.namespace):
             exec(code, namespace)
         hook = namespace.get("__upgrade__")
         if previous is not None and callable(hook):
             where = "__upgrade__ hook"
             hook(previous.namespace, previous)
+        del redirect
     except BaseException as exc:
         if code_filename is not None:
             linecache.cache.pop(code_filename, None)
@@ -210,10 +182,13 @@ def build_version(
         source=source if isinstance(source, str) else None,
         namespace=namespace,
     )
-    return Built(version, module, live_names(code), code_filename)
+    # Only this frame refers to the module unless the code kept it (THIS =
+    # sys.modules[__name__], a concurrent import); only then is a gc pass needed.
+    captured = into is None and sys.getrefcount(module) > 2
+    return Built(version, module if captured else None, code_filename)
 
 
-def redirect_references(pairs: dict[int, tuple[types.ModuleType, types.ModuleType]]) -> None:
+def redirect_references(pairs: dict[int, tuple[Any, types.ModuleType]]) -> None:
     """Rebind dict values that captured a hidden version module to its facade.
 
     A body doing ``THIS = sys.modules[__name__]``, or a concurrent ``import``

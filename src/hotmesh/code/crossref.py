@@ -8,7 +8,9 @@ will be current after it, names something the target module will not define.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Collection, Mapping
+import functools
+import re
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 
@@ -54,19 +56,49 @@ def _chain(node: ast.Attribute) -> tuple[str, list[str]] | None:
     return current.id, attrs[::-1]
 
 
-def references(
-    module: str, source: str, is_package: bool, is_module: Callable[[str], bool]
-) -> list[Ref]:
+@functools.lru_cache(maxsize=64)
+def _word_pattern(words: frozenset[str]) -> re.Pattern[str]:
+    alternatives = "|".join(sorted(re.escape(word) for word in words))
+    return re.compile(rf"\b(?:{alternatives})\b|\bfrom\s*\.")
+
+
+def mentions(source: str, words: frozenset[str]) -> bool:
+    """Cheap prefilter: whether ``source`` names any of ``words`` or has a relative import."""
+    return bool(words) and _word_pattern(words).search(source) is not None
+
+
+def _nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node of ``tree`` (like ast.walk, about twice as fast)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                stack.extend(item for item in value if isinstance(item, ast.AST))
+            elif isinstance(value, ast.AST):
+                stack.append(value)
+
+
+def references(module: str, source: str, is_package: bool, known: frozenset[str]) -> list[Ref]:
     """The references ``module``'s source makes to names of other modules.
 
-    ``is_module(name)`` says which dotted names are modules we can check;
-    references to anything else are ignored. A SyntaxError propagates.
+    ``known`` are the dotted names of the modules we can check; references to
+    anything else are ignored. A SyntaxError propagates.
     """
+    if not mentions(source, frozenset(name.split(".")[0] for name in known)):
+        return []
+    is_module = known.__contains__
     tree = ast.parse(source)
     bound: dict[str, str] = {}
     refs: list[Ref] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
+    attributes: list[ast.Attribute] = []
+    for node in _nodes(tree):
+        if isinstance(node, ast.Attribute):
+            if isinstance(node.ctx, ast.Load):
+                attributes.append(node)
+        elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.asname:
                     if is_module(alias.name):
@@ -89,9 +121,7 @@ def references(
                     refs.append(Ref(node.lineno, origin, alias.name))
     if not bound:
         return refs
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Attribute) or not isinstance(node.ctx, ast.Load):
-            continue
+    for node in attributes:
         chain = _chain(node)
         if chain is None or chain[0] not in bound:
             continue

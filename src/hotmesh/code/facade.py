@@ -1,22 +1,28 @@
-"""The stable module object that programs import: a mirror of the current version (no I/O).
+"""The stable module object programs import, pointed at the current version's namespace (no I/O).
 
-Each managed module is one facade object forever. Its ``__dict__`` is a copy
-(mirror) of the current version's namespace, refreshed in the atomic switch,
-so ``m.f()`` costs one instance-dict lookup. Writes (``m.X = 1``, monkeypatching,
-``mock.patch``) go to the mirror and to the current version. Names that version
-code rebinds at run time (``global counter``) are served live by a descriptor
-on the facade's own class, so ``m.counter`` never shows a stale value.
+A facade is an ordinary module object that stays in ``sys.modules`` forever.
+Switching versions re-points its ``__dict__`` (the ``md_dict`` field CPython
+exposes through ``ModuleType.__dictoffset__``) at the new version's namespace.
+So ``m.f`` is a plain module attribute read (same speed, same interpreter
+specialisation), ``m.X = 1`` writes into the current version, names the
+version rebinds at run time (``global counter``) are live, and ``vars(m)`` is
+the current namespace. One :class:`Switch` applies the re-pointing of several
+facades and any number of dict updates inside a single C-level call, so
+under the GIL no thread observes half of a multi-module switch.
+
+Requires CPython with a GIL: on a free-threaded build the batch is not atomic.
 """
 
 from __future__ import annotations
 
+import collections
+import ctypes
+import itertools
+import operator
 import types
-from collections.abc import Iterable
-from importlib.machinery import ModuleSpec
 from typing import Any
 
-# Attributes that describe the module object itself rather than its code; every
-# version's namespace gets the facade's values, and a delete keeps them.
+# Attributes that describe the module object itself rather than its code.
 IDENTITY = (
     "__name__",
     "__spec__",
@@ -27,98 +33,55 @@ IDENTITY = (
     "__path__",
 )
 
-
-class ManagedModule(types.ModuleType):
-    """Base class of facades; each facade gets its own subclass (for live names).
-
-    ``__hotmesh_slot__`` is a dict ``{"ns": current namespace or None}`` on the
-    subclass, updated in the same atomic step as the mirror.
-    """
-
-    __hotmesh_slot__: dict[str, Any] = {}
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        ns = type(self).__hotmesh_slot__["ns"]
-        if ns is not None:
-            ns[name] = value
-        if isinstance(type(self).__dict__.get(name), LiveName):
-            self.__dict__[name] = value
-        else:
-            types.ModuleType.__setattr__(self, name, value)
-
-    def __delattr__(self, name: str) -> None:
-        ns = type(self).__hotmesh_slot__["ns"]
-        present = name in self.__dict__ or (ns is not None and name in ns)
-        if not present:
-            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
-        if ns is not None:
-            ns.pop(name, None)
-        self.__dict__.pop(name, None)
+_DICT_OFFSET = types.ModuleType.__dictoffset__
+_POINTER = ctypes.sizeof(ctypes.c_void_p)
+# memmove as a "Python API" function: the call keeps the GIL, unlike ctypes.memmove.
+_memmove = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)(
+    ctypes.cast(ctypes.memmove, ctypes.c_void_p).value
+)
+_incref = ctypes.pythonapi.Py_IncRef
+_incref.argtypes = [ctypes.py_object]
+_incref.restype = None
+_decref = ctypes.pythonapi.Py_DecRef
+_decref.argtypes = [ctypes.py_object]
+_decref.restype = None
 
 
-class LiveName:
-    """Data descriptor serving one runtime-rebound global from the current version."""
+class Switch:
+    """A batch of facade re-pointings and dict updates, applied in one C call."""
 
-    __slots__ = ("name", "slot")
+    def __init__(self) -> None:
+        self._calls: list[tuple[Any, ...]] = []
+        self._sources: list[ctypes.c_void_p] = []
+        self._shown: list[tuple[types.ModuleType, dict[str, Any]]] = []
 
-    def __init__(self, name: str, slot: dict[str, Any]) -> None:
-        self.name = name
-        self.slot = slot
+    def show(self, facade: types.ModuleType, namespace: dict[str, Any]) -> None:
+        """Make ``facade.__dict__`` be ``namespace`` when the batch applies."""
+        if facade.__dict__ is namespace:
+            return
+        source = ctypes.c_void_p(id(namespace))
+        self._sources.append(source)
+        self._shown.append((facade, namespace))
+        self._calls.append(
+            (_memmove, id(facade) + _DICT_OFFSET, ctypes.addressof(source), _POINTER)
+        )
 
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        ns = self.slot["ns"]
-        if ns is not None and self.name in ns:
-            return ns[self.name]
-        try:
-            return instance.__dict__[self.name]
-        except KeyError:
-            raise AttributeError(
-                f"module {instance.__name__!r} has no attribute {self.name!r}"
-            ) from None
+    def update(self, target: dict[Any, Any], values: dict[Any, Any]) -> None:
+        """Apply ``target.update(values)`` in the same atomic step."""
+        self._calls.append((target.update, values))
 
-    def __set__(self, instance: Any, value: Any) -> None:
-        ns = self.slot["ns"]
-        if ns is not None:
-            ns[self.name] = value
-        instance.__dict__[self.name] = value
-
-    def __delete__(self, instance: Any) -> None:
-        ns = self.slot["ns"]
-        if ns is not None:
-            ns.pop(self.name, None)
-        instance.__dict__.pop(self.name, None)
-
-
-def make_facade(name: str, spec: ModuleSpec | None = None) -> ManagedModule:
-    """A new facade for module ``name`` (empty mirror, no current version)."""
-    cls = type(
-        "ManagedModule",
-        (ManagedModule,),
-        {"__hotmesh_slot__": {"ns": None}, "__module__": __name__},
-    )
-    cls.__qualname__ = f"ManagedModule[{name}]"
-    facade = cls(name)
-    if spec is not None:
-        d = facade.__dict__
-        d["__spec__"] = spec
-        d["__loader__"] = spec.loader
-        if spec.origin and spec.has_location:
-            d["__file__"] = spec.origin
-        if spec.cached:
-            d["__cached__"] = spec.cached
-        if spec.submodule_search_locations is not None:
-            d["__path__"] = spec.submodule_search_locations
-            d["__package__"] = name
-        else:
-            d["__package__"] = name.rpartition(".")[0]
-    return facade
-
-
-def slot_of(facade: ManagedModule) -> dict[str, Any]:
-    """The facade's slot dict (``{"ns": current namespace or None}``)."""
-    return type(facade).__hotmesh_slot__
+    def apply(self) -> None:
+        """Apply everything at once; no Python code runs in between."""
+        released = [facade.__dict__ for facade, _namespace in self._shown]
+        for _facade, namespace in self._shown:
+            _incref(namespace)  # the facade's new reference
+        # One C-level iteration: no bytecode boundary, so no thread switch.
+        collections.deque(itertools.starmap(operator.call, self._calls), maxlen=0)
+        for namespace in released:
+            _decref(namespace)  # the reference the facade held
+        self._calls.clear()
+        self._sources.clear()
+        self._shown.clear()
 
 
 def identity_of(facade: types.ModuleType) -> dict[str, Any]:
@@ -127,31 +90,8 @@ def identity_of(facade: types.ModuleType) -> dict[str, Any]:
     return {key: d[key] for key in IDENTITY if key in d}
 
 
-def set_live_names(facade: ManagedModule, names: Iterable[str]) -> None:
-    """Serve ``names`` live from the current version (adds descriptors only)."""
-    cls = type(facade)
-    slot = cls.__hotmesh_slot__
-    for name in names:
-        if not isinstance(cls.__dict__.get(name), LiveName) and not name.startswith("__"):
-            setattr(cls, name, LiveName(name, slot))
-
-
-def prune_live_names(facade: ManagedModule, keep: Iterable[str]) -> None:
-    """Remove live-name descriptors not in ``keep`` (after a switch)."""
-    cls = type(facade)
-    wanted = set(keep)
-    for name, value in list(cls.__dict__.items()):
-        if isinstance(value, LiveName) and name not in wanted:
-            delattr(cls, name)
-
-
-def stale_mirror_keys(facade: types.ModuleType, namespace: dict[str, Any]) -> list[str]:
-    """Mirror keys the new namespace no longer defines (removed after a switch)."""
-    return [key for key in facade.__dict__ if key not in namespace and key not in IDENTITY]
-
-
-def deleted_mirror(facade: types.ModuleType) -> dict[str, Any]:
-    """Mirror contents of a deleted module: identity plus a ``__getattr__`` that fails."""
+def deleted_namespace(facade: types.ModuleType) -> dict[str, Any]:
+    """What a deleted module shows: its identity and a ``__getattr__`` that fails clearly."""
     name = facade.__name__
 
     def __getattr__(attr: str) -> Any:

@@ -38,15 +38,15 @@ class ManagedFinder(importlib.abc.MetaPathFinder):
 
 
 class ManagedLoader(importlib.abc.Loader):
-    """Creates the facade and executes version 1; ``importlib.reload`` becomes a load_file."""
+    """Executes version 1 in the new module; ``importlib.reload`` becomes a load_file."""
 
     def __init__(self, server: CodeServer, name: str, path: str | None) -> None:
         self.server = server
         self.name = name
         self.path = path
 
-    def create_module(self, spec: ModuleSpec) -> types.ModuleType:
-        return self.server.facade_for_import(spec)
+    def create_module(self, spec: ModuleSpec) -> types.ModuleType | None:
+        return None  # an ordinary module object: it becomes the facade
 
     def exec_module(self, module: types.ModuleType) -> None:
         self.server.exec_for_import(module)

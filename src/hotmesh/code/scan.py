@@ -49,29 +49,42 @@ def every_task() -> list[asyncio.Task[Any]]:
 
 def coroutine_frames(task: asyncio.Task[Any]) -> Iterator[types.FrameType]:
     """The frames of a task's await chain, outermost first (suspended ones included)."""
-    obj: Any = task.get_coro()
+    return _frames_from(task.get_coro())
+
+
+def _frames_from(obj: Any) -> Iterator[types.FrameType]:
     for _ in range(10_000):
-        if obj is None:
-            return
-        frame = (
-            getattr(obj, "cr_frame", None)
-            or getattr(obj, "gi_frame", None)
-            or getattr(obj, "ag_frame", None)
-        )
-        if frame is not None:
-            yield frame
-        following = (
-            getattr(obj, "cr_await", None)
-            or getattr(obj, "gi_yieldfrom", None)
-            or getattr(obj, "ag_await", None)
-        )
-        if following is None and type(obj).__name__ in _ASYNC_WRAPPERS:
+        kind = type(obj)
+        if kind is types.CoroutineType:
+            frame, obj = obj.cr_frame, obj.cr_await
+        elif kind is types.GeneratorType:
+            frame, obj = obj.gi_frame, obj.gi_yieldfrom
+        elif kind is types.AsyncGeneratorType:
+            frame, obj = obj.ag_frame, obj.ag_await
+        elif kind.__name__ in _ASYNC_WRAPPERS:
             # `async for` awaits a wrapper with no public link to its generator.
-            following = next(
+            frame = None
+            obj = next(
                 (r for r in gc.get_referents(obj) if isinstance(r, types.AsyncGeneratorType)),
                 None,
             )
-        obj = following
+        else:
+            return
+        if frame is not None:
+            yield frame
+
+
+def _chain_runs(task: asyncio.Task[Any], namespace: dict[str, Any]) -> bool:
+    """Whether a task's await chain has a frame of ``namespace`` (the scan's hot loop)."""
+    obj: Any = task.get_coro()
+    while type(obj) is types.CoroutineType:
+        frame = obj.cr_frame
+        if frame is not None and frame.f_globals is namespace:
+            return True
+        obj = obj.cr_await
+    if obj is None or type(obj).__name__ == "FutureIter" or isinstance(obj, asyncio.Future):
+        return False
+    return _runs(_frames_from(obj), namespace)
 
 
 def _stack(frame: types.FrameType | None) -> list[types.FrameType]:
@@ -141,7 +154,7 @@ def find_offenders(namespace: dict[str, Any]) -> list[Offender]:
         if _runs(frames[cut:], namespace):
             offenders.append(Offender("thread", ident, _describe_thread(ident)))
     for task in every_task():
-        if id(task) not in blamed and _runs(coroutine_frames(task), namespace):
+        if id(task) not in blamed and _chain_runs(task, namespace):
             offenders.append(Offender("task", task, _describe_task(task)))
     return offenders
 

@@ -8,7 +8,7 @@ half of a multi-module switch. Reads the file system and executes module code.
 
 from __future__ import annotations
 
-import collections
+import importlib.util
 import itertools
 import linecache
 import os
@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import types
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec
@@ -23,17 +24,9 @@ from typing import Any, Literal
 
 from hotmesh._errors import CodeError, CodePurged, LoadError, NotManaged, StickyModule, XrefError
 from hotmesh.code import crossref, scan
-from hotmesh.code.build import Built, build_version, live_names, redirect_references
-from hotmesh.code.facade import (
-    ManagedModule,
-    deleted_mirror,
-    make_facade,
-    prune_live_names,
-    set_live_names,
-    slot_of,
-    stale_mirror_keys,
-)
-from hotmesh.code.finder import ManagedFinder
+from hotmesh.code.build import Built, build_version, redirect_references
+from hotmesh.code.facade import Switch, deleted_namespace
+from hotmesh.code.finder import ManagedFinder, ManagedLoader
 from hotmesh.code.roots import (
     Root,
     is_source,
@@ -88,7 +81,7 @@ class Prepared:
 
     versions: dict[str, Version]
     _built: dict[str, Built] = field(repr=False)
-    _facades: dict[str, ManagedModule] = field(repr=False)
+    _facades: dict[str, types.ModuleType] = field(repr=False)
     _expected: dict[str, Version | None] = field(repr=False)
     _finished: bool = field(default=False, repr=False)
 
@@ -99,16 +92,18 @@ class CodeServer:
     def __init__(self) -> None:
         self._roots: list[Root] = []
         self._world: dict[str, Entry] = {}
-        self._facades: dict[str, ManagedModule] = {}
-        self._hidden: dict[str, types.ModuleType] = {}  # vsn -> per-version module object
+        self._facades: dict[str, types.ModuleType] = {}
         self._codefiles: dict[str, str] = {}  # vsn -> linecache key
-        self._live: dict[str, frozenset[str]] = {}  # vsn -> runtime-rebound names
         self._refs: dict[str, tuple[frozenset[str], list[crossref.Ref]]] = {}
         self._disk: dict[str, tuple[int, int, str]] = {}  # path -> (mtime_ns, size, hash)
         self._lock = threading.RLock()  # serialises loads, purges, deletes, reverts
         self._switch = threading.Lock()  # held only while publishing, never around user code
         self._counter = itertools.count(1)
         self._finder: ManagedFinder | None = None
+        # Modules seen not to be managed (by object), so adoption scans stay cheap.
+        self._unmanaged: weakref.WeakValueDictionary[str, types.ModuleType] = (
+            weakref.WeakValueDictionary()
+        )
 
     # ----------------------------------------------------------------- roots
     def add_root(self, root: str | os.PathLike[str], *, allow_sticky: bool = False) -> None:
@@ -116,6 +111,7 @@ class CodeServer:
         parsed = make_root(root, allow_sticky)
         with self._lock:
             self._roots = [r for r in self._roots if r.text != parsed.text] + [parsed]
+            self._unmanaged.clear()
             if self._finder is None:
                 self._finder = ManagedFinder(self)
                 sys.meta_path.insert(0, self._finder)
@@ -165,69 +161,56 @@ class CodeServer:
 
     # -------------------------------------------------------------- adoption
     def _adopt_all(self) -> None:
+        checked = self._unmanaged
         for name, module in list(sys.modules.items()):
-            if module is None or isinstance(module, ManagedModule) or name in self._facades:
+            if module is None or name in self._facades or checked.get(name) is module:
                 continue
             origin = getattr(module, "__file__", None)
-            if not isinstance(origin, str) or not origin.endswith(".py"):
-                continue
-            if self.manages(name, origin):
+            if isinstance(origin, str) and origin.endswith(".py") and self.manages(name, origin):
                 self._adopt(name, module, origin)
+            else:
+                checked[name] = module
 
     def _adopt(self, name: str, module: types.ModuleType, origin: str) -> None:
-        """Turn a module imported before its root was added into version 1 behind a facade."""
-        spec = getattr(module, "__spec__", None) or locate(name)
-        facade = make_facade(name, spec)
+        """Make a module imported before its root was added the facade of version 1.
+
+        The module object stays (everyone who imported it keeps working); its
+        dict becomes version 1's namespace.
+        """
         try:
             source: str | None = read_source(origin)
-        except OSError:
+        except (OSError, SyntaxError, UnicodeDecodeError):
             source = None
         digest = source_hash(source) if source is not None else ""
         counter = next(self._counter)
         version = Version(
             name, make_vsn(digest, counter), digest, origin, time.time(), source, module.__dict__
         )
-        try:
-            names = live_names(compile(source, origin, "exec")) if source else frozenset()
-        except (SyntaxError, ValueError):
-            names = frozenset()
-        built = Built(version, module, names, None)
         with self._switch:
-            self._facades[name] = facade
-            self._publish({name: built}, {name: facade})
-        self._remember(built)
-        redirect_references({id(module): (module, facade)})
+            self._facades[name] = module
+            self._world.update(after_load(self._world, {name: version}))
 
     # ------------------------------------------------------------- importing
-    def facade_for_import(self, spec: ModuleSpec) -> ManagedModule:
-        """The finder's loader: a new facade for a first import."""
-        existing = self._facades.get(spec.name)
-        if existing is not None and self._world.get(spec.name, EMPTY)[0] is not None:
-            return existing
-        return make_facade(spec.name, spec)
-
     def exec_for_import(self, facade: types.ModuleType) -> None:
-        """The finder's loader: build and publish version 1 (or load_file on reload)."""
+        """The finder's loader: execute version 1 in the facade (or load_file on reload)."""
         name = facade.__name__
-        if facade is self._facades.get(name):
+        if facade is self._facades.get(name) and self.current_version(name) is not None:
             self.load_file(name)  # importlib.reload(facade) is a hotmesh load
             return
-        assert isinstance(facade, ManagedModule)
         spec = facade.__spec__
         path = spec.origin if spec is not None else None
         if path is None:
             raise ImportError(f"no source for {name}", name=name)
         source = read_source(path)
         built = build_version(
-            name, source, path, facade, None, next(self._counter), translate=False
+            name, source, path, facade, None, next(self._counter), translate=False, into=facade
         )
         with self._switch:
-            if self._world.get(name, EMPTY) != EMPTY:
+            if self._world.get(name, EMPTY)[0] is not None:
                 raise ImportError(f"{name} was loaded concurrently by the code server", name=name)
             self._facades[name] = facade
             self._publish({name: built}, {name: facade})
         self._remember(built)
-        redirect_references({id(built.module): (built.module, facade)})
 
     # --------------------------------------------------------------- loading
     def load_file(self, mod: str, *, force: bool = False) -> Version:
@@ -280,16 +263,18 @@ class CodeServer:
         force: bool,
     ) -> Prepared:
         built: dict[str, Built] = {}
-        facades: dict[str, ManagedModule] = {}
+        facades: dict[str, types.ModuleType] = {}
         expected: dict[str, Version | None] = {}
         for mod in sorted(sources, key=lambda m: m.count(".")):
             path, source, spec = sources[mod]
-            facade = self._facades.get(mod) or make_facade(mod, spec)
+            facade = self._facades.get(mod) or self._new_facade(mod, spec)
             previous = self._world.get(mod, EMPTY)[0]
             built[mod] = build_version(mod, source, path, facade, previous, next(self._counter))
             facades[mod] = facade
             expected[mod] = previous
-        redirect_references({id(b.module): (b.module, facades[m]) for m, b in built.items()})
+        redirect_references(
+            {id(b.module): (b.module, facades[m]) for m, b in built.items() if b.module}
+        )
         if not force:
             problems = self._xref(built)
             if problems:
@@ -330,45 +315,32 @@ class CodeServer:
             return dict(prepared.versions)
 
     # ------------------------------------------------------------ publishing
-    def _publish(self, built: dict[str, Built], facades: dict[str, ManagedModule]) -> None:
-        """Make ``built`` current in one C-level batch (caller holds ``_switch``)."""
+    def _new_facade(self, mod: str, spec: ModuleSpec | None) -> types.ModuleType:
+        """The module object a never-loaded module will be known by."""
+        if spec is None:
+            spec = ModuleSpec(mod, ManagedLoader(self, mod, None))
+        else:
+            spec.loader = ManagedLoader(self, mod, spec.origin)
+        return importlib.util.module_from_spec(spec)
+
+    def _publish(self, built: dict[str, Built], facades: dict[str, types.ModuleType]) -> None:
+        """Make ``built`` current in one atomic step (caller holds ``_switch``)."""
         updates = after_load(self._world, {m: b.version for m, b in built.items()})
-        dicts: list[dict[str, Any]] = []
-        news: list[dict[str, Any]] = []
+        switch = Switch()
         fresh = {m: facades[m] for m in built if sys.modules.get(m) is not facades[m]}
         for mod, b in built.items():
-            namespace = b.version.namespace
-            self._carry_children(mod, namespace)
-            set_live_names(facades[mod], b.live_names)
-            dicts += [facades[mod].__dict__, slot_of(facades[mod])]
-            news += [namespace, {"ns": namespace}]
+            self._carry_children(mod, b.version.namespace)
+            switch.show(facades[mod], b.version.namespace)
         for mod, facade in fresh.items():
             parent, _, child = mod.rpartition(".")
-            if not parent:
-                continue
             if parent in built:
                 built[parent].version.namespace[child] = facade
-                continue
-            holder = sys.modules.get(parent)
-            if holder is not None:
-                dicts.append(holder.__dict__)
-                news.append({child: facade})
-                current = self._world.get(parent, EMPTY)[0]
-                if current is not None:
-                    dicts.append(current.namespace)
-                    news.append({child: facade})
+            elif parent and sys.modules.get(parent) is not None:
+                switch.update(sys.modules[parent].__dict__, {child: facade})
         if fresh:
-            dicts.append(sys.modules)
-            news.append(fresh)
-        dicts.append(self._world)
-        news.append(updates)
-        # One C call: no bytecode boundary, so no other thread runs in between.
-        collections.deque(map(dict.update, dicts, news), maxlen=0)
-        for mod, b in built.items():
-            facade = facades[mod]
-            for key in stale_mirror_keys(facade, b.version.namespace):
-                facade.__dict__.pop(key, None)
-            prune_live_names(facade, b.live_names)
+            switch.update(sys.modules, fresh)
+        switch.update(self._world, updates)
+        switch.apply()
 
     def _carry_children(self, mod: str, namespace: dict[str, Any]) -> None:
         """Keep ``pkg.sub`` reachable as an attribute of a package's new version."""
@@ -378,18 +350,12 @@ class CodeServer:
                 namespace.setdefault(name[len(prefix) :], module)
 
     def _remember(self, b: Built) -> None:
-        vsn = b.version.vsn
-        self._hidden[vsn] = b.module
-        self._live[vsn] = b.live_names
         if b.code_filename is not None:
-            self._codefiles[vsn] = b.code_filename
+            self._codefiles[b.version.vsn] = b.code_filename
 
     def _forget(self, version: Version) -> None:
-        vsn = version.vsn
-        self._hidden.pop(vsn, None)
-        self._live.pop(vsn, None)
-        self._refs.pop(vsn, None)
-        codefile = self._codefiles.pop(vsn, None)
+        self._refs.pop(version.vsn, None)
+        codefile = self._codefiles.pop(version.vsn, None)
         if codefile is not None:
             linecache.cache.pop(codefile, None)
 
@@ -401,18 +367,10 @@ class CodeServer:
             with self._switch:
                 updates = after_delete(self._world, mod)
                 facade = self._facades[mod]
-                contents = deleted_mirror(facade)
-                collections.deque(
-                    map(
-                        dict.update,
-                        [facade.__dict__, slot_of(facade), self._world],
-                        [contents, {"ns": None}, updates],
-                    ),
-                    maxlen=0,
-                )
-                for key in stale_mirror_keys(facade, contents):
-                    facade.__dict__.pop(key, None)
-                prune_live_names(facade, ())
+                switch = Switch()
+                switch.show(facade, deleted_namespace(facade))
+                switch.update(self._world, updates)
+                switch.apply()
 
     def revert(self, mods: Iterable[str]) -> None:
         """Atomically make each module's old version current again (hotmesh's airbag).
@@ -424,29 +382,17 @@ class CodeServer:
         names = list(dict.fromkeys(mods))
         with self._lock, self._switch:
             updates = after_revert(self._world, names)
-            dicts: list[dict[str, Any]] = []
-            news: list[dict[str, Any]] = []
-            shown: dict[str, dict[str, Any]] = {}
+            switch = Switch()
             for mod in names:
                 facade = self._facades[mod]
                 target = updates[mod][0]
                 if target is None:
-                    shown[mod] = deleted_mirror(facade)
+                    switch.show(facade, deleted_namespace(facade))
                 else:
-                    shown[mod] = target.namespace
                     self._carry_children(mod, target.namespace)
-                    set_live_names(facade, self._live.get(target.vsn, frozenset()))
-                dicts += [facade.__dict__, slot_of(facade)]
-                news += [shown[mod], {"ns": target.namespace if target else None}]
-            dicts.append(self._world)
-            news.append(updates)
-            collections.deque(map(dict.update, dicts, news), maxlen=0)
-            for mod in names:
-                facade = self._facades[mod]
-                target = updates[mod][0]
-                for key in stale_mirror_keys(facade, shown[mod]):
-                    facade.__dict__.pop(key, None)
-                prune_live_names(facade, self._live.get(target.vsn, ()) if target else ())
+                    switch.show(facade, target.namespace)
+            switch.update(self._world, updates)
+            switch.apply()
 
     # --------------------------------------------------------------- purging
     def check_old_code(self, mod: str) -> bool:
@@ -545,7 +491,7 @@ class CodeServer:
             if entry[0] is not None
         }
 
-    def facade(self, mod: str) -> ManagedModule | None:
+    def facade(self, mod: str) -> types.ModuleType | None:
         """The stable module object of ``mod`` (None if never loaded)."""
         return self._facades.get(mod)
 
@@ -632,7 +578,7 @@ class CodeServer:
             if mod in sources:
                 path, source = sources[mod]
                 is_pkg = path.endswith("__init__.py")
-                refs[mod] = (path, crossref.references(mod, source, is_pkg, known.__contains__))
+                refs[mod] = (path, crossref.references(mod, source, is_pkg, known))
             else:
                 current = self._world[mod][0]
                 if current is not None and current.source is not None:
@@ -662,7 +608,7 @@ class CodeServer:
         assert version.source is not None
         is_pkg = bool(version.path and version.path.endswith("__init__.py"))
         try:
-            refs = crossref.references(version.module, version.source, is_pkg, known.__contains__)
+            refs = crossref.references(version.module, version.source, is_pkg, known)
         except SyntaxError:
             refs = []
         self._refs[version.vsn] = (known, refs)
@@ -674,10 +620,14 @@ class CodeServer:
             ns = b.version.namespace
             names[mod] = None if "__getattr__" in ns else set(ns)
         known = frozenset(names)
+        # Unchanged modules matter only through references into the changed ones.
+        changed_words = frozenset(mod.rsplit(".", 1)[-1] for mod in built)
         refs = {}
         for mod in names:
             version = built[mod].version if mod in built else self._world[mod][0]
-            if version is not None and version.source is not None:
+            if version is None or version.source is None:
+                continue
+            if mod in built or crossref.mentions(version.source, changed_words):
                 refs[mod] = (version.path or mod, self._refs_of(version, known))
         return crossref.check(refs, names, set(built), self._before(built))
 

@@ -161,7 +161,7 @@ def test_module_imported_before_root_was_added_is_adopted(pkg: Pkg) -> None:
         plain.STATE.append("x")
         code.add_root(other)
         facade = sys.modules[other]
-        assert facade is not plain and code.is_loaded(other)
+        assert facade is plain and code.is_loaded(other)  # the module object becomes the facade
         assert user.get() == 1
         (late / "__init__.py").write_text(
             "import hotmesh.code\nSTATE = hotmesh.code.keep('S', list)\nV = 2\n"
@@ -209,3 +209,12 @@ def test_stale_references_lists_from_import_holders(pkg: Pkg) -> None:
     assert ("binding", pkg.mod("user"), "f") in kinds
     assert any(s.kind == "instances" and s.target.endswith(".C") for s in stale)
     assert all(str(s) for s in stale)
+
+
+def test_body_capturing_its_module_object_gets_the_facade(pkg: Pkg) -> None:
+    pkg.write("m", "import sys\nTHIS = sys.modules[__name__]\nX = 1\n")
+    m = pkg.imp("m")
+    assert m.THIS is m
+    pkg.write("m", "import sys\nTHIS = sys.modules[__name__]\nX = 2\n")
+    code.load_file(pkg.mod("m"))
+    assert m.THIS is m and m.THIS.X == 2
