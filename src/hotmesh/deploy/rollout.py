@@ -177,8 +177,9 @@ def rolling_upgrade(
     Each batch's nodes are upgraded at the same time (this node in-process,
     the others through ``Node.call``, shipping ``upgrade`` when it was defined
     in a console); a progress line is printed as each finishes. After each
-    batch ``check(batch_nodes)`` runs if given (a failure is raising or
-    returning False), then the runner sleeps ``pause`` seconds. The first
+    batch ``check(upgraded_nodes)`` runs if given, on the batch's nodes that
+    upgraded (a failure is raising or returning False), then the runner
+    sleeps ``pause`` seconds. The first
     failure stops the rollout (unless ``stop_on_error=False``) and the summary
     table is printed. Ctrl-C waits for the nodes in flight (never leaving one
     half-upgraded), then stops and prints the summary.
@@ -209,8 +210,11 @@ def rolling_upgrade(
             stop = _run_batch(step, fn, node, pool, rollout, timeout, out)
             if stop is None and (failed := [r for r in rollout.failed if r.node in step.nodes]):
                 stop = f"{failed[0].node} failed at {failed[0].step}" if stop_on_error else None
-            if stop is None and check is not None:
-                stop = _run_check(check, list(step.nodes))
+            # The health check asks about the nodes this batch upgraded: a node
+            # that failed (with stop_on_error=False) is already reported as such.
+            upgraded = [n for n in step.nodes if n in rollout.upgraded]
+            if stop is None and check is not None and upgraded:
+                stop = _run_check(check, upgraded)
             if stop is not None:
                 rollout.stopped = stop
                 rollout.interrupted = stop == "interrupted"
