@@ -151,22 +151,12 @@ class Transport:
             self._dealers[key] = self._dealer(endpoint)
             return True
 
-    def is_linked(self, key: str) -> bool:
-        """Whether a DEALER for ``key`` exists."""
-        return key in self._dealers
-
     def unlink(self, key: str, linger: float = 0.0) -> None:
         """Close the DEALER for ``key`` (no error if there is none)."""
         with self._dealers_lock:
             sock = self._dealers.pop(key, None)
             if sock is not None:
                 sock.close(linger=int(linger * 1000))
-
-    def rename(self, old: str, new: str) -> None:
-        """Re-key a DEALER (a seed link whose node name became known)."""
-        with self._dealers_lock:
-            if old in self._dealers and new not in self._dealers:
-                self._dealers[new] = self._dealers.pop(old)
 
     def send(self, key: str, data: bytes) -> bool:
         """Send one frame to the peer ``key`` (any thread); False if it cannot take it."""
