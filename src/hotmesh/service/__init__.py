@@ -139,7 +139,7 @@ def stop_service(name: str, *, reason: Any = "stop", timeout: float = 5.0) -> No
 def services(*, node: str | None = None) -> list[str]:
     """Names of the services known on this node (or ``node``), gave-up ones included, sorted."""
     if _is_remote(node):
-        return list(_remote("services", node, "", None, 5.0))
+        return list(_call_remote("services", node, "", None, 5.0))
     with _lock:
         return sorted(_registry)
 
@@ -151,7 +151,7 @@ def service_status(name: str, *, node: str | None = None) -> ServiceStatus:
         NoSuchService: no service of that name (on that node).
     """
     if _is_remote(node):
-        return ServiceStatus.from_dict(_remote("status", node, name, None, 5.0))
+        return ServiceStatus.from_dict(_call_remote("status", node, name, None, 5.0))
     return _lookup(name).snapshot()
 
 
@@ -168,7 +168,7 @@ def service_call(name: str, msg: Any, *, timeout: float = 5.0, node: str | None 
         CallTimeout: no reply within ``timeout``; the message may still be handled.
     """
     if _is_remote(node):
-        return _remote("call", node, name, msg, timeout)
+        return _call_remote("call", node, name, msg, timeout)
     call = Call(msg)
     _lookup_other(name, "call").post(call)
     return _wait(call.future, name, "reply", timeout)
@@ -200,7 +200,7 @@ def service_cast(name: str, msg: Any, *, node: str | None = None) -> None:
         NoSuchService: no running service of that name (on that node).
     """
     if _is_remote(node):
-        _remote("cast", node, name, msg, 5.0)
+        _call_remote("cast", node, name, msg, 5.0)
         return
     _lookup(name).post(Cast(msg))
 
@@ -212,7 +212,7 @@ def service_info(name: str, msg: Any, *, node: str | None = None) -> None:
         NoSuchService: no running service of that name (on that node).
     """
     if _is_remote(node):
-        _remote("info", node, name, msg, 5.0)
+        _call_remote("info", node, name, msg, 5.0)
         return
     _lookup(name).post(Info(msg))
 
@@ -358,7 +358,7 @@ _REMOTE_ERRORS: dict[str, type[ServiceError] | type[CallTimeout]] = {
 }
 
 
-def _remote(kind: str, node: str | None, name: str, msg: Any, timeout: float) -> Any:
+def _call_remote(kind: str, node: str | None, name: str, msg: Any, timeout: float) -> Any:
     """Run the local operation ``kind`` on ``node`` through the mesh (Node.call)."""
     from hotmesh._node import current_node
 
