@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import gc
 import itertools
 import operator
 import types
@@ -75,8 +76,15 @@ class Switch:
         released = [facade.__dict__ for facade, _namespace in self._shown]
         for _facade, namespace in self._shown:
             _incref(namespace)  # the facade's new reference
-        # One C-level iteration: no bytecode boundary, so no thread switch.
-        collections.deque(itertools.starmap(operator.call, self._calls), maxlen=0)
+        # One C-level iteration: no bytecode boundary, so no thread switch. The
+        # collector stays off so that no finalizer (Python code) runs inside it.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            collections.deque(itertools.starmap(operator.call, self._calls), maxlen=0)
+        finally:
+            if collecting:
+                gc.enable()
         for namespace in released:
             _decref(namespace)  # the reference the facade held
         self._calls.clear()
