@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -154,3 +155,20 @@ def test_node_whose_app_fails_exits_1_with_the_traceback() -> None:
     assert result.returncode == 1
     assert "no_such_function" in result.stderr
     assert "READY" not in result.stdout
+
+
+def test_ping_finds_a_mesh_member_through_a_local_node(
+    node_command: type[NodeCommand], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = node_command("--name", "cli-local")
+    endpoint = local.ready_line.split()[2]
+    # A member registered elsewhere (another host's registry, in effect).
+    here = os.environ["HOTMESH_STATE_DIR"]
+    monkeypatch.setenv("HOTMESH_STATE_DIR", str(tmp_path / "other-host"))
+    remote = node_command("--name", "cli-remote", "--seed", endpoint)
+    remote_name = remote.ready_line.split()[1]
+    monkeypatch.setenv("HOTMESH_STATE_DIR", here)
+    assert "cli-remote" not in run("ls").stdout
+    result = run("ping", remote_name)
+    assert result.returncode == 0, result.stderr
+    assert f"pong from {remote_name}" in result.stdout
