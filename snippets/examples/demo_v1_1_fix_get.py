@@ -9,7 +9,7 @@
 # Plan:    upgrade_node() on the attached node, get_unknown_key_answers([node()]),
 #          then rolling_upgrade(): one node at a time, the check after each one.
 #
-# Run it on the demo (python -m hotmesh.demo --ship v1.1), attached to demo1:
+# Run it on the demo (hotmesh demo --ship v1.1), attached to demo1:
 #     hotmesh run demo1 snippets/examples/demo_v1_1_fix_get.py --call rolling_upgrade
 
 from hotmesh import deploy

@@ -124,12 +124,6 @@ def test_ls_without_nodes_says_so() -> None:
     assert "no hotmesh node" in result.stdout
 
 
-def test_demo_without_terminal_shows_the_mesh_and_exits() -> None:
-    result = run("demo", "--no-attach", timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert "demo1@" in result.stdout and "multicall" in result.stdout
-
-
 @pytest.mark.parametrize("command", ["node", "ls", "ping", "demo"])
 def test_every_subcommand_has_help(command: str) -> None:
     result = run(command, "--help")
