@@ -25,8 +25,9 @@ from typing import Any
 
 from hotmesh.code.build import keep
 from hotmesh.code.crossref import Problem
+from hotmesh.code.purging import PurgeReport
 from hotmesh.code.scan import Offender
-from hotmesh.code.server import CodeServer, Prepared, PurgeReport, Status
+from hotmesh.code.server import CodeServer, Prepared, Status
 from hotmesh.code.stale import StaleReference
 from hotmesh.code.versions import Version
 

@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec
 from typing import Any, Literal
 
-from hotmesh._errors import CodeError, CodePurged, LoadError, NotManaged, StickyModule, XrefError
+from hotmesh._errors import CodeError, LoadError, NotManaged, StickyModule, XrefError
 from hotmesh.code import crossref, scan
 from hotmesh.code.build import Built, build_version, redirect_references
 from hotmesh.code.facade import Switch, deleted_namespace
 from hotmesh.code.finder import ManagedFinder, ManagedLoader
+from hotmesh.code.purging import PurgeReport, stop_runners
+from hotmesh.code.refcheck import RefChecker
 from hotmesh.code.roots import (
     Root,
     is_source,
@@ -53,28 +55,6 @@ from hotmesh.code.versions import (
 Status = Literal["not_loaded", "loaded", "modified", "removed"]
 
 
-@dataclass(frozen=True)
-class PurgeReport:
-    """What ``purge`` did (Erlang's purge only says whether it killed something).
-
-    ``purged``: there was an old version and it is gone. ``cancelled`` and
-    ``interrupted`` name the tasks cancelled and the threads that got
-    CodePurged raised in them; ``lingering`` names those still running old
-    code when the timeout expired (blocked in C, or swallowing the exception).
-    """
-
-    module: str
-    purged: bool
-    cancelled: tuple[str, ...] = ()
-    interrupted: tuple[str, ...] = ()
-    lingering: tuple[str, ...] = ()
-
-    @property
-    def killed(self) -> bool:
-        """Whether any task or thread was asked to stop (Erlang's return value)."""
-        return bool(self.cancelled or self.interrupted)
-
-
 @dataclass(eq=False)
 class Prepared:
     """New versions built by ``prepare_loading``, not yet visible; pass to finish_loading."""
@@ -94,7 +74,7 @@ class CodeServer:
         self._world: dict[str, Entry] = {}
         self._facades: dict[str, types.ModuleType] = {}
         self._codefiles: dict[str, str] = {}  # vsn -> linecache key
-        self._refs: dict[str, tuple[frozenset[str], list[crossref.Ref]]] = {}
+        self._refcheck = RefChecker()
         self._disk: dict[str, tuple[int, int, str]] = {}  # path -> (mtime_ns, size, hash)
         self._lock = threading.RLock()  # serialises loads, purges, deletes, reverts
         self._switch = threading.Lock()  # held only while publishing, never around user code
@@ -276,7 +256,9 @@ class CodeServer:
             {id(b.module): (b.module, facades[m]) for m, b in built.items() if b.module}
         )
         if not force:
-            problems = self._xref(built)
+            problems = self._refcheck.for_load(
+                self._world, {mod: b.version for mod, b in built.items()}
+            )
             if problems:
                 listing = "\n".join(f"  {problem}" for problem in problems)
                 raise XrefError(
@@ -354,7 +336,7 @@ class CodeServer:
             self._codefiles[b.version.vsn] = b.code_filename
 
     def _forget(self, version: Version) -> None:
-        self._refs.pop(version.vsn, None)
+        self._refcheck.forget(version)
         codefile = self._codefiles.pop(version.vsn, None)
         if codefile is not None:
             linecache.cache.pop(codefile, None)
@@ -421,38 +403,9 @@ class CodeServer:
             old = self._world.get(mod, EMPTY)[1]
             if old is None:
                 return PurgeReport(mod, purged=False)
-            cancelled: list[str] = []
-            interrupted: list[str] = []
-            lingering: list[str] = []
-            for offender in scan.find_offenders(old.namespace):
-                if not scan.interrupt(offender, CodePurged):
-                    lingering.append(offender.description)
-                elif offender.kind == "task":
-                    cancelled.append(offender.description)
-                else:
-                    interrupted.append(offender.description)
-            deadline = time.monotonic() + timeout
-            remaining = self._waitable(old)
-            while remaining and time.monotonic() < deadline:
-                time.sleep(0.002)  # poll: threads and loops finish on their own schedule
-                remaining = self._waitable(old)
-            lingering += [o.description for o in remaining if o.description not in lingering]
+            report = stop_runners(mod, old.namespace, timeout)
             self._drop_old(mod)
-            return PurgeReport(mod, True, tuple(cancelled), tuple(interrupted), tuple(lingering))
-
-    def _waitable(self, old: Version) -> list[scan.Offender]:
-        """Offenders that can still finish: not this thread, nor a task of this thread's loop."""
-        me = threading.get_ident()
-        result = []
-        for offender in scan.find_offenders(old.namespace):
-            if offender.kind == "thread" and offender.target == me:
-                continue
-            if offender.kind == "task":
-                loop = offender.target.get_loop()
-                if getattr(loop, "_thread_id", None) == me or loop.is_closed():
-                    continue
-            result.append(offender)
-        return result
+            return report
 
     def _drop_old(self, mod: str) -> None:
         with self._switch:
@@ -560,76 +513,15 @@ class CodeServer:
     # ------------------------------------------------------------------ xref
     def xref(self, mods: Iterable[str]) -> list[crossref.Problem]:
         """Dangling references if ``mods`` were loaded from disk now (nothing executes)."""
-        changed = list(mods)
-        names: dict[str, set[str] | None] = self._current_names()
         sources: dict[str, tuple[str, str]] = {}
-        for mod in changed:
+        for mod in mods:
             spec = self._managed_spec(mod)
             assert spec.origin is not None
-            source = read_source(spec.origin)
-            sources[mod] = (spec.origin, source)
-            try:
-                names[mod] = crossref.defined_names(source)
-            except SyntaxError as exc:
-                raise LoadError(f"cannot parse {spec.origin}: {exc}") from exc
-        known = frozenset(names)
-        refs = {}
-        for mod in names:
-            if mod in sources:
-                path, source = sources[mod]
-                is_pkg = path.endswith("__init__.py")
-                refs[mod] = (path, crossref.references(mod, source, is_pkg, known))
-            else:
-                current = self._world[mod][0]
-                if current is not None and current.source is not None:
-                    refs[mod] = (current.path or mod, self._refs_of(current, known))
-        return crossref.check(refs, names, set(changed), self._before(changed))
-
-    def _current_names(self) -> dict[str, set[str] | None]:
-        names: dict[str, set[str] | None] = {}
-        for mod, (current, _old) in list(self._world.items()):
-            if current is not None:
-                ns = current.namespace
-                names[mod] = None if "__getattr__" in ns else set(ns)
-        return names
-
-    def _before(self, changed: Iterable[str]) -> dict[str, set[str]]:
-        result = {}
-        for mod in changed:
-            current = self._world.get(mod, EMPTY)[0]
-            if current is not None:
-                result[mod] = set(current.namespace)
-        return result
-
-    def _refs_of(self, version: Version, known: frozenset[str]) -> list[crossref.Ref]:
-        cached = self._refs.get(version.vsn)
-        if cached is not None and cached[0] == known:
-            return cached[1]
-        assert version.source is not None
-        is_pkg = bool(version.path and version.path.endswith("__init__.py"))
+            sources[mod] = (spec.origin, read_source(spec.origin))
         try:
-            refs = crossref.references(version.module, version.source, is_pkg, known)
-        except SyntaxError:
-            refs = []
-        self._refs[version.vsn] = (known, refs)
-        return refs
-
-    def _xref(self, built: dict[str, Built]) -> list[crossref.Problem]:
-        names = self._current_names()
-        for mod, b in built.items():
-            ns = b.version.namespace
-            names[mod] = None if "__getattr__" in ns else set(ns)
-        known = frozenset(names)
-        # Unchanged modules matter only through references into the changed ones.
-        changed_words = frozenset(mod.rsplit(".", 1)[-1] for mod in built)
-        refs = {}
-        for mod in names:
-            version = built[mod].version if mod in built else self._world[mod][0]
-            if version is None or version.source is None:
-                continue
-            if mod in built or crossref.mentions(version.source, changed_words):
-                refs[mod] = (version.path or mod, self._refs_of(version, known))
-        return crossref.check(refs, names, set(built), self._before(built))
+            return self._refcheck.for_sources(self._world, sources)
+        except SyntaxError as exc:
+            raise LoadError(f"cannot parse {exc.filename or 'a new source'}: {exc}") from exc
 
     # --------------------------------------------------------------- testing
     def reset(self) -> None:
