@@ -112,12 +112,14 @@ def start(
 ) -> Node:
     """Start a node in this process and join the mesh; return it running.
 
-    The node's I/O runs on its own thread ("hotmesh-io") with its own asyncio
-    loop, so it never blocks the host program (plain, threaded or asyncio).
+    The node's I/O runs on its own thread ("hotmesh-io") with its own event
+    loop, so it never blocks the host program (plain, threaded or asyncio;
+    an asyncio program calls ``start`` through ``asyncio.to_thread``).
     It binds ``listen``, registers in the per-host registry, says hello to the
     seeds and waits up to ``join_timeout`` (default ``2 * tick``) to be
-    accepted; unreachable seeds only log a warning (the hello is retried as
-    they come up). Then every ``_EXTENSIONS`` entry and ``app`` run.
+    accepted; unreachable seeds only log a warning (the hello waits in the
+    seed's queue and goes out when it comes up). Then every ``_EXTENSIONS``
+    entry and ``app`` run.
 
     Example::
 
