@@ -136,3 +136,16 @@ def test_app_is_called_with_the_node(start_node: Any) -> None:
     seen: list[hotmesh.Node] = []
     node = start_node("with-app", app=seen.append)
     assert seen == [node]
+
+
+def test_node_joins_when_its_seed_comes_up_later(start_node: Any) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    early = start_node("early", seeds=[f"tcp://127.0.0.1:{port}"], join_timeout=0.2)
+    assert early.nodes() == []
+    late = start_node("late-seed", listen=f"tcp://127.0.0.1:{port}")
+    assert early.wait_connected([late.name], timeout=10)
+    assert late.wait_connected([early.name], timeout=10)
