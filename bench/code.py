@@ -41,12 +41,21 @@ def median_ms(action: Callable[[], object], prepare: Callable[[], object], runs:
     return statistics.median(samples)
 
 
-def generated_module(lines: int, tag: int) -> str:
-    """A module of about ``lines`` lines: functions, a class, constants."""
+def generated_module(lines: int, tag: int, uses: str | None = None) -> str:
+    """A module of about ``lines`` lines: functions, a class, constants.
+
+    With ``uses`` (a managed module name), it imports that module and every
+    function calls it, so the cross-reference check has real work to do.
+    """
     out = [f"TAG = {tag}", "import math", ""]
+    call = "math.sqrt(abs(x))"
+    if uses is not None:
+        package, _, name = uses.rpartition(".")
+        out.insert(0, f"from {package} import {name}")
+        call = f"{name}.f0(x)"
     i = 0
     while len(out) < lines - 8:
-        out += [f"def f{i}(x, y={i}):", "    z = x * y + math.sqrt(abs(x))", "    return z", ""]
+        out += [f"def f{i}(x, y={i}):", f"    z = x * y + {call}", "    return z", ""]
         i += 1
     out += ["class Thing:", "    def __init__(self, v):", "        self.v = v", ""]
     out += ["    def twice(self):", "        return self.v * 2", ""]
@@ -98,12 +107,18 @@ def bench_load(tmp: Path, managed: str) -> None:
 
 
 def bench_atomic(tmp: Path, managed: str) -> None:
-    for lines, label in ((15, "15-line"), (1000, "1,000-line")):
-        names = [f"{managed}.m{label[0]}{i}" for i in range(10)]
+    variants = (
+        (15, "15-line modules", False),
+        (1000, "1,000-line modules", False),
+        (1000, "1,000-line modules", True),
+    )
+    for lines, label, linked in variants:
+        names = [f"{managed}.m{label[0]}{int(linked)}{i}" for i in range(10)]
+        uses = {n: (names[i - 1] if linked and i else None) for i, n in enumerate(names)}
         paths = [tmp / managed / (n.rsplit(".", 1)[1] + ".py") for n in names]
         counter = iter(range(10_000))
-        for p in paths:
-            p.write_text(generated_module(lines, 0))
+        for n, p in zip(names, paths, strict=True):
+            p.write_text(generated_module(lines, 0, uses[n]))
         importlib.invalidate_caches()
         for n in names:
             importlib.import_module(n)
@@ -113,14 +128,16 @@ def bench_atomic(tmp: Path, managed: str) -> None:
             names: list[str] = names,
             lines: int = lines,
             counter: Iterator[int] = counter,
+            uses: dict[str, str | None] = uses,
         ) -> None:
             tag = next(counter)
             for n, p in zip(names, paths, strict=True):
                 code.purge(n)
-                p.write_text(generated_module(lines, tag))
+                p.write_text(generated_module(lines, tag, uses[n]))
 
         took = median_ms(lambda names=names: code.atomic_load(names), rewrite, 9)
         sources = [generated_module(lines, 1) for _ in names]
+        label += " (each importing the previous; xref parses all)" if linked else ""
 
         def baseline(sources: list[str] = sources) -> None:
             for s in sources:
@@ -128,7 +145,7 @@ def bench_atomic(tmp: Path, managed: str) -> None:
 
         base = median_ms(baseline, lambda: None, 9)
         print(
-            f"atomic_load 10 x {label} modules: {took:6.2f} ms; 10 x compile+exec "
+            f"atomic_load 10 x {label}: {took:6.2f} ms; 10 x compile+exec "
             f"{base:6.2f} ms; ratio {took / base:4.2f}"
         )
 
