@@ -156,28 +156,32 @@ def _attached(demo: Any, snippet: Path) -> bool:
     from hotmesh._console.repl import RemoteRepl
 
     node = demo.cluster.node(0)
-    print(
-        f"\nattaching to {node.name}. Paste the deploy snippet {snippet}\n"
-        "(or run `exec(open(PATH).read())` with its full path), then:\n"
-        "    upgrade_node()        # this node, provisionally; look at the toolbar\n"
-        "    rolling_upgrade()     # the rest, one node at a time, confirmed\n"
-        "    node_versions()\n"
-        f"Other terminals: HOTMESH_COOKIE_FILE={demo.cookie_file} hotmesh attach demo2\n"
-        "Ctrl-D detaches and stops the demo.\n",
-        flush=True,
-    )
-    toolbar = Window(
-        FormattedTextControl(lambda: f" clients: {demo.status_line()}"),
-        height=1,
-        style="class:status-toolbar",
-    )
     client = ConsoleClient.connect(node.endpoint, demo.cluster.cookie)
-    client.open(via="attach")
-    repl = RemoteRepl(client, _extra_toolbars=[toolbar])
     stop = threading.Event()
-    ticker = threading.Thread(target=_refresh, args=(repl, stop), daemon=True)
-    ticker.start()
     try:
+        client.open(via="attach")
+        # The snippet is pasted for the engineer, as the first cell of the session,
+        # so its functions can be shipped to the other nodes like any pasted code.
+        pasted = client.execute(snippet.read_text(encoding="utf-8"), name=snippet.name)
+        if not pasted.ok:
+            sys.stderr.write(pasted.traceback or f"{pasted.exc_type}\n")
+            return False
+        print(
+            f"\nattached to {node.name}; {snippet} is pasted in this session. Try:\n"
+            "    node_versions()\n"
+            "    upgrade_node()      # this node, provisionally: the toolbar counts v2 replies\n"
+            "    rolling_upgrade()   # the others, one node at a time, each confirmed\n"
+            f"Another terminal: HOTMESH_COOKIE_FILE={demo.cookie_file} hotmesh attach demo2\n"
+            "Ctrl-D detaches and stops the demo.\n",
+            flush=True,
+        )
+        toolbar = Window(
+            FormattedTextControl(lambda: f" clients: {demo.status_line()}"),
+            height=1,
+            style="class:status-toolbar",
+        )
+        repl = RemoteRepl(client, _extra_toolbars=[toolbar])
+        threading.Thread(target=_refresh, args=(repl, stop), daemon=True).start()
         repl.run()
     finally:
         stop.set()
