@@ -174,7 +174,7 @@ class CodeServer:
     def exec_for_import(self, facade: types.ModuleType) -> None:
         """The finder's loader: execute version 1 in the facade (or load_file on reload)."""
         name = facade.__name__
-        if facade is self._facades.get(name) and self.current_version(name) is not None:
+        if facade is self._facades.get(name):
             self.load_file(name)  # importlib.reload(facade) is a hotmesh load
             return
         spec = facade.__spec__
@@ -245,30 +245,37 @@ class CodeServer:
         built: dict[str, Built] = {}
         facades: dict[str, types.ModuleType] = {}
         expected: dict[str, Version | None] = {}
-        for mod in sorted(sources, key=lambda m: m.count(".")):
-            path, source, spec = sources[mod]
-            facade = self._facades.get(mod) or self._new_facade(mod, spec)
-            previous = self._world.get(mod, EMPTY)[0]
-            built[mod] = build_version(mod, source, path, facade, previous, next(self._counter))
-            facades[mod] = facade
-            expected[mod] = previous
-        redirect_references(
-            {id(b.module): (b.module, facades[m]) for m, b in built.items() if b.module}
-        )
-        if not force:
-            problems = self._refcheck.for_load(
-                self._world, {mod: b.version for mod, b in built.items()}
+        try:
+            for mod in sorted(sources, key=lambda m: m.count(".")):
+                path, source, spec = sources[mod]
+                facade = self._facades.get(mod) or self._new_facade(mod, spec)
+                previous = self._world.get(mod, EMPTY)[0]
+                built[mod] = build_version(mod, source, path, facade, previous, next(self._counter))
+                facades[mod] = facade
+                expected[mod] = previous
+            redirect_references(
+                {id(b.module): (b.module, facades[m]) for m, b in built.items() if b.module}
             )
-            if problems:
-                listing = "\n".join(f"  {problem}" for problem in problems)
-                raise XrefError(
-                    f"loading {', '.join(built)} would leave dangling references "
-                    f"(fix them, load the missing modules in the same atomic load, "
-                    f"or pass force=True):\n{listing}",
-                    problems,
-                )
+            if not force:
+                self._check_references(built)
+        except BaseException:
+            for b in built.values():
+                if b.code_filename is not None:
+                    linecache.cache.pop(b.code_filename, None)
+            raise
         versions = {mod: b.version for mod, b in built.items()}
         return Prepared(versions, built, facades, expected)
+
+    def _check_references(self, built: dict[str, Built]) -> None:
+        problems = self._refcheck.for_load(self._world, {m: b.version for m, b in built.items()})
+        if problems:
+            listing = "\n".join(f"  {problem}" for problem in problems)
+            raise XrefError(
+                f"loading {', '.join(built)} would leave dangling references "
+                f"(fix them, load the missing modules in the same atomic load, "
+                f"or pass force=True):\n{listing}",
+                problems,
+            )
 
     def finish_loading(self, prepared: Prepared) -> dict[str, Version]:
         """Switch to the prepared versions, all at once (Erlang's ``finish_loading/1``).

@@ -169,3 +169,14 @@ def test_all_versions_and_loaded(pkg: Pkg) -> None:
     assert current is code.current_version(pkg.mod("a"))
     assert old is code.old_version(pkg.mod("a"))
     assert pkg.mod("a") in code.loaded() and pkg.name in code.loaded()
+
+
+def test_reload_of_deleted_module_is_refused_without_touching_it(pkg: Pkg) -> None:
+    import importlib
+
+    pkg.write("a", "X = 1\n")
+    a = pkg.imp("a")
+    code.delete(pkg.mod("a"))
+    with pytest.raises(NotPurged):
+        importlib.reload(a)
+    assert "X" not in vars(a)
