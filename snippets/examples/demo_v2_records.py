@@ -93,11 +93,11 @@ def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None):
 #   >>> rolling_upgrade()
 #   rolling upgrade of 3 node(s) in 3 batch(es) of 1
 #   demo1@vm  ok, v1+30ecaa48 -> v2+d914cc46, 2 modules loaded, 1 action run,
-#             provisional for 120 s: confirm() to keep  (0.02 s)
+#             provisional for 120 s: hotmesh.deploy.confirm() to keep  (0.02 s)
 #   demo2@vm  ok, v1+30ecaa48 -> v2+d914cc46, 2 modules loaded, 1 action run,
-#             provisional for 120 s: confirm() to keep  (0.03 s)
+#             provisional for 120 s: hotmesh.deploy.confirm() to keep  (0.03 s)
 #   demo3@vm  ok, v1+30ecaa48 -> v2+d914cc46, 2 modules loaded, 1 action run,
-#             provisional for 120 s: confirm() to keep  (0.03 s)
+#             provisional for 120 s: hotmesh.deploy.confirm() to keep  (0.03 s)
 #   node      result  version or reason  time
 #   demo1@vm  ok      v2+d914cc46        0.02 s
 #   demo2@vm  ok      v2+d914cc46        0.03 s
@@ -106,6 +106,6 @@ def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None):
 #   >>> call("demo2@vm", "hotmesh.settings.get", "demo.max_counters")
 #   100000
 #
-# (Each line says "confirm() to keep": confirm_when_healthy, the rollout's
+# (Each line says "hotmesh.deploy.confirm() to keep": confirm_when_healthy, the rollout's
 # check, confirmed every node right after its line.) The clients' replies
 # switched from "v1 ok 12" to "v2 ok count=13 conn=4" with no connection closed.

@@ -56,7 +56,8 @@ class UpgradeReport(dict[str, Any]):
         if self.get("lingering"):
             parts.append("old code still running in " + ", ".join(self["lingering"]))
         if self.get("provisional"):
-            parts.append(f"provisional for {self['provisional']:g} s: confirm() to keep")
+            window = f"{self['provisional']:g} s"
+            parts.append(f"provisional for {window}: hotmesh.deploy.confirm() to keep")
         return ", ".join(parts)
 
     def __repr__(self) -> str:
