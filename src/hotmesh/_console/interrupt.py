@@ -143,6 +143,7 @@ class SleepGate:
             state.sleeping = False
             if not state.requested:
                 return
+            state.requested = False
             clear_pending(ident)
         raise SessionInterrupt
 

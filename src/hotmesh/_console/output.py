@@ -126,14 +126,16 @@ class RoutedStream:
     """``sys.stdout``/``sys.stderr`` stand-in: session output when a route is
     set in the current context, the process's own stream otherwise."""
 
-    def __init__(self, name: str, fallback: TextIO) -> None:
+    def __init__(self, name: str, fallback: TextIO | None) -> None:
         self._name = name
         self._fallback = fallback
 
     def write(self, text: str) -> int:
         route = current_route.get()
         if route is None:
-            return self._fallback.write(text)
+            # A process without a stdout (pythonw, a closed descriptor) has None
+            # here; print() to None is silently skipped, and so is this.
+            return len(text) if self._fallback is None else self._fallback.write(text)
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         route.outbox.write(self._name, text, route.rid)
@@ -145,16 +147,18 @@ class RoutedStream:
 
     def flush(self) -> None:
         route = current_route.get()
-        if route is None:
-            self._fallback.flush()
-        else:
+        if route is not None:
             route.outbox.flush()
+        elif self._fallback is not None:
+            self._fallback.flush()
 
     def isatty(self) -> bool:
-        return current_route.get() is None and self._fallback.isatty()
+        return (
+            current_route.get() is None and self._fallback is not None and self._fallback.isatty()
+        )
 
     def fileno(self) -> int:
-        if current_route.get() is not None:
+        if current_route.get() is not None or self._fallback is None:
             # input() checks fileno() to pick its terminal path; session code
             # must take the plain readline path instead.
             raise io.UnsupportedOperation("a console session's stream has no file descriptor")
@@ -167,33 +171,35 @@ class RoutedStream:
 class RoutedInput:
     """``sys.stdin`` stand-in: asks the session's client when a route is set."""
 
-    def __init__(self, fallback: TextIO) -> None:
+    def __init__(self, fallback: TextIO | None) -> None:
         self._fallback = fallback
 
     def readline(self, size: int = -1) -> str:
         route = current_route.get()
         if route is None:
-            return self._fallback.readline(size)
+            return "" if self._fallback is None else self._fallback.readline(size)
         return route.read_line()
 
     def read(self, size: int = -1) -> str:
         route = current_route.get()
         if route is None:
-            return self._fallback.read(size)
+            return "" if self._fallback is None else self._fallback.read(size)
         return route.read_line()
 
     def isatty(self) -> bool:
-        return current_route.get() is None and self._fallback.isatty()
+        return (
+            current_route.get() is None and self._fallback is not None and self._fallback.isatty()
+        )
 
     def fileno(self) -> int:
-        if current_route.get() is not None:
+        if current_route.get() is not None or self._fallback is None:
             raise io.UnsupportedOperation("a console session's stdin has no file descriptor")
         return self._fallback.fileno()
 
     def close(self) -> None:
         # site's exit() closes sys.stdin before raising SystemExit: a session
         # must not close the process's stdin.
-        if current_route.get() is None:
+        if current_route.get() is None and self._fallback is not None:
             self._fallback.close()
 
     def __getattr__(self, name: str) -> Any:

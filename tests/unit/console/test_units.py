@@ -1,0 +1,162 @@
+"""Pure pieces of the console: cells, leases, outbox batching, stream proxies, interrupts."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from hotmesh._console.cell import compile_cell, format_exception, safe_repr
+from hotmesh._console.interrupt import SessionInterrupt, SleepGate
+from hotmesh._console.leases import Detach, LeaseBook, Reap
+from hotmesh._console.output import Outbox, Route, RoutedStream, current_route
+from hotmesh._console.timers import Timers
+from tests.waiting import wait_until
+
+
+@pytest.fixture
+def timers() -> Iterator[Timers]:
+    timers = Timers()
+    try:
+        yield timers
+    finally:
+        timers.stop()
+
+
+def test_cell_echoes_each_top_level_expression_only() -> None:
+    steps = compile_cell("x = 1\nx\nif x:\n    x + 1\nx + 2\n", "<console t #1>")
+    assert [step.echo for step in steps] == [False, True, False, True]
+
+
+def test_cell_source_is_visible_to_inspect() -> None:
+    namespace: dict[str, Any] = {}
+    for step in compile_cell("def f():\n    return 42\n", "<console t #2>"):
+        exec(step.code, namespace)
+    assert inspect.getsource(namespace["f"]) == "def f():\n    return 42\n"
+
+
+def test_top_level_await_is_compiled_as_a_coroutine() -> None:
+    (step,) = compile_cell("await something()", "<console t #3>")
+    assert step.is_coroutine and step.echo
+
+
+def test_syntax_error_is_raised_before_anything_runs() -> None:
+    with pytest.raises(SyntaxError):
+        compile_cell("print('no')\ndef broken(:\n", "<console t #4>")
+
+
+def test_traceback_names_the_cell_and_renames_our_interrupt() -> None:
+    namespace: dict[str, Any] = {}
+    (step,) = compile_cell("raise SessionInterrupt", "<console t #5>")
+    namespace["SessionInterrupt"] = SessionInterrupt
+    try:
+        exec(step.code, namespace)
+    except SessionInterrupt as exc:
+        text = format_exception(exc, (__file__,), as_type=KeyboardInterrupt)
+    assert 'File "<console t #5>", line 1' in text and text.endswith("KeyboardInterrupt\n")
+
+
+def test_safe_repr_survives_a_failing_repr_and_caps_size() -> None:
+    class Bad:
+        def __repr__(self) -> str:
+            raise RuntimeError("no")
+
+    assert "repr of Bad failed" in safe_repr(Bad())
+    assert len(safe_repr("x" * 1_000_000)) < 300_000
+
+
+def test_lease_expires_then_idle_detached_session_is_reaped() -> None:
+    book = LeaseBook(lease=10.0, idle_timeout=60.0)
+    book.heard("s", now=0.0)
+    assert book.tick(now=9.0, busy=set()) == []
+    assert book.tick(now=10.5, busy={"s"}) == [Detach("s")]
+    assert book.tick(now=100.0, busy={"s"}) == []  # still running: kept
+    assert book.tick(now=101.0, busy=set()) == []  # idle from now on
+    assert book.tick(now=161.5, busy=set()) == [Reap("s")]
+
+
+def test_client_that_comes_back_is_attached_again() -> None:
+    book = LeaseBook(lease=1.0, idle_timeout=5.0)
+    book.heard("s", now=0.0)
+    assert book.tick(now=2.0, busy=set()) == [Detach("s")]
+    book.heard("s", now=3.0)
+    assert not book.is_detached("s")
+    assert book.tick(now=20.0, busy=set()) == [Detach("s"), Reap("s")]
+
+
+def test_outbox_merges_writes_and_keeps_order_with_messages(timers: Timers) -> None:
+    sent: list[dict[str, Any]] = []
+    outbox = Outbox("s1", sent.append, timers, delay=10.0)
+    outbox.write("stdout", "a", 1)
+    outbox.write("stdout", "b\n", 1)
+    outbox.write("stderr", "oops\n", 1)
+    outbox.send({"t": "console.done", "rid": 1})
+    assert [(m["t"], m.get("text"), m["seq"]) for m in sent] == [
+        ("console.out", "ab\n", 1),
+        ("console.out", "oops\n", 2),
+        ("console.done", None, 3),
+    ]
+
+
+def test_outbox_flushes_after_its_delay_and_cuts_huge_writes(timers: Timers) -> None:
+    sent: list[dict[str, Any]] = []
+    outbox = Outbox("s1", sent.append, timers, delay=0.01, max_bytes=1000)
+    outbox.write("stdout", "tick\n", 1)
+    wait_until(lambda: sent, timeout=5, message="timer flush")
+    outbox.write("stdout", "x" * 2500, 1)
+    assert [len(m["text"]) for m in sent[1:]] == [1000, 1000, 500]
+
+
+def test_routed_stream_sends_session_output_and_passes_the_rest(timers: Timers) -> None:
+    sent: list[dict[str, Any]] = []
+    outbox = Outbox("s1", sent.append, timers, delay=10.0)
+    written: list[str] = []
+
+    class Sink:
+        def write(self, text: str) -> int:
+            written.append(text)
+            return len(text)
+
+    stream = RoutedStream("stdout", Sink())  # type: ignore[arg-type]
+    stream.write("app\n")
+    token = current_route.set(Route(outbox, 7, lambda: ""))
+    try:
+        stream.write("session\n")
+        stream.flush()
+    finally:
+        current_route.reset(token)
+    assert written == ["app\n"] and sent[0]["text"] == "session\n" and sent[0]["rid"] == 7
+    assert RoutedStream("stdout", None).write("nowhere") == 7
+
+
+def test_interrupt_ends_a_registered_sleep_once() -> None:
+    gate = SleepGate()
+    gate.install()
+    outcome: list[str] = []
+    started = threading.Event()
+
+    def sleeper() -> None:
+        gate.register(threading.get_ident())
+        import time
+
+        started.set()
+        try:
+            time.sleep(60)
+        except KeyboardInterrupt:
+            time.sleep(0.001)  # a second sleep is not interrupted again
+            outcome.append("interrupted")
+        finally:
+            gate.unregister(threading.get_ident())
+
+    thread = threading.Thread(target=sleeper)
+    try:
+        thread.start()
+        started.wait(5)
+        wait_until(lambda: gate.interrupt(thread.ident or 0), timeout=5, message="interrupt")
+        thread.join(10)
+    finally:
+        gate.uninstall()
+    assert outcome == ["interrupted"]
