@@ -4,6 +4,9 @@ routing, interrupt, input, completion, exit, audit, code shipping, lost nodes.""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -199,16 +202,72 @@ def test_statement_of_a_vanished_client_runs_to_its_end_and_is_audited(
 
 def test_client_reports_a_node_that_stops_answering(tmp_path: Path) -> None:
     with LocalCluster(1, prefix="lost", tick=1.0, directory=tmp_path / "lost") as cluster:
-        client = ConsoleClient.connect(
-            cluster.endpoints[0], cluster.cookie, ping_interval=0.2, silence_limit=2.0
+        busy, idle = (
+            ConsoleClient.connect(
+                cluster.endpoints[0], cluster.cookie, ping_interval=0.2, silence_limit=2.0
+            )
+            for _ in range(2)
         )
+        lost: list[str] = []
+        idle.on_lost = lost.append
         try:
-            client.open(timeout=10)
+            busy.open(timeout=10)
+            idle.open(timeout=10)
             chunks: list[str] = []
-            future = in_background(client, "import time\nprint('go')\ntime.sleep(60)", chunks)
+            future = in_background(busy, "import time\nprint('go')\ntime.sleep(60)", chunks)
             wait_until(lambda: "go" in "".join(chunks), timeout=10, message="statement started")
             cluster.node(0).kill()
             with pytest.raises(SessionClosed, match="stopped answering"):
                 future.result(timeout=15)
+            wait_until(lambda: lost, timeout=10, message="idle client told")
+            assert "stopped answering" in lost[0]
+            with pytest.raises(SessionClosed):
+                idle.execute("1")
         finally:
-            client.close(timeout=0.5)
+            busy.close(timeout=0.5)
+            idle.close(timeout=0.5)
+
+
+def test_warnings_reach_only_the_session_that_caused_them(attach: Attach) -> None:
+    client = attach()
+    outcome, out = run(client, "import warnings\nwarnings.warn('careful now')")
+    assert outcome.ok and "UserWarning: careful now" in out
+
+
+RUN_SNIPPET = """
+import os
+
+def where():
+    return os.getpid()
+
+def fanout():
+    good, bad = multicall(nodes(), where)
+    return sorted(good.values())
+"""
+
+
+def test_functions_of_a_snippet_run_from_the_shell_are_shippable(
+    pair: LocalCluster, tmp_path: Path
+) -> None:
+    snippet = tmp_path / "fanout.py"
+    snippet.write_text(RUN_SNIPPET)
+    env = dict(os.environ, HOTMESH_COOKIE_FILE=str(pair.cookie_file))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hotmesh",
+            "run",
+            pair.endpoints[0],
+            str(snippet),
+            "--call",
+            "fanout",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == repr([pair.node(1).pid])

@@ -84,6 +84,8 @@ class ConsoleClient:
         self._ping_interval = ping_interval
         self._silence_limit = silence_limit
         self.on_unsolicited = on_unsolicited or self._print_late
+        # Called from the lease thread when the node is lost while nobody waits.
+        self.on_lost: Callable[[str], None] = lambda reason: None
         self._lock = threading.Lock()
         self._waiters: dict[int, queue.SimpleQueue[Message]] = {}
         self._rids = itertools.count(1)
@@ -315,17 +317,30 @@ class ConsoleClient:
             self.on_unsolicited(message)
 
     def _keep(self) -> None:
-        # Renews the lease and takes late output while nobody else reads.
+        # Renews the lease and takes late output while nobody else reads;
+        # reports a node gone silent even while the engineer sits at the prompt.
         while not self._stop.wait(min(0.25, self._ping_interval / 2)):
             if self._closed is not None:
                 return
             if self._lock.acquire(blocking=False):
                 try:
                     self._pump_locked(0.0)
-                except Exception:
+                except Exception as exc:
+                    self._lost(f"the connection to {self.node} failed: {exc}")
                     return
                 finally:
                     self._lock.release()
+            silent = time.monotonic() - self._last_heard
+            if silent > self._silence_limit and self._closed is None:
+                self._lost(
+                    f"node {self.node} stopped answering (nothing heard for {silent:.0f} s): "
+                    "it may be down or unreachable"
+                )
+                return
+
+    def _lost(self, reason: str) -> None:
+        self._closed = reason
+        self.on_lost(reason)
 
     def _answer_input(self, sid: str, rid: int, on_input: Callable[[], str | None] | None) -> None:
         text = on_input() if on_input is not None else None

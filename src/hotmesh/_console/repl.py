@@ -139,6 +139,7 @@ class RemoteRepl(PythonRepl):
         self.enable_system_bindings = False  # Meta-! would run shell commands locally
         self.title = f"hotmesh {self.node_name}"
         client.on_unsolicited = self._late
+        client.on_lost = self._lost
 
     # -- ptpython hooks --------------------------------------------------------
 
@@ -202,6 +203,10 @@ class RemoteRepl(PythonRepl):
     def _read_stdin(self) -> str | None:
         line = sys.stdin.readline()
         return line if line else None
+
+    def _lost(self, reason: str) -> None:
+        self.lost = reason
+        self._late({"t": "console.out", "name": "stderr", "text": f"\n[{reason}; Ctrl-D leaves]\n"})
 
     def _late(self, message: Message) -> None:
         """Output of a statement nobody waits for (a thread it started, or a
