@@ -48,6 +48,7 @@ class NodeProcess:
         self.stdout_lines: list[str] = []
         self._proc: subprocess.Popen[str] | None = None
         self._ready = threading.Event()
+        self._lock = threading.Lock()
         self._conn: Any = None
 
     def __repr__(self) -> str:
@@ -105,7 +106,6 @@ class NodeProcess:
     # ---- internals -----------------------------------------------------
     def _spawn(self, listen: str, seeds: Sequence[str]) -> None:
         self._close_conn()
-        self._ready.clear()
         self.endpoint = ""
         args = [sys.executable, "-m", "hotmesh", "node", "--name", self.short_name]
         args += ["--listen", listen, "--cookie-file", str(self.cluster.cookie_file)]
@@ -122,7 +122,7 @@ class NodeProcess:
         args += list(self.cluster.extra_args)
         self.stderr_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.stderr_path, "a") as stderr:
-            self._proc = subprocess.Popen(
+            proc = subprocess.Popen(
                 args,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -133,8 +133,12 @@ class NodeProcess:
                 # counts, so only when spawned from the main thread).
                 preexec_fn=_die_with_parent if _on_main_thread() else None,
             )
-        self.pid = self._proc.pid
-        proc = self._proc
+        # Replace the process before clearing the flag: the reader of a previous
+        # process only acts while its process is the current one.
+        with self._lock:
+            self._proc = proc
+            self._ready.clear()
+        self.pid = proc.pid
         threading.Thread(
             target=self._read_stdout, args=(proc,), name=f"stdout-{self.name}", daemon=True
         ).start()
@@ -145,12 +149,15 @@ class NodeProcess:
             line = line.rstrip("\n")
             self.stdout_lines.append(line)
             parts = line.split()
-            if len(parts) == 3 and parts[0] == "READY" and proc is self._proc:
-                self.name, self.endpoint = parts[1], parts[2]
-                self._ready.set()
+            if len(parts) == 3 and parts[0] == "READY":
+                with self._lock:
+                    if proc is self._proc:
+                        self.name, self.endpoint = parts[1], parts[2]
+                        self._ready.set()
         proc.stdout.close()
-        if proc is self._proc:
-            self._ready.set()  # EOF: wake wait_ready, which sees no endpoint
+        with self._lock:
+            if proc is self._proc:
+                self._ready.set()  # EOF: wake wait_ready, which sees no endpoint
 
     def _signal(self, signum: int, timeout: float = 5.0) -> None:
         self._close_conn()
