@@ -21,12 +21,13 @@ from hotmesh._errors import ConfigError, HotmeshError, NameInUse, NodeDown
 from hotmesh._membership import driver as membership
 from hotmesh._membership.events import MonitorCallback, NodeEvents
 from hotmesh._mesh.iothread import IOThread
-from hotmesh._mesh.transport import Transport, parse_peer_identity, peer_identity
+from hotmesh._mesh.lines import CallLines, Line
+from hotmesh._mesh.transport import Transport, is_line, parse_peer_identity, peer_identity
 from hotmesh._paths import NODE_NAME_RE, full_node_name, node_state_dir
 from hotmesh._rpc.caller import Caller
 from hotmesh._rpc.dispatch import CURRENT_NODE, Dispatcher
 from hotmesh._rpc.workers import WorkerPool
-from hotmesh._wire.frames import DEFAULT_MAX_MESSAGE_SIZE, encode_frame
+from hotmesh._wire.frames import DEFAULT_MAX_MESSAGE_SIZE, decode_frame, encode_frame
 
 log = logging.getLogger("hotmesh.node")
 
@@ -42,6 +43,7 @@ _EXTENSIONS: list[str] = [
 transport is up and may return a callable run at stop (in reverse order)."""
 
 Handler = Callable[[bytes, dict[str, Any]], None]
+_MAX_LINES = 256  # call lines (thread, peer) per node; beyond, calls share the DEALERs
 _BUILTIN_KINDS = frozenset({"call", "reply", "ping", "pong", *membership.KINDS})
 
 _running: list[Node] = []
@@ -259,6 +261,9 @@ class Node:
             on_up=self._node_up,
             on_down=self._node_down,
         )
+        self._lines = CallLines(
+            self._transport.context, name, self.incarnation, keys, cap=_MAX_LINES
+        )
         self._pool = WorkerPool(max_workers)
         self._dispatcher = Dispatcher(self, self._pool, self.send_to)
         self._caller = Caller(
@@ -268,6 +273,8 @@ class Node:
             is_up=lambda target: target in self._up,
             run_local=self._run_local,
             on_io_thread=self._io.in_thread,
+            line_for=self._line_for,
+            decode=lambda data: decode_frame(data, max_size=self.max_message_size),
         )
         self._handlers: dict[str, Handler] = {}
         self._peer_ids: dict[bytes, tuple[str, str] | None] = {}
@@ -419,13 +426,8 @@ class Node:
         Raises:
             EncodeError, MessageTooLarge: the message cannot travel.
         """
-        data = self._encode(message)
-        if self._io.in_thread() or sender.startswith(b"@"):
-            # Peers are reached through their DEALER, usable from any thread.
-            self._route(sender, data)
-        else:
-            # Clients are behind the ROUTER, which only the I/O thread touches.
-            self._io.submit(self._route, sender, data)
+        # Both ways out (a peer's DEALER, the ROUTER) are usable from any thread.
+        self._route(sender, self._encode(message))
 
     @property
     def version(self) -> str:
@@ -457,7 +459,10 @@ class Node:
                 self._io.run_sync(self._shutdown_io, timeout=2.0)
             except Exception:
                 log.exception("closing the sockets of %s failed", self.name)
+        with self._changed:
+            self._up = frozenset()  # calls from now on fail at once with NodeDown
         self._caller.close()
+        self._lines.close_all()
         self._pool.close()
         self._io.stop()
         self._transport.terminate()
@@ -529,10 +534,18 @@ class Node:
 
     def _route(self, sender: bytes, data: bytes) -> None:
         peer = parse_peer_identity(sender)
-        if peer is None:
+        if peer is None or is_line(sender):
+            # Clients and peers' call lines are answered through the inbox.
             self._transport.reply(sender, data)
         elif self._driver.view.incarnation_of(peer[0]) == peer[1]:
             self._transport.send(peer[0], data)
+
+    def _line_for(self, target: str) -> Line | None:
+        endpoint = self._endpoints.get(target)
+        incarnation = self._driver.view.incarnation_of(target)
+        if not endpoint or not incarnation:
+            return None
+        return self._lines.line_for(target, endpoint, incarnation)
 
     def _send_peer(self, target: str, data: bytes) -> None:
         self._transport.send(target, data)

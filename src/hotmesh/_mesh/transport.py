@@ -1,8 +1,8 @@
 """The mesh transport: a CURVE ROUTER inbox plus one DEALER per peer (socket I/O).
 
-Methods run on the node's I/O thread, except ``send`` (any thread: DEALERs are
-send-only and used under a lock, which libzmq allows as a mutex is a full memory
-barrier) and ``open``/``terminate``. Frames come from ``hotmesh._wire.frames``;
+Methods run on the node's I/O thread, except ``send`` and ``reply`` (any thread:
+those sockets are used under a lock, which libzmq allows as a mutex is a full
+memory barrier) and ``open``/``terminate``. Frames come from ``hotmesh._wire.frames``;
 undecodable ones (garbage, truncated, oversized, unknown version) are dropped
 and logged.
 """
@@ -41,12 +41,23 @@ def peer_identity(name: str, incarnation: str) -> bytes:
     return f"@{name}/{incarnation}".encode()
 
 
+def line_identity(name: str, incarnation: str, serial: int) -> bytes:
+    """The routing id of a peer's call line: ``@name/incarnation#serial``."""
+    return f"@{name}/{incarnation}#{serial}".encode()
+
+
 def parse_peer_identity(routing_id: bytes) -> tuple[str, str] | None:
-    """``(name, incarnation)`` of a peer routing id, or None for a client."""
+    """``(name, incarnation)`` of a peer's routing id (DEALER or call line), or None."""
     if not routing_id.startswith(b"@"):
         return None
-    name, sep, incarnation = routing_id[1:].decode("utf-8", "replace").rpartition("/")
+    text = routing_id[1:].split(b"#", 1)[0].decode("utf-8", "replace")
+    name, sep, incarnation = text.rpartition("/")
     return (name, incarnation) if sep else None
+
+
+def is_line(routing_id: bytes) -> bool:
+    """Whether a routing id is a peer's call line (answered through the inbox)."""
+    return routing_id.startswith(b"@") and b"#" in routing_id
 
 
 class Transport:
@@ -83,6 +94,11 @@ class Transport:
         # hop through the I/O thread on every call and every reply.
         self._dealers_lock = threading.Lock()
         self._router: zmq.Socket | None = None
+        # Guards the ROUTER: worker threads send replies on it directly. The
+        # loop therefore watches its fd, not the socket (zmq_poll would touch
+        # the socket outside the lock).
+        self._router_lock = threading.Lock()
+        self._router_fd = -1
         self._zap: ZapHandler | None = None
         self._watcher: HandshakeWatcher | None = None
         self.dropped = 0
@@ -116,9 +132,10 @@ class Transport:
             router.close(linger=0)
             raise TransportError(f"cannot listen on {self._listen}: {exc}") from exc
         self._router = router
+        self._router_fd = router.fd
         self.endpoint = _advertised(router.last_endpoint.decode())
         self._zap.where = self._watcher.where = self.endpoint
-        loop.add_reader(router, self._drain)
+        loop.add_reader(self._router_fd, self._drain)
         # Look once now for input that came before the loop watched the sockets.
         for drain in (self._drain, self._zap.drain, self._watcher.drain):
             drain()
@@ -129,14 +146,24 @@ class Transport:
         loop = self.io.loop
         for key in list(self._dealers):
             self.unlink(key, linger=linger)
-        sockets = [self._router]
-        sockets += [self._zap.socket if self._zap else None]
+        if self._router_fd >= 0:
+            loop.remove_reader(self._router_fd)
+        with self._router_lock:
+            if self._router is not None:
+                self._router.close(linger=0)
+            self._router = None
+        sockets = [self._zap.socket if self._zap else None]
         sockets += [self._watcher.socket if self._watcher else None]
         for sock in sockets:
             if sock is not None and not sock.closed:
                 loop.remove_reader(sock)
                 sock.close(linger=0)
         self._router = None
+
+    @property
+    def context(self) -> zmq.Context:
+        """The node's zmq context (thread-safe; for the call lines)."""
+        return self._ctx
 
     def terminate(self) -> None:
         """Terminate the context (any thread, after ``close``; waits for lingering sends)."""
@@ -174,17 +201,23 @@ class Transport:
         return False
 
     def reply(self, routing_id: bytes, data: bytes) -> bool:
-        """Send one frame to a client connected to the inbox; False if it is gone."""
-        router = self._router
-        if router is None:
-            return False
-        try:
-            router.send(routing_id, _NOBLOCK | _SNDMORE)
-            router.send(data, _NOBLOCK)
-            ok = True
-        except zmq.ZMQError:
-            self.dropped += 1
-            ok = False
+        """Send one frame through the inbox to ``routing_id`` (any thread); False if gone."""
+        with self._router_lock:
+            router = self._router
+            if router is None:
+                return False
+            try:
+                router.send(routing_id, _NOBLOCK | _SNDMORE)
+                router.send(data, _NOBLOCK)
+                ok = True
+            except zmq.ZMQError:
+                self.dropped += 1
+                ok = False
+            # Sending processes the socket's pending commands, which clears
+            # its fd: if input is waiting, the loop must be told.
+            pending = bool(router.getsockopt(_EVENTS) & _POLLIN)
+        if pending:
+            self.io.submit(self._drain)
         return ok
 
     def send_once(self, endpoint: str, data: bytes, linger: float = 1.0) -> None:
@@ -210,25 +243,28 @@ class Transport:
 
     # ---- input ---------------------------------------------------------
     def _drain(self) -> None:
-        router = self._router
-        if router is None:
-            return
         # Plain ints, not zmq's IntFlag members: each flag operation on those
         # builds an enum value, a few microseconds per frame. And asking EVENTS
         # first costs ~1.5 us where a receive raising zmq.Again costs ~9 us.
-        for _ in range(_BUDGET):
+        batch: list[tuple[bytes, list[zmq.Frame]]] = []
+        with self._router_lock:
+            router = self._router
+            if router is None:
+                return
             try:
-                if not router.getsockopt(_EVENTS) & _POLLIN:
-                    return
-                routing_id = router.recv(_NOBLOCK)
-                frames = []
-                while router.getsockopt(_RCVMORE):
-                    frames.append(router.recv(_NOBLOCK, copy=False))
+                while len(batch) < _BUDGET and router.getsockopt(_EVENTS) & _POLLIN:
+                    routing_id = router.recv(_NOBLOCK)
+                    frames = []
+                    while router.getsockopt(_RCVMORE):
+                        frames.append(router.recv(_NOBLOCK, copy=False))
+                    batch.append((routing_id, frames))
             except zmq.ZMQError as exc:
                 log.warning("inbox receive failed: %s", exc)
-                return
+        if len(batch) == _BUDGET:
+            # More may wait, and the fd may not signal it again: come back.
+            self.io.loop.call_soon(self._drain)
+        for routing_id, frames in batch:
             self._receive(routing_id, frames)
-        # Budget used up: let other callbacks run; the poll reports the rest.
 
     def _receive(self, routing_id: bytes, frames: list[zmq.Frame]) -> None:
         if len(frames) != 1:

@@ -11,9 +11,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
-from hotmesh._errors import CallTimeout, HotmeshError, NodeDown
+from hotmesh._errors import CallTimeout, DecodeError, HotmeshError, NodeDown, TransportError
 from hotmesh._rpc import messages
 from hotmesh._rpc.pending import PendingCalls
 
@@ -21,6 +21,18 @@ Encode = Callable[[dict[str, Any]], bytes]
 Send = Callable[[str, bytes], None]
 log = logging.getLogger("hotmesh.rpc")
 
+_SLICE = 0.05  # a caller waiting on its line looks at its waiter this often
+
+
+class Line(Protocol):
+    """A calling thread's own connection to one peer (``hotmesh._mesh.lines.Line``)."""
+
+    def send(self, data: bytes) -> None: ...
+
+    def recv(self, timeout: float) -> bytes | None: ...
+
+
+LineFor = Callable[[str], Line | None]
 RunLocal = Callable[[dict[str, Any], Callable[[dict[str, Any]], None]], None]
 
 
@@ -62,8 +74,12 @@ class Caller:
         is_up: Callable[[str], bool],
         run_local: RunLocal,
         on_io_thread: Callable[[], bool],
+        line_for: LineFor | None = None,
+        decode: Callable[[bytes], dict[str, Any]] | None = None,
     ) -> None:
         self.name = name
+        self._line_for = line_for
+        self._decode = decode
         self._encode = encode
         self._send = send
         self._is_up = is_up
@@ -84,8 +100,8 @@ class Caller:
         """Run ``fn`` on ``target`` and return its value (see ``Node.call``)."""
         self._check_thread()
         message = messages.call_message(0, fn, args, kwargs, timeout)
-        waiter, call_id = self._start(target, message, timeout)
-        return self._finish(target, message, waiter, call_id, timeout, timeout)
+        started = self._start(target, message, timeout)
+        return self._finish(target, message, started, timeout, timeout)
 
     def cast(
         self,
@@ -116,19 +132,19 @@ class Caller:
         """Run ``fn`` on every target at once; ``(results, bad_nodes)`` (see ``Node.multicall``)."""
         self._check_thread()
         message = messages.call_message(0, fn, args, kwargs, timeout)
-        started: list[tuple[str, Waiter, int]] = []
+        started: list[tuple[str, _Started]] = []
         bad: dict[str, BaseException] = {}
         for target in dict.fromkeys(targets):
             try:
-                started.append((target, *self._start(target, dict(message), timeout)))
+                started.append((target, self._start(target, dict(message), timeout)))
             except NodeDown as exc:
                 bad[target] = exc
         deadline = time.monotonic() + timeout
         results: dict[str, Any] = {}
-        for target, waiter, call_id in started:
+        for target, begun in started:
             try:
                 remaining = deadline - time.monotonic()
-                results[target] = self._finish(target, message, waiter, call_id, remaining, timeout)
+                results[target] = self._finish(target, message, begun, remaining, timeout)
             except HotmeshError as exc:
                 bad[target] = exc
         return results, bad
@@ -168,12 +184,12 @@ class Caller:
                 "hand the work to another thread"
             )
 
-    def _start(self, target: str, message: dict[str, Any], timeout: float) -> tuple[Waiter, int]:
+    def _start(self, target: str, message: dict[str, Any], timeout: float) -> _Started:
         waiter = Waiter()
         if target == self.name:
             data = self._encode(message)
             self._run_local(self._roundtrip(data), waiter.set_reply)
-            return waiter, 0
+            return _Started(waiter, 0, None)
         if not self._is_up(target):
             raise NodeDown(target, f"node {target} is not connected")
         with self._lock:
@@ -185,30 +201,75 @@ class Caller:
             with self._lock:
                 self._pending.settle(call_id)
             raise
+        line = self._line_for(target) if self._line_for is not None else None
+        if line is not None:
+            try:
+                line.send(data)
+                return _Started(waiter, call_id, line)
+            except TransportError:
+                pass  # the shared path below still works
         self._send(target, data)
-        return waiter, call_id
+        return _Started(waiter, call_id, None)
 
     def _finish(
         self,
         target: str,
         message: dict[str, Any],
-        waiter: Waiter,
-        call_id: int,
+        started: _Started,
         remaining: float,
         timeout: float,
     ) -> Any:
-        if not waiter.wait(remaining):
+        waiter, call_id = started.waiter, started.call_id
+        if started.line is not None:
+            reply = self._wait_on_line(started.line, waiter, call_id, remaining)
+            if reply is not None:
+                return messages.result_of(reply, target, messages.describe(message))
+        elif waiter.wait(remaining):
+            pass
+        else:
             with self._lock:
                 self._pending.settle(call_id)
-            # The reply may have won the race with the timeout.
-            if not waiter.wait(0):
-                raise CallTimeout(
-                    f"call to {messages.describe(message)} on {target} timed out after {timeout:g}s"
-                )
+        # The reply (or an error) may have won the race with the timeout.
+        if waiter.error is None and waiter.reply is None:
+            raise CallTimeout(
+                f"call to {messages.describe(message)} on {target} timed out after {timeout:g}s"
+            )
         if waiter.error is not None:
             raise waiter.error
         assert waiter.reply is not None
         return messages.result_of(waiter.reply, target, messages.describe(message))
+
+    def _wait_on_line(
+        self, line: Line, waiter: Waiter, call_id: int, remaining: float
+    ) -> dict[str, Any] | None:
+        """Read this thread's line until the reply comes, the waiter fails, or time is up."""
+        from hotmesh._wire.frames import decode_frame
+
+        decode = self._decode or decode_frame
+        deadline = time.monotonic() + remaining
+        while waiter.error is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                data = line.recv(min(left, _SLICE))
+            except TransportError:
+                break  # closed because the node stops: close() fails the waiter
+            if data is None:
+                continue
+            try:
+                reply = decode(data)
+            except (DecodeError, HotmeshError):
+                continue
+            if reply.get("t") != "reply" or reply.get("id") != call_id:
+                continue  # a late reply to an earlier call that timed out
+            with self._lock:
+                settled = self._pending.settle(call_id) is not None
+            if settled:
+                return reply
+        with self._lock:
+            self._pending.settle(call_id)
+        return None
 
     def _roundtrip(self, data: bytes) -> dict[str, Any]:
         """Decode an encoded message: a local call sees copies, as a remote one would."""
@@ -221,3 +282,11 @@ def _log_failed_cast(reply: dict[str, Any]) -> None:
     """A cast to this node has no caller to tell: log its failure, as a remote target does."""
     if not reply.get("ok"):
         log.warning("cast failed: %s", reply.get("e", {}).get("msg"))
+
+
+class _Started(NamedTuple):
+    """A call sent: whom to wait on, its id, and the line its reply comes on (if any)."""
+
+    waiter: Waiter
+    call_id: int
+    line: Line | None

@@ -146,3 +146,81 @@ def test_close_fails_every_waiting_call() -> None:
     caller.close()
     thread.join(5)
     assert isinstance(errors[0], NodeDown)
+
+
+class FakeLine:
+    """A calling thread's line: frames sent are answered by ``answer`` into its inbox."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.inbox: list[bytes] = []
+        self.arrived = threading.Event()
+
+    def send(self, data: bytes) -> None:
+        message = decode_frame(data)
+        reply = self.answer("b@h", message)
+        if reply is not None:
+            self.inbox.append(encode_frame(reply))
+            self.arrived.set()
+
+    def recv(self, timeout: float) -> bytes | None:
+        if not self.inbox and not self.arrived.wait(timeout):
+            return None
+        self.arrived.clear()
+        return self.inbox.pop(0) if self.inbox else None
+
+
+def make_line_caller(line: FakeLine) -> Caller:
+    return Caller(
+        "a@h",
+        encode=encode_frame,
+        send=lambda target, data: None,
+        is_up=lambda name: name == "b@h",
+        run_local=lambda message, deliver: None,
+        on_io_thread=lambda: False,
+        line_for=lambda target: line,
+    )
+
+
+def test_call_on_a_line_returns_the_reply_read_by_the_calling_thread() -> None:
+    caller = make_line_caller(FakeLine(echo))
+    assert caller.call("b@h", "m.f", (1,), {}, 5.0) == ("b@h", "m.f", (1,), {})
+    assert len(caller._pending) == 0
+
+
+def test_line_skips_a_late_reply_to_an_earlier_call() -> None:
+    line = FakeLine(echo)
+    line.inbox.append(encode_frame(messages.ok_reply(999, "stale")))
+    caller = make_line_caller(line)
+    assert caller.call("b@h", "m.f", (), {}, 5.0)[0] == "b@h"
+
+
+def test_line_call_without_reply_times_out() -> None:
+    caller = make_line_caller(FakeLine(lambda t, m: None))
+    with pytest.raises(CallTimeout):
+        caller.call("b@h", "m.f", (), {}, 0.1)
+    assert len(caller._pending) == 0
+
+
+def test_line_call_fails_promptly_when_the_node_goes_down() -> None:
+    caller = make_line_caller(FakeLine(lambda t, m: None))
+    errors: list[BaseException] = []
+
+    def blocked() -> None:
+        try:
+            caller.call("b@h", "m.f", (), {}, 30.0)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=blocked)
+    thread.start()
+    wait_until(lambda: len(caller._pending) == 1, timeout=5)
+    caller.node_down("b@h")
+    thread.join(5)
+    assert not thread.is_alive() and isinstance(errors[0], NodeDown)
+
+
+def test_multicall_on_lines_collects_every_reply() -> None:
+    caller = make_line_caller(FakeLine(echo))
+    results, bad = caller.multicall(["b@h", "c@h"], "m.f", (), {}, 1.0)
+    assert list(results) == ["b@h"] and isinstance(bad["c@h"], NodeDown)

@@ -1,0 +1,139 @@
+"""Call lines: one DEALER per (calling thread, peer), read by the calling thread (sockets).
+
+A thread that calls a peer sends on its own line and waits for the reply on
+that same line, so the reply reaches it without passing through the node's
+I/O thread (one thread hand-off less per call). The peer answers through its
+inbox, from its worker thread. Lines are created on first use, capped per
+node, and closed when the node stops.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import zmq
+
+from hotmesh._errors import TransportError
+from hotmesh._mesh.transport import line_identity
+
+_NOBLOCK, _POLLIN = int(zmq.NOBLOCK), int(zmq.POLLIN)
+
+
+class Line:
+    """One thread's DEALER to one peer incarnation (only its owner thread uses it)."""
+
+    __slots__ = ("endpoint", "incarnation", "lock", "socket")
+
+    def __init__(self, sock: zmq.Socket, endpoint: str, incarnation: str) -> None:
+        self.socket = sock
+        self.endpoint = endpoint
+        self.incarnation = incarnation
+        # Held by the owner while it uses the socket; taken by close_all.
+        self.lock = threading.Lock()
+
+    def send(self, data: bytes) -> None:
+        """Queue one frame for the peer (never blocks; owner thread only).
+
+        Raises:
+            TransportError: the line cannot take it (peer congested, or line closed).
+        """
+        with self.lock:
+            try:
+                self.socket.send(data, _NOBLOCK)
+            except zmq.ZMQError as exc:
+                raise TransportError(f"cannot send to {self.endpoint}: {exc}") from exc
+
+    def recv(self, timeout: float) -> bytes | None:
+        """The next frame from the peer, or None after ``timeout`` seconds (owner only).
+
+        Raises:
+            TransportError: the line was closed (the node stops).
+        """
+        with self.lock:
+            try:
+                if not self.socket.poll(max(0, int(timeout * 1000)), _POLLIN):
+                    return None
+                return self.socket.recv(_NOBLOCK)
+            except zmq.ZMQError as exc:
+                raise TransportError(f"line to {self.endpoint} closed: {exc}") from exc
+
+
+class CallLines:
+    """The call lines of one node, per thread and peer.
+
+    Args:
+        ctx: the node's zmq context.
+        name, incarnation: this node, for the lines' routing ids.
+        keys: the cluster's CURVE ``(public, secret)`` keys.
+        cap: most lines open at once; beyond it ``line_for`` returns None and
+            the caller uses the node's shared path.
+    """
+
+    def __init__(
+        self, ctx: zmq.Context, name: str, incarnation: str, keys: tuple[bytes, bytes], cap: int
+    ) -> None:
+        self._ctx = ctx
+        self._name = name
+        self._incarnation = incarnation
+        self._public, self._secret = keys
+        self._cap = cap
+        self._local = threading.local()
+        self._all: list[Line] = []
+        self._lock = threading.Lock()
+        self._serial = itertools.count(1)
+        self._closed = False
+
+    def line_for(self, peer: str, endpoint: str, incarnation: str) -> Line | None:
+        """This thread's line to ``peer`` at that incarnation, opened if needed."""
+        lines: dict[str, Line] | None = getattr(self._local, "lines", None)
+        if lines is None:
+            lines = self._local.lines = {}
+        line = lines.get(peer)
+        if line is not None and line.incarnation == incarnation and line.endpoint == endpoint:
+            return line
+        if line is not None:
+            self._discard(lines.pop(peer))
+        with self._lock:
+            if self._closed or len(self._all) >= self._cap:
+                return None
+            sock = self._ctx.socket(zmq.DEALER)
+            sock.linger = 0
+            sock.identity = line_identity(self._name, self._incarnation, next(self._serial))
+            sock.curve_serverkey = self._public
+            sock.curve_publickey = self._public
+            sock.curve_secretkey = self._secret
+            sock.connect(endpoint)
+            line = Line(sock, endpoint, incarnation)
+            self._all.append(line)
+        lines[peer] = line
+        return line
+
+    def close_all(self, timeout: float = 1.0) -> None:
+        """Close every line; waits up to ``timeout`` for lines in use (idempotent)."""
+        with self._lock:
+            self._closed = True
+            lines, self._all = self._all, []
+        deadline = time.monotonic() + timeout
+        for line in lines:
+            # A line's owner holds its lock while waiting on it, for at most
+            # one poll slice once its calls have failed.
+            locked = line.lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
+            try:
+                line.socket.close(linger=0)
+            finally:
+                if locked:
+                    line.lock.release()
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close_all`` ran."""
+        return self._closed
+
+    def _discard(self, line: Line) -> None:
+        with self._lock:
+            if line in self._all:
+                self._all.remove(line)
+        with line.lock:
+            line.socket.close(linger=0)
