@@ -176,6 +176,10 @@ class ConsoleClient:
                         if presses >= 3:
                             raise
                         self._send({"t": "console.interrupt", "sid": info.sid, "rid": rid})
+                        if presses == 2:
+                            # Still running: a blocking C call ignores interrupts
+                            # until it returns. Show where it is stuck.
+                            self._send({"t": "console.where", "sid": info.sid, "rid": rid})
                         continue
                     kind = message.get("t")
                     if kind == "console.out":
@@ -184,6 +188,13 @@ class ConsoleClient:
                         outcome.results.append(message["repr"])
                         if on_result is not None:
                             on_result(message["repr"])
+                    elif kind == "console.where":
+                        text = message.get("stack") or "(between statements)\n"
+                        on_output(
+                            "stderr",
+                            f"\n[still running on {self.node}, in:\n{text}"
+                            "Ctrl-C once more stops waiting; the statement goes on]\n",
+                        )
                     elif kind == "console.input":
                         self._answer_input(info.sid, rid, on_input)
                     elif kind == "console.done":
@@ -203,6 +214,18 @@ class ConsoleClient:
         """Interrupt whatever statement runs in this session."""
         info = self._require_open()
         self._send({"t": "console.interrupt", "sid": info.sid})
+
+    def where(self, timeout: float = 5.0) -> str:
+        """The frames of the statement running in this session ('' when idle)."""
+        info = self._require_open()
+        rid = next(self._rids)
+        waiter = self._register(rid)
+        self._send({"t": "console.where", "sid": info.sid, "rid": rid})
+        try:
+            reply = self._wait(waiter, deadline=time.monotonic() + timeout)
+        finally:
+            self._waiters.pop(rid, None)
+        return str(reply.get("stack", ""))
 
     def complete(self, code: str, pos: int, timeout: float = 6.0) -> list[tuple[str, int, str]]:
         """Completions ``(name, start, kind)`` at ``pos`` of ``code``; empty on timeout."""

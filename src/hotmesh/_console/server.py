@@ -82,6 +82,7 @@ class ConsoleServer:
             "console.complete": self._on_complete,
             "console.ping": self._on_ping,
             "console.close": self._on_close,
+            "console.where": self._on_where,
         }
         for kind, handler in handlers.items():
             self._node.register_handler(kind, self._guarded(kind, handler))
@@ -206,6 +207,12 @@ class ConsoleServer:
         if entry is not None:
             busy = entry.session.is_busy
             self._send(sender, {"t": "console.pong", "sid": entry.session.sid, "busy": busy})
+
+    def _on_where(self, sender: bytes, message: dict[str, Any]) -> None:
+        entry = self._find(sender, message)
+        if entry is not None:
+            answer = {"t": "console.where", "stack": entry.session.stack()}
+            self._reply(sender, message, answer)
 
     def _on_close(self, sender: bytes, message: dict[str, Any]) -> None:
         entry = self._find(sender, message)

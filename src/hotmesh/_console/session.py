@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import queue
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +21,11 @@ from hotmesh._console.interrupt import SessionInterrupt, SleepGate, sleep_gate
 from hotmesh._console.output import Outbox, Route, current_route
 
 Audit = Callable[[dict[str, Any]], None]
+_OURS = os.path.dirname(__file__)
+
+
+def _is_ours(filename: str) -> bool:
+    return filename.startswith(_OURS)
 
 
 class Session:
@@ -103,6 +111,18 @@ class Session:
             self._input.notify_all()
             self._gate.interrupt(self._thread.ident or 0)
         return True
+
+    def stack(self) -> str:
+        """Where the running statement is now (its frames only); empty when idle."""
+        with self._lock:
+            if self._running is None:
+                return ""
+        frame = sys._current_frames().get(self._thread.ident or 0)
+        frames = traceback.extract_stack(frame) if frame is not None else []
+        mine = [f for f in frames if f.filename.startswith("<console ") or not _is_ours(f.filename)]
+        while mine and not mine[0].filename.startswith("<console "):
+            mine.pop(0)  # the worker's own frames, before the cell
+        return "".join(traceback.format_list(mine))
 
     def answer(self, rid: int, text: str, eof: bool = False) -> None:
         """Deliver the client's answer to the ``input()`` that statement ``rid`` waits in."""

@@ -141,6 +141,22 @@ def test_a_caught_interrupt_does_not_fire_twice(attach: Attach) -> None:
     assert "cleaned up" in "".join(chunks)
 
 
+def test_where_shows_the_frame_a_blocked_statement_waits_in(
+    attach: Attach, server: ConsoleServer
+) -> None:
+    client = attach()
+    run(client, "import threading\nblocker = threading.Event()\ndef stuck():\n    blocker.wait()\n")
+    assert client.where() == ""
+    chunks: list[str] = []
+    future = run_in_background(client, "print('go')\nstuck()", chunks)
+    wait_until(lambda: "go" in "".join(chunks), timeout=5, message="statement started")
+    client.interrupt()  # a C-level wait ignores it until it returns
+    stack = client.where()
+    assert "stuck()" in stack and "blocker.wait()" in stack and "session.py" not in stack
+    next(iter(server._sessions.values())).session.namespace["blocker"].set()
+    assert future.result(timeout=5).status == "interrupted"
+
+
 def test_input_asks_the_client(attach: Attach) -> None:
     client = attach()
     outcome, out = run(client, "answer = input('continue? [y/N] ')\nanswer", on_input=lambda: "y")
