@@ -134,8 +134,10 @@ def test_attach_in_a_terminal(single: LocalCluster) -> None:
 
 
 def test_eval_prints_the_result_and_exits_zero(single: LocalCluster) -> None:
-    done = hotmesh(single, "eval", single.names[0], "print('out'); 40 + 2")
-    assert (done.returncode, done.stdout) == (0, "out\n42\n")
+    name = single.names[0]
+    for node in (name.split("@")[0], name, single.endpoints[0]):
+        done = hotmesh(single, "eval", node, "print('out'); 40 + 2")
+        assert (done.returncode, done.stdout) == (0, "out\n42\n"), node
 
 
 def test_eval_of_a_failing_statement_prints_the_remote_traceback(single: LocalCluster) -> None:

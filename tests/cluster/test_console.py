@@ -88,6 +88,17 @@ def test_concurrent_sessions_stream_in_order_each_to_its_own_client(attach: Atta
     assert "".join(out2).splitlines() == [f"two {i}" for i in range(500)]
 
 
+def test_the_nodes_own_stdout_is_left_alone(attach: Attach, pair: LocalCluster) -> None:
+    client = attach()
+    run(client, "print('for the console only')")
+    # A plain thread has no console context: it stands for the application.
+    code = "import threading\nt = threading.Thread(target=print, args=('app thread',))\n"
+    run(client, code + "t.start(); t.join()")
+    lines = pair.node(0).stdout_lines
+    wait_until(lambda: "app thread" in lines, timeout=5, message="node stdout line")
+    assert "for the console only" not in lines
+
+
 def test_interrupt_stops_a_busy_loop_and_a_long_sleep(attach: Attach) -> None:
     client = attach()
     for code in ("while True: pass", "import time\ntime.sleep(100)"):
