@@ -112,7 +112,8 @@ def spawn(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> threading.Thread
 def _import_code() -> Any:
     try:
         import hotmesh.code as code_module
-    except ImportError as exc:
+    except Exception as exc:
+        # A broken code server must not keep engineers out of the console.
         return _Missing("hotmesh.code", exc)
     return code_module
 

@@ -141,30 +141,35 @@ class ConsoleServer:
         assert self._timers is not None
         # The outbox reads entry.sender at each send, so output follows a reconnected client.
         outbox = Outbox(sid, lambda m: self._node.send_to(entry.sender, m), self._timers)
-        session = entry.session = Session(
+        opened = {
+            "t": "console.opened",
+            "rid": message.get("rid", 0),
+            "node": self._node.name,
+            "pid": os.getpid(),
+            "python": sys.version.split()[0],
+            "protocol": PROTOCOL,
+        }
+
+        def started() -> None:
+            # On the session's worker: the audit write and the namespace
+            # (which imports the code server) stay off the I/O thread.
+            self.audit.write({"event": "attach", "sid": sid, **client})
+            outbox.send(opened)
+
+        entry.session = Session(
             sid,
-            make_namespace(lambda: self._node),
+            lambda: make_namespace(lambda: self._node),
             outbox,
             audit=self.audit.write,
             on_end=self._session_ended,
+            on_start=started,
         )
         with self._lock:
             self._sessions[sid] = entry
             self._leases.heard(sid, time.monotonic())
-        session.start()
+        entry.session.start()
         if self._completions is not None:
             self._completions.warm()
-        self.audit.write({"event": "attach", "sid": sid, **client})
-        outbox.send(
-            {
-                "t": "console.opened",
-                "rid": message.get("rid", 0),
-                "node": self._node.name,
-                "pid": os.getpid(),
-                "python": sys.version.split()[0],
-                "protocol": PROTOCOL,
-            }
-        )
 
     def _on_exec(self, sender: bytes, message: dict[str, Any]) -> None:
         entry = self._find(sender, message)

@@ -40,15 +40,20 @@ class Session:
     def __init__(
         self,
         sid: str,
-        namespace: dict[str, Any],
+        namespace: Callable[[], dict[str, Any]],
         outbox: Outbox,
         *,
         audit: Audit,
         on_end: Callable[[Session], None],
+        on_start: Callable[[], None] = lambda: None,
         gate: SleepGate = sleep_gate,
     ) -> None:
         self.sid = sid
-        self.namespace = namespace
+        # Filled on the worker thread (building it imports the code server),
+        # before the first statement and before ``on_start`` runs.
+        self.namespace: dict[str, Any] = {}
+        self._make_namespace = namespace
+        self._on_start = on_start
         self.outbox = outbox
         self._audit = audit
         self._on_end = on_end
@@ -144,6 +149,8 @@ class Session:
         ident = threading.get_ident()
         self._gate.register(ident)
         try:
+            self.namespace.update(self._make_namespace())
+            self._on_start()
             while True:
                 try:
                     job = self._jobs.get()
