@@ -177,6 +177,8 @@ def test_pasted_function_is_shipped_to_another_node(attach: Attach, pair: LocalC
     assert outcome.results == [repr(expected)]
     outcome, _ = run(client, f"good, bad = multicall({pair.names!r}, work, 1)\nsorted(good)")
     assert outcome.ok and outcome.results == [repr(sorted(pair.names))]
+    outcome, _ = run(client, "multicall(nodes(), lambda: double(os.getpid()))[0]")
+    assert outcome.results == [repr({pair.names[1]: 2 * pair.node(1).pid})]
 
 
 def test_unshippable_closure_is_refused_at_the_caller(attach: Attach, pair: LocalCluster) -> None:

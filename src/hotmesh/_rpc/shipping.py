@@ -26,6 +26,7 @@ _GLOBAL_OPS = {"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL", "STO
 # Modules whose functions are never looked up by import path: their code
 # lives only in a console session or a script's main module.
 _UNIMPORTABLE = {"__main__", "__console__", "__shipped__"}
+_LAMBDA_ENTRY = "__hotmesh_entry__"
 
 Namespace = dict[str, Any]
 
@@ -53,17 +54,18 @@ def pack_function(fn: Callable[..., Any]) -> dict[str, Any]:
     A function importable by its module and qualified name travels as that
     reference. Any other plain function (defined in a console session, a
     snippet run with ``hotmesh run``, a script's ``__main__`` or a closure)
-    travels as its source without decorators, together with what its code
+    travels as its source without decorators (a lambda as ``name = (lambda
+    ...)``, found by its line and parameters), together with what its code
     uses from its globals and closure: modules (as import names), importable
     functions and classes (as references), other functions of the same
     namespace (by source, recursively), console helpers (left to the target's
     namespace) and values the wire can carry.
 
     Raises:
-        ShippingError: the source cannot be found (a lambda, a builtin, code
-            typed in a plain ``python`` prompt), a global or closure value
-            cannot travel, or the source does not compile on its own (e.g. it
-            uses ``nonlocal``). Nothing was sent.
+        ShippingError: the source cannot be found (a builtin, code typed in a
+            plain ``python`` prompt) or is ambiguous (two like lambdas on one
+            line), a global or closure value cannot travel, or the source does
+            not compile on its own (e.g. it uses ``nonlocal``). Nothing was sent.
     """
     ref = _reference(fn)
     if ref is not None:
@@ -73,11 +75,12 @@ def pack_function(fn: Callable[..., Any]) -> dict[str, Any]:
             f"{fn!r} cannot be shipped: only plain functions (def) or importable callables travel"
         )
     packer = _Packer(fn.__globals__)
-    packer.add_function(fn)
+    entry = _LAMBDA_ENTRY if fn.__code__.co_name == "<lambda>" else fn.__code__.co_name
+    packer.add_function(fn, entry)
     return {
         "v": FORMAT,
         "name": fn.__name__,
-        "entry": fn.__code__.co_name,
+        "entry": entry,
         "sources": packer.sources,
         "modules": packer.modules,
         "refs": packer.refs,
@@ -141,7 +144,8 @@ class _Packer:
         self.helpers: set[str] = set()
         self._seen: set[int] = set()
 
-    def add_function(self, fn: types.FunctionType) -> None:
+    def add_function(self, fn: types.FunctionType, bind_as: str) -> None:
+        """Ship ``fn`` by source, bound to ``bind_as`` in the target's namespace."""
         if id(fn) in self._seen:
             return
         self._seen.add(id(fn))
@@ -150,7 +154,7 @@ class _Packer:
                 f"{fn.__qualname__} comes from another namespace ({fn.__module__}) and is not "
                 "importable there: define it in the same console session or snippet, or in a module"
             )
-        source, line, extra_names = _source_of(fn)
+        source, line, extra_names = _source_of(fn, bind_as)
         names = _global_names(fn.__code__) | extra_names
         for name in sorted(names):
             if name in self.globals:
@@ -178,7 +182,7 @@ class _Packer:
         elif (ref := _reference(value)) is not None:
             self.refs[name] = ref
         elif isinstance(value, types.FunctionType):
-            self.add_function(value)
+            self.add_function(value, name)
         elif isinstance(value, type) or callable(value):
             raise ShippingError(
                 f"{user.__qualname__} uses {name!r} ({type(value).__name__} {value!r}), which is "
@@ -196,18 +200,53 @@ class _Packer:
             self.values[name] = value
 
 
-def _source_of(fn: types.FunctionType) -> tuple[str, int, set[str]]:
-    """The def statement of ``fn`` without decorators, its first line, and the
-    names its defaults and annotations use (evaluated when the def runs)."""
+def _source_of(fn: types.FunctionType, bind_as: str) -> tuple[str, int, set[str]]:
+    """Source that binds ``fn`` to ``bind_as`` (its def without decorators, or
+    ``name = (lambda ...)``), its first line, and the names its defaults and
+    annotations use (evaluated when the def runs)."""
     code = fn.__code__
-    if code.co_name == "<lambda>":
-        raise ShippingError("a lambda cannot be shipped: define the function with def")
     lines = linecache.getlines(code.co_filename, fn.__globals__)
     if not lines or code.co_firstlineno > len(lines):
         raise ShippingError(
             f"the source of {fn.__qualname__} ({code.co_filename}) cannot be found: define it in a "
             "hotmesh console, a snippet run with `hotmesh run`, or a module file"
         )
+    if code.co_name == "<lambda>":
+        source, node = _lambda_source(fn, lines, bind_as)
+        line = code.co_firstlineno
+        arguments = node.args
+    else:
+        source, fdef, line = _def_source(fn, lines)
+        if bind_as != code.co_name:
+            source += f"{bind_as} = {code.co_name}\n"
+        arguments = fdef.args
+    try:
+        compile(source, code.co_filename, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise ShippingError(
+            f"{fn.__qualname__} does not compile on its own ({exc.msg}): a nested function "
+            "using nonlocal cannot be shipped"
+        ) from exc
+    parts: list[ast.AST | None] = [*arguments.defaults, *arguments.kw_defaults]
+    every_arg = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+    every_arg += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
+    parts += [a.annotation for a in every_arg]
+    if code.co_name != "<lambda>":
+        parts.append(fdef.returns)
+    extra = {
+        n.id
+        for part in parts
+        if part is not None
+        for n in ast.walk(part)
+        if isinstance(n, ast.Name)
+    }
+    return source, line, extra
+
+
+def _def_source(
+    fn: types.FunctionType, lines: list[str]
+) -> tuple[str, ast.FunctionDef | ast.AsyncFunctionDef, int]:
+    code = fn.__code__
     try:
         block = inspect.getblock(lines[code.co_firstlineno - 1 :])
         text = textwrap.dedent("".join(block))
@@ -218,25 +257,35 @@ def _source_of(fn: types.FunctionType) -> tuple[str, int, set[str]]:
     if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or node.name != code.co_name:
         raise ShippingError(f"the source found for {fn.__qualname__} is not its def statement")
     source = "".join(text.splitlines(keepends=True)[node.lineno - 1 :])
+    return source, node, code.co_firstlineno + node.lineno - 1
+
+
+def _lambda_source(
+    fn: types.FunctionType, lines: list[str], bind_as: str
+) -> tuple[str, ast.Lambda]:
+    """``bind_as = (lambda ...)`` from the one lambda on the function's first line."""
+    code = fn.__code__
+    text = "".join(lines)
     try:
-        compile(source, code.co_filename, "exec", dont_inherit=True)
+        tree = ast.parse(text)
     except SyntaxError as exc:
+        raise ShippingError(f"the source of {fn.__qualname__} cannot be parsed: {exc}") from exc
+    params = list(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
+    found = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Lambda)
+        and node.lineno == code.co_firstlineno
+        and [a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)]
+        == params
+    ]
+    segment = ast.get_source_segment(text, found[0]) if len(found) == 1 else None
+    if segment is None:
         raise ShippingError(
-            f"{fn.__qualname__} does not compile on its own ({exc.msg}): a nested function "
-            "using nonlocal cannot be shipped"
-        ) from exc
-    extra: set[str] = set()
-    signature_parts: list[ast.AST] = [*node.args.defaults, *node.args.kw_defaults]
-    every_arg = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
-    every_arg += [a for a in (node.args.vararg, node.args.kwarg) if a is not None]
-    signature_parts += [a.annotation for a in every_arg if a.annotation is not None]
-    if node.returns is not None:
-        signature_parts.append(node.returns)
-    for part in signature_parts:
-        if part is None:
-            continue
-        extra |= {n.id for n in ast.walk(part) if isinstance(n, ast.Name)}
-    return source, code.co_firstlineno + node.lineno - 1, extra
+            f"line {code.co_firstlineno} of {code.co_filename} holds several lambdas like this "
+            "one: define the function with def to ship it"
+        )
+    return f"{bind_as} = ({segment})\n", found[0]
 
 
 def _global_names(code: types.CodeType) -> set[str]:

@@ -98,9 +98,17 @@ def test_global_that_cannot_travel_is_refused_with_its_name() -> None:
         shipping.pack_function(ns["uses"])
 
 
-def test_lambda_is_refused() -> None:
-    with pytest.raises(ShippingError, match="lambda"):
-        shipping.pack_function(lambda: 1)
+def test_lambda_travels_with_what_it_uses() -> None:
+    ns = console_cell("import math\nBASE = 2\nsquare = lambda x, k=BASE: math.pow(x, k)\n")
+    assert travel(ns["square"])(3) == 9.0
+    ns = console_cell("twice = lambda x: 2 * x\ndef use(x):\n    return twice(x) + 1\n")
+    assert travel(ns["use"])(4) == 9
+
+
+def test_ambiguous_lambdas_on_one_line_are_refused() -> None:
+    ns = console_cell("pair = (lambda x: x + 1, lambda x: x - 1)\n")
+    with pytest.raises(ShippingError, match="several lambdas"):
+        shipping.pack_function(ns["pair"][0])
 
 
 def test_function_without_source_is_refused() -> None:
