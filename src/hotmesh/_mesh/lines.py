@@ -4,7 +4,8 @@ A thread that calls a peer sends on its own line and waits for the reply on
 that same line, so the reply reaches it without passing through the node's
 I/O thread (one thread hand-off less per call). The peer answers through its
 inbox, from its worker thread. Lines are created on first use, capped per
-node, and closed when the node stops.
+node (lines of threads that ended are closed to make room), and closed when
+the node stops.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ _NOBLOCK, _POLLIN = int(zmq.NOBLOCK), int(zmq.POLLIN)
 class Line:
     """One thread's DEALER to one peer incarnation (only its owner thread uses it)."""
 
-    __slots__ = ("endpoint", "incarnation", "lock", "socket")
+    __slots__ = ("endpoint", "incarnation", "lock", "owner", "socket")
 
     def __init__(self, sock: zmq.Socket, endpoint: str, incarnation: str) -> None:
         self.socket = sock
         self.endpoint = endpoint
         self.incarnation = incarnation
+        self.owner = threading.current_thread()
         # Held by the owner while it uses the socket; taken by close_all.
         self.lock = threading.Lock()
 
@@ -96,6 +98,8 @@ class CallLines:
         if line is not None:
             self._discard(lines.pop(peer))
         with self._lock:
+            if len(self._all) >= self._cap:
+                self._sweep()
             if self._closed or len(self._all) >= self._cap:
                 return None
             sock = self._ctx.socket(zmq.DEALER)
@@ -130,6 +134,13 @@ class CallLines:
     def closed(self) -> bool:
         """Whether ``close_all`` ran."""
         return self._closed
+
+    def _sweep(self) -> None:
+        """Close the lines of threads that ended (under ``self._lock``)."""
+        dead = [line for line in self._all if not line.owner.is_alive()]
+        for line in dead:
+            self._all.remove(line)
+            line.socket.close(linger=0)
 
     def _discard(self, line: Line) -> None:
         with self._lock:

@@ -1,0 +1,58 @@
+"""Call lines: one per thread and peer, capped, swept when their thread ends (inproc zmq)."""
+
+from __future__ import annotations
+
+import threading
+
+import zmq
+
+from hotmesh._mesh.lines import CallLines
+
+KEYS = zmq.curve_keypair()
+
+
+def make_lines(cap: int) -> tuple[zmq.Context, CallLines]:
+    ctx = zmq.Context()
+    return ctx, CallLines(ctx, "a@h", "inc", KEYS, cap=cap)
+
+
+def test_a_thread_reuses_its_line_and_other_threads_get_their_own() -> None:
+    ctx, lines = make_lines(cap=8)
+    first = lines.line_for("b@h", "inproc://b", "i1")
+    assert lines.line_for("b@h", "inproc://b", "i1") is first
+    other: list[object] = []
+    thread = threading.Thread(
+        target=lambda: other.append(lines.line_for("b@h", "inproc://b", "i1"))
+    )
+    thread.start()
+    thread.join()
+    assert other[0] is not first
+    lines.close_all()
+    ctx.term()
+
+
+def test_a_new_incarnation_gets_a_new_line() -> None:
+    ctx, lines = make_lines(cap=8)
+    old = lines.line_for("b@h", "inproc://b", "i1")
+    assert lines.line_for("b@h", "inproc://b", "i2") is not old
+    assert old is not None and old.socket.closed
+    lines.close_all()
+    ctx.term()
+
+
+def test_cap_is_enforced_and_lines_of_ended_threads_are_swept() -> None:
+    ctx, lines = make_lines(cap=1)
+
+    def open_one() -> None:
+        assert lines.line_for("b@h", "inproc://b", "i1") is not None
+
+    thread = threading.Thread(target=open_one)
+    thread.start()
+    thread.join()
+    # The cap is reached, but the owner of the only line has ended.
+    assert lines.line_for("c@h", "inproc://c", "i1") is not None
+    assert lines.line_for("d@h", "inproc://d", "i1") is None  # cap reached by a live thread
+    lines.close_all()
+    assert lines.closed
+    assert lines.line_for("e@h", "inproc://e", "i1") is None
+    ctx.term()
