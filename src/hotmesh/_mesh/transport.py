@@ -61,12 +61,13 @@ def is_line(routing_id: bytes) -> bool:
 
 
 class Transport:
-    """Sockets of one node, owned by its I/O thread.
+    """Sockets of one node: the inbox and the DEALERs to peers.
 
-    The ROUTER is a CURVE server behind a ZAP handler accepting only the
-    cluster key; peers and clients send to it. Replies and other traffic to a
-    peer leave through a DEALER connected to that peer's ROUTER (Zyre's
-    Harmony layout); replies to a client leave through the ROUTER.
+    The ROUTER (inbox) is a CURVE server behind a ZAP handler accepting only
+    the cluster key; peers, their call lines and clients send to it. Traffic
+    to a peer leaves through a DEALER connected to that peer's inbox (Zyre's
+    Harmony layout); answers to call lines and to clients leave through the
+    inbox.
     """
 
     def __init__(
