@@ -1,8 +1,10 @@
 """The caller side of remote calls: call, cast, multicall (threads; sockets via callables).
 
-Calls block the calling thread on a per-call lock; replies and node-down
-notices arrive on the I/O thread and release it. Nothing here touches a socket:
-the node gives ``send`` (hand an encoded frame to the I/O thread) and ``is_up``.
+A call goes out on the calling thread's own line and the same thread reads its
+reply there; node-down and stop notices reach it through its ``Waiter``. When
+no line is available, the call goes out on the shared per-peer path and the
+node's I/O thread hands the reply over. Nothing here touches a socket: the
+node gives ``line_for``, ``send`` and ``is_up``.
 """
 
 from __future__ import annotations
