@@ -12,7 +12,11 @@ from dataclasses import dataclass
 CO_COROUTINE = 0x80
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 REPR_LIMIT = 256 * 1024
-_INTERNAL_TAIL = ("hotmesh/_console/interrupt.py", "hotmesh/_console/output.py")
+_INTERNAL_TAIL = (
+    "hotmesh/_console/interrupt.py",
+    "hotmesh/_console/output.py",
+    "hotmesh/_console/session.py",
+)
 
 
 @dataclass(frozen=True)

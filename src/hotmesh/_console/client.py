@@ -96,6 +96,7 @@ class ConsoleClient:
         self._stop = threading.Event()
         self._sigints = 0
         self._sigints_handled = 0
+        self._reading_input = False
         self.info: SessionInfo | None = None
 
     @classmethod
@@ -196,7 +197,14 @@ class ConsoleClient:
                             "Ctrl-C once more stops waiting; the statement goes on]\n",
                         )
                     elif kind == "console.input":
-                        self._answer_input(info.sid, rid, on_input)
+                        try:
+                            self._reading_input = True
+                            self._answer_input(info.sid, rid, on_input)
+                        except KeyboardInterrupt:
+                            # Ctrl-C at the input prompt interrupts the statement.
+                            self._send({"t": "console.interrupt", "sid": info.sid, "rid": rid})
+                        finally:
+                            self._reading_input = False
                     elif kind == "console.done":
                         outcome.status = message["status"]
                         outcome.exc_type = message.get("exc_type", "")
@@ -386,6 +394,8 @@ class ConsoleClient:
             return
 
         def count(signum: int, frame: Any) -> None:
+            if self._reading_input:
+                raise KeyboardInterrupt  # ends a blocking read of the answer
             self._sigints += 1
 
         previous = signal.signal(signal.SIGINT, count)

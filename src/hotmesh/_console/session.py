@@ -64,6 +64,8 @@ class Session:
         self._running: int | None = None
         self._interrupt_requested = False
         self._answer: tuple[str, bool] | None = None
+        self._in_input = False
+        self._input_interrupt = False
         self._closing = False
         self._ended = threading.Event()
         self._task: asyncio.Task[Any] | None = None
@@ -113,8 +115,12 @@ class Session:
             self._interrupt_requested = True
             if self._task is not None and self._loop is not None:
                 self._loop.call_soon_threadsafe(self._task.cancel)
-            self._input.notify_all()
-            self._gate.interrupt(self._thread.ident or 0)
+            if self._in_input:
+                # _read_line raises it itself, outside threading's internals.
+                self._input_interrupt = True
+                self._input.notify_all()
+            else:
+                self._gate.interrupt(self._thread.ident or 0)
         return True
 
     def stack(self) -> str:
@@ -178,6 +184,7 @@ class Session:
             self._queued -= 1
             self._running = rid
             self._interrupt_requested = False
+            self._input_interrupt = False
             self._answer = None
         try:
             error = self._run_cell(code, filename, rid)
@@ -274,14 +281,22 @@ class Session:
         rid = route.rid if route is not None else 0
         if threading.get_ident() != self._thread.ident:
             raise RuntimeError("input() from a thread other than the session's is not supported")
-        self.outbox.send({"t": "console.input", "rid": rid})
         with self._lock:
-            while self._answer is None and not self._closing and not self._interrupt_requested:
-                self._input.wait()
+            # Set before asking, so an interrupt sent as soon as the question
+            # arrives already finds the statement waiting here.
+            self._in_input = True
+        try:
+            self.outbox.send({"t": "console.input", "rid": rid})
+            with self._lock:
+                while not (self._answer or self._closing or self._input_interrupt):
+                    self._input.wait()
+        finally:
+            with self._lock:
+                self._in_input = False
+        with self._lock:
             answer, self._answer = self._answer, None
-            interrupted = self._interrupt_requested
-        if interrupted and answer is None:
-            self._gate.cancel(threading.get_ident())
+            interrupted, self._input_interrupt = self._input_interrupt, False
+        if interrupted:
             raise SessionInterrupt
         if answer is None or answer[1]:
             return ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -161,6 +162,21 @@ def test_input_asks_the_client(attach: Attach) -> None:
     client = attach()
     outcome, out = run(client, "answer = input('continue? [y/N] ')\nanswer", on_input=lambda: "y")
     assert out == "continue? [y/N] " and outcome.results == ["'y'"]
+
+
+def test_interrupt_while_waiting_for_input(attach: Attach) -> None:
+    client = attach()
+    asked = threading.Event()
+
+    def answer() -> str:
+        asked.set()
+        client.interrupt()
+        return "too late"
+
+    outcome, _ = run(client, "input('sure? ')", on_input=answer)
+    assert asked.is_set() and outcome.status == "interrupted"
+    assert "threading.py" not in outcome.traceback and "session.py" not in outcome.traceback
+    assert run(client, "input()", on_input=lambda: "again")[0].results == ["'again'"]
 
 
 def test_input_at_end_of_file_raises_eof_error(attach: Attach) -> None:
