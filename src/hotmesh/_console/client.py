@@ -199,6 +199,10 @@ class ConsoleClient:
                     elif kind == "console.input":
                         try:
                             self._reading_input = True
+                            if self._sigints > self._sigints_handled:
+                                # Ctrl-C pressed as the question arrived.
+                                self._sigints_handled = self._sigints
+                                raise KeyboardInterrupt
                             self._answer_input(info.sid, rid, on_input)
                         except KeyboardInterrupt:
                             # Ctrl-C at the input prompt interrupts the statement.
