@@ -72,7 +72,6 @@ class Session:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cells = itertools.count(1)
         self._queued = 0
-        self.last_active = time.monotonic()
         self._thread = threading.Thread(
             target=self._work, name=f"hotmesh-console-{sid}", daemon=True
         )
@@ -192,7 +191,6 @@ class Session:
             error = late
         status, exc_type, text = self._outcome(error)
         duration = time.monotonic() - started
-        self.last_active = time.monotonic()
         done: dict[str, Any] = {"t": "console.done", "rid": rid, "status": status}
         done["duration"] = round(duration, 6)
         if exc_type:

@@ -1,0 +1,36 @@
+"""Pieces of ``hotmesh attach/eval/run`` that need no node: arguments and history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hotmesh._mesh.cookie import cookie_fingerprint, load_cookie
+from hotmesh.cli import build_parser
+from hotmesh.cli.console import _history_file, _literal
+
+
+def test_call_arguments_are_literals_when_they_parse() -> None:
+    assert [_literal(t) for t in ["3", "'a b'", "[1, 2]", "None", "web2", "1+"]] == [
+        3,
+        "a b",
+        [1, 2],
+        None,
+        "web2",
+        "1+",
+    ]
+
+
+def test_run_takes_a_function_and_its_arguments() -> None:
+    args = build_parser().parse_args(["run", "n1", "deploy.py", "--call", "go", "1", "x"])
+    assert (args.node, args.file, args.call) == ("n1", Path("deploy.py"), ["go", "1", "x"])
+
+
+def test_history_is_kept_per_cluster_cookie(tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    for path, secret in ((one, "cookie-one"), (two, "cookie-two")):
+        path.write_text(secret)
+        path.chmod(0o600)
+    first, second = _history_file(str(one)), _history_file(str(two))
+    assert first != second
+    assert first.endswith(cookie_fingerprint(load_cookie(cookie_file=one)))
+    assert Path(first).parent.is_dir()
