@@ -284,3 +284,19 @@ def test_functions_of_a_snippet_run_from_the_shell_are_shippable(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == repr([pair.node(1).pid])
+
+
+def test_node_stopped_from_its_own_console_stops_cleanly(
+    start_node: Callable[..., Any],
+) -> None:
+    node = start_node("selfstop")
+    client = ConsoleClient.connect(node.endpoint, ping_interval=0.2, silence_limit=3.0)
+    try:
+        client.open(timeout=10)
+        refused, _ = run(client, "node().stop()")
+        assert refused.exc_type == "ConsoleError" and node.is_alive()
+        chunks: list[str] = []
+        in_background(client, "node().stop(confirm=True)", chunks)
+        wait_until(lambda: not node.is_alive(), timeout=10, message="node stopped")
+    finally:
+        client.close(timeout=0.5)

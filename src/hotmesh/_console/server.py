@@ -27,6 +27,10 @@ from hotmesh._rpc import shipping
 _log = logging.getLogger("hotmesh.console")
 PROTOCOL = 1
 Handler = Callable[[bytes, dict[str, Any]], None]
+# Console servers running in this process (several nodes in one process share
+# the shipping namespace factory; the last one to stop removes it).
+_servers: set[ConsoleServer] = set()
+_servers_lock = threading.Lock()
 
 
 class _Attached:
@@ -73,6 +77,8 @@ class ConsoleServer:
         self._completions = CompletionService(self._timers)
         output.install()
         sleep_gate.install()
+        with _servers_lock:
+            _servers.add(self)
         shipping.set_namespace_factory(lambda: make_namespace(running_node))
         handlers: dict[str, Handler] = {
             "console.open": self._on_open,
@@ -98,15 +104,22 @@ class ConsoleServer:
             self._sessions.clear()
         for entry in attached:
             self._audit_detach(entry, "node stopping")
-            entry.session.interrupt()
+            # A session running node().stop(confirm=True) is the one stopping
+            # us: interrupting it would abort the stop half-way.
+            if not entry.session.is_current_thread():
+                entry.session.interrupt()
             entry.session.close()
         for entry in attached:
-            entry.session.wait_ended(0.5)
+            if not entry.session.is_current_thread():
+                entry.session.wait_ended(0.5)
         if self._completions is not None:
             self._completions.stop()
         if self._timers is not None:
             self._timers.stop()
-        shipping.set_namespace_factory(None)
+        with _servers_lock:
+            _servers.discard(self)
+            if not _servers:
+                shipping.set_namespace_factory(None)
         sleep_gate.uninstall()
         output.uninstall()
 

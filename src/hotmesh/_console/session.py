@@ -85,6 +85,10 @@ class Session:
         with self._lock:
             return self._running is not None or self._queued > 0
 
+    def is_current_thread(self) -> bool:
+        """True when called from this session's worker (its own statement)."""
+        return threading.current_thread() is self._thread
+
     @property
     def has_ended(self) -> bool:
         return self._ended.is_set()
