@@ -1,14 +1,17 @@
 """The helpers a console session's namespace starts with (node(), nodes(),
-call, cast, multicall, code, versions(), spawn(), help_hotmesh()); no I/O."""
+call, cast, multicall, code, versions(), spawn(), log_here(), help_hotmesh());
+no I/O."""
 
 from __future__ import annotations
 
 import builtins
 import contextvars
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from hotmesh._console.output import Outbox, current_route
 from hotmesh._errors import ConsoleError
 
 # Helpers carry this attribute so code shipping leaves them behind: the
@@ -26,6 +29,7 @@ hotmesh console helpers (this namespace is yours alone; others attached here hav
   code                        the code server (hotmesh.code): load_file, soft_purge, ...
   versions()                  every node's version (hotmesh.deploy.node_versions)
   spawn(fn, *args)            start a thread whose print() output comes to this console
+  log_here(name, level)       show that logger's records here (returns a function to stop)
   node().stop(confirm=True)   stop this node (without confirm=True it refuses)
 Ctrl-C interrupts the running statement; Ctrl-D or exit() detaches and leaves the node running."""
 
@@ -131,6 +135,50 @@ class _Missing:
         return f"<{self._text}>"
 
 
+class _ConsoleLogHandler(logging.Handler):
+    """Writes log records into one console session, above its prompt."""
+
+    def __init__(self, outbox: Outbox, level: int | str) -> None:
+        super().__init__(level)
+        self._outbox = outbox
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        # Request id 0: output of no statement, shown as it comes.
+        self._outbox.write("stderr", text + "\n", 0)
+
+
+def log_here(name: str = "", level: int | str = "INFO") -> Callable[[], None]:
+    """Show the records of logger ``name`` (and its children) in this console.
+
+    Records the logger lets through at ``level`` or above are printed here
+    until the returned function is called or the session ends; the logger's
+    own level and handlers are left alone (raise its level yourself to see
+    more). For example ``stop = log_here("hotmesh.deploy")`` while a rolling
+    upgrade runs.
+
+    Raises:
+        ConsoleError: called outside a console statement.
+    """
+    route = current_route.get()
+    if route is None:
+        raise ConsoleError("log_here() shows records in a console session; call it from one")
+    logger = logging.getLogger(name)
+    handler = _ConsoleLogHandler(route.outbox, level)
+    logger.addHandler(handler)
+
+    def stop() -> None:
+        logger.removeHandler(handler)
+
+    route.outbox.on_close(stop)
+    return stop
+
+
 def versions(*args: Any, **kwargs: Any) -> Any:
     """Every node's version: ``hotmesh.deploy.node_versions()``."""
     try:
@@ -188,6 +236,7 @@ def make_namespace(get_node: Callable[[], Any]) -> dict[str, Any]:
         "multicall": multicall,
         "versions": versions,
         "spawn": spawn,
+        "log_here": log_here,
         "help_hotmesh": help_hotmesh,
     }
     for name, fn in helpers.items():

@@ -49,11 +49,28 @@ class Outbox:
         self._pending_key: tuple[str, int] | None = None
         self._pending_size = 0
         self._scheduled = False
+        self._closed = False
+        self._at_close: list[Callable[[], None]] = []
 
-    def retarget(self, send: Send) -> None:
-        """Send future messages through ``send`` (the client reconnected)."""
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` when the session ends (e.g. remove a log handler)."""
         with self._lock:
-            self._send = send
+            self._at_close.append(callback)
+
+    def close(self) -> None:
+        """The session ended: drop pending and future output, run ``on_close`` callbacks."""
+        with self._lock:
+            self._closed = True
+            self._pending.clear()
+            self._pending_key = None
+            callbacks, self._at_close = self._at_close, []
+        for callback in callbacks:
+            with contextlib.suppress(Exception):
+                callback()
 
     def write(self, name: str, text: str, rid: int) -> None:
         """Queue ``text`` of stream ``name`` ('stdout' or 'stderr') for statement ``rid``."""
@@ -102,6 +119,8 @@ class Outbox:
             self._emit_locked({"t": "console.out", "rid": rid, "name": name, "text": piece})
 
     def _emit_locked(self, message: dict[str, Any]) -> None:
+        if self._closed:
+            return
         message["sid"] = self._sid
         message["seq"] = next(self._seq)
         # When the client is gone or the node is stopping, output has nowhere

@@ -174,6 +174,7 @@ class Session:
             if self._loop is not None:
                 self._loop.close()
             forget_sources(f"<console {self.sid} ")
+            self.outbox.close()
             self._ended.set()
             self._on_end(self)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from collections.abc import Callable
@@ -223,6 +224,27 @@ def test_spawned_thread_and_asyncio_task_output_reach_the_session(attach: Attach
     )
     outcome, out = run(client, cell)
     assert outcome.ok and out == "from task\n"
+
+
+def test_log_here_shows_a_loggers_records_until_stopped(attach: Attach) -> None:
+    client = attach()
+    late: list[str] = []
+    client.on_unsolicited = lambda message: late.append(message.get("text", ""))
+    run(client, "import logging\nstop = log_here('demo.upgrade')")
+    logger = logging.getLogger("demo.upgrade.step")
+    logger.warning("node %s upgraded", "n2")
+    wait_until(lambda: "node n2 upgraded" in "".join(late), timeout=5, message="record shown")
+    assert "WARNING demo.upgrade.step" in "".join(late)
+    run(client, "stop()")
+    assert not logging.getLogger("demo.upgrade").handlers
+
+
+def test_log_handlers_of_a_session_go_when_it_ends(attach: Attach, server: ConsoleServer) -> None:
+    client = attach()
+    run(client, "log_here('demo.gone')")
+    assert logging.getLogger("demo.gone").handlers
+    client.close()
+    wait_until(lambda: not logging.getLogger("demo.gone").handlers, timeout=5, message="removed")
 
 
 def test_top_level_await_can_be_interrupted(attach: Attach) -> None:
