@@ -169,3 +169,20 @@ def test_run_fails_when_the_snippet_raises(single: LocalCluster, tmp_path: Path)
     done = hotmesh(single, "run", single.names[0], str(snippet))
     assert done.returncode == 1 and done.stdout == "before\n"
     assert "broken.py" in done.stderr and "RuntimeError: half-way" in done.stderr
+
+
+def test_eval_with_another_clusters_cookie_is_refused(single: LocalCluster, tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.cookie"
+    wrong.write_text("not-the-cluster-cookie")
+    wrong.chmod(0o600)
+    done = hotmesh(
+        single,
+        "eval",
+        single.endpoints[0],
+        "1",
+        "--cookie-file",
+        str(wrong),
+        "--connect-timeout",
+        "3",
+    )
+    assert done.returncode == 3 and "cookie" in done.stderr
