@@ -154,13 +154,16 @@ class PollLoop:
                 self._run(handle.callback, handle.args)
 
     def _consume_wakeups(self) -> None:
-        with self._lock:
-            self._woken = False
+        # Drain first, then clear the flag: cleared first, a thread could set it
+        # and write its byte in between, the drain would eat that byte, and every
+        # later submit would see the flag set and never wake the loop again.
         try:
             while os.read(self._wake_r, 4096):
                 pass
         except BlockingIOError:
             pass
+        with self._lock:
+            self._woken = False
 
     def _run(self, callback: Callback, args: tuple[Any, ...]) -> None:
         try:
