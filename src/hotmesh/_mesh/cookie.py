@@ -40,8 +40,9 @@ def load_cookie(
 ) -> str:
     """The cluster cookie, creating the cookie file on first use.
 
-    Precedence: ``cookie`` > ``$HOTMESH_COOKIE`` > ``cookie_file`` >
-    ``$HOTMESH_COOKIE_FILE`` > ``~/.hotmesh.cookie``. Surrounding whitespace
+    Precedence: ``cookie`` > ``cookie_file`` > ``$HOTMESH_COOKIE`` >
+    ``$HOTMESH_COOKIE_FILE`` > ``~/.hotmesh.cookie``: what the caller passes
+    (an option, a command-line flag) beats the environment. Surrounding whitespace
     (the trailing newline of an edited file) is stripped.
 
     A missing file is created, parent directories too, with mode 0600 and a
@@ -56,9 +57,10 @@ def load_cookie(
     """
     if cookie is not None:
         return _checked(cookie, "the cookie option")
-    env = os.environ.get(COOKIE_ENV)
-    if env is not None:
-        return _checked(env, f"${COOKIE_ENV}")
+    if cookie_file is None:
+        env = os.environ.get(COOKIE_ENV)
+        if env is not None:
+            return _checked(env, f"${COOKIE_ENV}")
     path = Path(cookie_file) if cookie_file is not None else default_cookie_file()
     path = path.expanduser()
     try:

@@ -28,9 +28,16 @@ def test_explicit_cookie_wins_over_everything(
     assert load_cookie("explicit", _write(tmp_path / "c", "from-file")) == "explicit"
 
 
-def test_env_cookie_wins_over_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cookie_file_argument_wins_over_env_cookie(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOTMESH_COOKIE", "from-env")
+    assert load_cookie(cookie_file=_write(tmp_path / "c", "from-file")) == "from-file"
+
+
+def test_env_cookie_wins_over_env_and_default_files(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOTMESH_COOKIE", " from-env\n")
-    assert load_cookie(cookie_file=_write(tmp_path / "c", "from-file")) == "from-env"
+    assert load_cookie() == "from-env"
 
 
 def test_cookie_file_argument_wins_over_env_file(tmp_path: Path) -> None:
