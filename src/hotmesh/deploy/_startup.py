@@ -144,5 +144,7 @@ def _restore_files(deployment: Deployment, record: dict[str, Any]) -> None:
 def _drop_bytecode(source: Path) -> None:
     # A restored file may get the size and mtime second of the rejected one,
     # which would make Python trust the rejected file's cached bytecode.
-    with contextlib.suppress(NotImplementedError, ValueError):
+    if sys.implementation.cache_tag is None:  # this Python writes no bytecode cache
+        return
+    with contextlib.suppress(ValueError):
         Path(importlib.util.cache_from_source(str(source))).unlink(missing_ok=True)
