@@ -55,25 +55,41 @@ class Switch:
         self._calls: list[tuple[Any, ...]] = []
         self._sources: list[ctypes.c_void_p] = []
         self._shown: list[tuple[types.ModuleType, dict[str, Any]]] = []
+        self._updates: list[tuple[dict[Any, Any], dict[Any, Any]]] = []
 
     def show(self, facade: types.ModuleType, namespace: dict[str, Any]) -> None:
         """Make ``facade.__dict__`` be ``namespace`` when the batch applies."""
         if facade.__dict__ is namespace:
             return
-        source = ctypes.c_void_p(id(namespace))
-        self._sources.append(source)
+        if any(shown is facade for shown, _namespace in self._shown):
+            # Two writes to one md_dict would leak one namespace and over-release the other.
+            raise ValueError(f"module {facade.__name__} is shown twice in one switch")
         self._shown.append((facade, namespace))
-        self._calls.append(
-            (_memmove, id(facade) + _DICT_OFFSET, ctypes.addressof(source), _POINTER)
-        )
+        self._calls.append(_repoint(facade, namespace, self._sources))
 
     def update(self, target: dict[Any, Any], values: dict[Any, Any]) -> None:
         """Apply ``target.update(values)`` in the same atomic step."""
+        self._updates.append((target, values))
         self._calls.append((target.update, values))
 
     def apply(self) -> None:
-        """Apply everything at once; no Python code runs in between."""
+        """Apply everything at once; no Python code runs in between.
+
+        All or nothing: if a step fails (a MemoryError), the steps already
+        applied are undone and the exception propagates.
+        """
         released = [facade.__dict__ for facade, _namespace in self._shown]
+        # The values the updates replace stay referenced here until the batch is
+        # over: dropping a last reference inside it could run a finalizer, i.e.
+        # Python code, i.e. a thread switch in the middle of the switch.
+        prior = [
+            (
+                target,
+                {k: target[k] for k in values if k in target},
+                [k for k in values if k not in target],
+            )
+            for target, values in self._updates
+        ]
         for _facade, namespace in self._shown:
             _incref(namespace)  # the facade's new reference
         # One C-level iteration: no bytecode boundary, so no thread switch. The
@@ -82,14 +98,52 @@ class Switch:
         gc.disable()
         try:
             collections.deque(itertools.starmap(operator.call, self._calls), maxlen=0)
+        except BaseException:
+            self._undo(released, prior)
+            raise
         finally:
             if collecting:
                 gc.enable()
+            self._calls.clear()
+            self._sources.clear()
         for namespace in released:
             _decref(namespace)  # the reference the facade held
-        self._calls.clear()
-        self._sources.clear()
         self._shown.clear()
+        self._updates.clear()
+
+    def _undo(
+        self,
+        released: list[dict[str, Any]],
+        prior: list[tuple[dict[Any, Any], dict[Any, Any], list[Any]]],
+    ) -> None:
+        """Put back what a failed apply changed, with the reference counts it had."""
+        sources: list[ctypes.c_void_p] = []
+        for (facade, namespace), previous in zip(self._shown, released, strict=True):
+            if facade.__dict__ is namespace:
+                call, *args = _repoint(facade, previous, sources)
+                call(*args)
+            _decref(namespace)  # the reference taken for the facade, never handed over
+        for target, values, added in prior:
+            # dict's own methods, whatever the target overrides; the keys are
+            # still present, so replacing their values allocates nothing.
+            dict.update(target, values)
+            for key in added:
+                dict.pop(target, key, None)
+        self._shown.clear()
+        self._updates.clear()
+
+
+def _repoint(
+    facade: types.ModuleType, namespace: dict[str, Any], keep: list[ctypes.c_void_p]
+) -> tuple[Any, ...]:
+    """The call writing ``namespace``'s address into ``facade``'s ``md_dict`` field.
+
+    Moves no reference: the caller accounts for them. The pointer's buffer is
+    appended to ``keep``, which must outlive the call.
+    """
+    source = ctypes.c_void_p(id(namespace))
+    keep.append(source)
+    return (_memmove, id(facade) + _DICT_OFFSET, ctypes.addressof(source), _POINTER)
 
 
 def identity_of(facade: types.ModuleType) -> dict[str, Any]:
