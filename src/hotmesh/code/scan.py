@@ -144,15 +144,21 @@ def find_offenders(namespace: dict[str, Any]) -> list[Offender]:
     offenders: list[Offender] = []
     blamed: set[int] = set()
     running = _running_tasks()
-    for ident, top in sys._current_frames().items():
-        frames = _stack(top)
-        cut = _split(ident, frames, running)
-        if cut and _runs(frames[:cut], namespace):
-            task = running[ident]
-            blamed.add(id(task))
-            offenders.append(Offender("task", task, _describe_task(task)))
-        if _runs(frames[cut:], namespace):
-            offenders.append(Offender("thread", ident, _describe_thread(ident)))
+    stacks = {ident: _stack(top) for ident, top in sys._current_frames().items()}
+    try:
+        for ident, frames in stacks.items():
+            cut = _split(ident, frames, running)
+            if cut and _runs(frames[:cut], namespace):
+                task = running[ident]
+                blamed.add(id(task))
+                offenders.append(Offender("task", task, _describe_task(task)))
+            if _runs(frames[cut:], namespace):
+                offenders.append(Offender("thread", ident, _describe_thread(ident)))
+    finally:
+        # The stacks hold this very frame: a cycle that would keep every frame
+        # (and the namespace argument) alive until the next collection.
+        stacks.clear()
+        frames = []
     for task in every_task():
         if id(task) not in blamed and _chain_runs(task, namespace):
             offenders.append(Offender("task", task, _describe_task(task)))
@@ -166,14 +172,20 @@ def target_runs(target: Any, namespace: dict[str, Any]) -> bool:
             return True
         for ident, task in _running_tasks().items():
             if task is target:
-                frames = _stack(sys._current_frames().get(ident))
-                return _runs(frames[: _split(ident, frames, _running_tasks())], namespace)
+                stack = _stack(sys._current_frames().get(ident))
+                try:
+                    return _runs(stack[: _split(ident, stack, _running_tasks())], namespace)
+                finally:
+                    stack.clear()  # may hold this frame: no cycle through its locals
         return False
     ident = target.ident if isinstance(target, threading.Thread) else target
     if not isinstance(ident, int):
         raise TypeError(f"expected a thread, a thread ident or an asyncio task, got {target!r}")
     frames = _stack(sys._current_frames().get(ident))
-    return _runs(frames[_split(ident, frames, _running_tasks()) :], namespace)
+    try:
+        return _runs(frames[_split(ident, frames, _running_tasks()) :], namespace)
+    finally:
+        frames.clear()  # may hold this frame: no cycle through its locals
 
 
 def interrupt(offender: Offender, exc_type: type[BaseException]) -> bool:
