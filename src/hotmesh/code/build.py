@@ -34,7 +34,7 @@ class Built:
     """A version executed off to the side, not yet current."""
 
     version: Version
-    module: types.ModuleType | None  # the module the body ran in, if code captured it
+    module: types.ModuleType | None  # the hidden module the body ran in (None: a first import)
     code_filename: str | None
 
 
@@ -182,10 +182,9 @@ def build_version(
         source=source if isinstance(source, str) else None,
         namespace=namespace,
     )
-    # Only this frame refers to the module unless the code kept it (THIS =
-    # sys.modules[__name__], a concurrent import); only then is a gc pass needed.
-    captured = into is None and sys.getrefcount(module) > 2
-    return Built(version, module if captured else None, code_filename)
+    # The caller checks whether code kept the module (THIS = sys.modules[__name__],
+    # an import by a module of the same batch, a concurrent import).
+    return Built(version, module if into is None else None, code_filename)
 
 
 def redirect_references(pairs: dict[int, tuple[Any, types.ModuleType]]) -> None:

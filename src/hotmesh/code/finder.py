@@ -25,6 +25,9 @@ class ManagedFinder(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Any = None, target: types.ModuleType | None = None
     ) -> ModuleSpec | None:
+        peer = self.server.peer_spec(fullname)
+        if peer is not None:
+            return peer
         if not self.server.might_manage(fullname):
             return None
         spec = PathFinder.find_spec(fullname, path)

@@ -180,3 +180,25 @@ def test_reload_of_deleted_module_is_refused_without_touching_it(pkg: Pkg) -> No
     with pytest.raises(NotPurged):
         importlib.reload(a)
     assert "X" not in vars(a)
+
+
+@pytest.mark.parametrize("order", ["new_first", "new_last"])
+def test_prepare_of_module_importing_a_new_peer_has_no_effect_until_finish(
+    pkg: Pkg, order: str
+) -> None:
+    pkg.write("a", "X = 1\n")
+    a = pkg.imp("a")
+    pkg.write("c", "Z = 5\ndef z():\n    return Z\n")
+    pkg.write(
+        "a", "from PKG import c\nfrom PKG.c import z\nX = c.Z + 1\ndef f():\n    return c.z()\n"
+    )
+    mods = [pkg.mod("c"), pkg.mod("a")] if order == "new_first" else [pkg.mod("a"), pkg.mod("c")]
+    package = sys.modules[pkg.name]
+    prepared = code.prepare_loading(mods)
+    assert pkg.mod("c") not in sys.modules and "c" not in vars(package)
+    assert not code.is_loaded(pkg.mod("c")) and a.X == 1
+    code.finish_loading(prepared)
+    c = sys.modules[pkg.mod("c")]
+    assert package.c is c and a.c is c  # the facade, not the hidden version module
+    assert a.X == 6 and a.f() == 5 and a.z() == 5
+    assert code.current_version(pkg.mod("c")) is prepared.versions[pkg.mod("c")]
