@@ -195,41 +195,30 @@ class _Upgrade:
     ) -> list[str]:
         """Prepare every module, arm the airbag if provisional, then switch at once.
 
-        Preparing a module whose body imports a module new in this release
-        imports that one for real (it had no version to prepare against), so
-        the switch then refuses it as changed since prepared. Such modules are
-        loaded already, from the same disk: prepare the rest again and switch.
+        Modules new in this release that others import are prepared with them
+        (prepare_loading resolves such imports to the prepared versions), so
+        nothing is loaded before the switch.
         """
         if not to_load:
             return []
-        pending, early = list(to_load), []
         armed = False
-        for _attempt in range(3):
-            try:
-                prepared = code.prepare_loading(pending, force=self.force)
-            except CodeError as exc:
-                self.abandon(new, armed)
-                if isinstance(exc, XrefError):
-                    reason = "\n".join(str(p) for p in exc.problems) or str(exc)
-                    raise self.fail("xref", reason) from None
-                raise self.fail("load", str(exc)) from None
-            if self.provisional is not None and not armed:
-                self.arm(to_load, new, removed, manifest, old_version)
-                armed = True
-            try:
-                versions = code.finish_loading(prepared)
-                break
-            except CodeError as exc:
-                imported = [m for m in pending if m in new and code.is_loaded(m)]
-                if not imported:
-                    self.abandon(new, armed)
-                    raise self.fail("load", str(exc)) from None
-                early += imported
-                pending = [m for m in pending if m not in imported]
-        else:
+        try:
+            prepared = code.prepare_loading(to_load, force=self.force)
+        except CodeError as exc:
             self.abandon(new, armed)
-            raise self.fail("load", "modules kept changing while being prepared")
-        switched = sorted([*versions, *early])
+            if isinstance(exc, XrefError):
+                reason = "\n".join(str(p) for p in exc.problems) or str(exc)
+                raise self.fail("xref", reason) from None
+            raise self.fail("load", str(exc)) from None
+        if self.provisional is not None:
+            self.arm(to_load, new, removed, manifest, old_version)
+            armed = True
+        try:
+            versions = code.finish_loading(prepared)
+        except CodeError as exc:
+            self.abandon(new, armed)
+            raise self.fail("load", str(exc)) from None
+        switched = sorted(versions)
         if self.provisional is not None:
             paths = {m: code.which(m) for m in new if m in switched}
             self.airbag.note_new_paths(paths)
