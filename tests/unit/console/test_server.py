@@ -284,8 +284,9 @@ def test_audit_log_records_attach_statements_and_detach(
 
 
 def test_vanished_client_statement_finishes_and_session_is_reaped(
-    fake_node: FakeNode, server: ConsoleServer
+    fake_node: FakeNode, short_lease_server: ConsoleServer
 ) -> None:
+    server = short_lease_server
     link = fake_node.connect()
     client = ConsoleClient(link, ping_interval=0.1, silence_limit=5.0)
     client.open()
