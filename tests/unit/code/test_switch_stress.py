@@ -15,12 +15,14 @@ import time
 import weakref
 from typing import Any
 
+import pytest
+
 import hotmesh.code as code
 from tests.waiting import wait_until
 
 from .conftest import Pkg
 
-CYCLES = 240
+CYCLES = 160
 READERS = 3
 
 # Both values in one C call (no bytecode boundary): a thread switch cannot fall between.
@@ -41,6 +43,9 @@ def _refs(namespace: dict[str, Any]) -> int:
     return sys.getrefcount(namespace) - 1  # without getrefcount's own argument
 
 
+# Three spinning readers compete with the loading thread for the GIL: the time this
+# takes grows much faster than the machine's load, hence the generous limit.
+@pytest.mark.timeout(180)
 def test_readers_see_coherent_versions_and_namespaces_are_released(pkg: Pkg) -> None:
     for name in ("a", "b", "c"):
         pkg.write(name, _body(0))
@@ -59,7 +64,7 @@ def test_readers_see_coherent_versions_and_namespaces_are_released(pkg: Pkg) -> 
             if tag != f"v{value}":
                 problems.append(f"a.f() mixed versions: {value} {tag}")
             reads[slot] += 1
-            if reads[slot] % 16 == 0:
+            if reads[slot] % 4 == 0:
                 time.sleep(0)  # hand the GIL over now and then, so the loads progress
 
     def read_single(slot: int) -> None:
@@ -68,7 +73,7 @@ def test_readers_see_coherent_versions_and_namespaces_are_released(pkg: Pkg) -> 
             if tag != f"v{value}" or c.TAG[0] != "v":
                 problems.append(f"c.f() mixed versions: {value} {tag}")
             reads[slot] += 1
-            if reads[slot] % 16 == 0:
+            if reads[slot] % 4 == 0:
                 time.sleep(0)  # hand the GIL over now and then, so the loads progress
 
     targets = [read_pair, read_single, read_pair]
