@@ -55,7 +55,7 @@ print("snippet ok", summary(range(LIMIT)), Box(7).scaled())
 def single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HOTMESH_STATE_DIR", str(tmp_path_factory.mktemp("attach") / "state"))
-        with LocalCluster(1, prefix="att", tick=1.0) as cluster:
+        with LocalCluster(1, prefix="att", tick=2.0) as cluster:
             yield cluster
 
 

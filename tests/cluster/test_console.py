@@ -29,7 +29,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """Two node processes, fully meshed, shared by this module's tests."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HOTMESH_STATE_DIR", str(tmp_path_factory.mktemp("console") / "state"))
-        with LocalCluster(2, prefix="con", tick=1.0) as cluster:
+        with LocalCluster(2, prefix="con", tick=2.0) as cluster:
             cluster.wait_full_mesh(timeout=15)
             yield cluster
 
@@ -214,7 +214,7 @@ def test_statement_of_a_vanished_client_runs_to_its_end_and_is_audited(
 
 
 def test_client_reports_a_node_that_stops_answering(tmp_path: Path) -> None:
-    with LocalCluster(1, prefix="lost", tick=1.0, directory=tmp_path / "lost") as cluster:
+    with LocalCluster(1, prefix="lost", tick=2.0, directory=tmp_path / "lost") as cluster:
         busy, idle = (
             ConsoleClient.connect(
                 cluster.endpoints[0], cluster.cookie, ping_interval=0.2, silence_limit=2.0

@@ -23,7 +23,7 @@ def demo_cluster(tmp_path: Path) -> Iterator[tuple[LocalCluster, list[Path]]]:
     for release in releases:
         install_release("v1", release)
     with LocalCluster(
-        2, tick=1.0, release=lambda i: releases[i], app="hotmesh.demo.app:start"
+        2, tick=2.0, release=lambda i: releases[i], app="hotmesh.demo.app:start"
     ) as cluster:
         cluster.wait_full_mesh(timeout=15)
         yield cluster, releases

@@ -99,7 +99,7 @@ def _cluster(tmp_path: Path, size: int) -> Iterator[tuple[LocalCluster, list[Pat
     dirs = [tmp_path / f"release-{i + 1}" for i in range(size)]
     for directory in dirs:
         write_release(directory, "v1")
-    with LocalCluster(size, tick=1.0, release=lambda i: dirs[i], app=f"{PKG}.app:start") as cluster:
+    with LocalCluster(size, tick=2.0, release=lambda i: dirs[i], app=f"{PKG}.app:start") as cluster:
         cluster.wait_full_mesh(timeout=15)
         yield cluster, dirs
 

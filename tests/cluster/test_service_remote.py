@@ -69,7 +69,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[LocalCluster, hotmesh.Node, Path]]
     """Two nodes on release r1 (hmsvc.counter v1) with service 'counter' on node 1; a client."""
     release = tmp_path / "release"
     _write_release(release, "r1", V1)
-    with LocalCluster(2, tick=1.0, release=release) as cluster:
+    with LocalCluster(2, tick=2.0, release=release) as cluster:
         cluster.wait_full_mesh(timeout=15)
         cluster.node(0).call("hotmesh.service.start_service", "counter", "hmsvc.counter", 10)
         yield cluster, cluster.client(), release

@@ -48,7 +48,7 @@ def drivers(tmp_path: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def three() -> Iterator[LocalCluster]:
-    with LocalCluster(3, tick=1.0) as cluster:
+    with LocalCluster(3, tick=2.0) as cluster:
         cluster.wait_full_mesh(timeout=15)
         yield cluster
 
