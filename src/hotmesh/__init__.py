@@ -3,7 +3,7 @@
 The public API on one page. Everything not listed in ``__all__`` is private.
 """
 
-from hotmesh import deploy, settings
+from hotmesh import code, deploy, service, settings
 from hotmesh._errors import (
     AuthError,
     CallError,
@@ -84,8 +84,10 @@ __all__ = [
     "WireError",
     "XrefError",
     "__version__",
+    "code",
     "current_node",
     "deploy",
+    "service",
     "service_call",
     "service_call_async",
     "service_cast",
