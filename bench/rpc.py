@@ -1,7 +1,10 @@
 """Remote call speed against raw pyzmq, measured in one run (real processes, loopback).
 
 Prints: the round trip of a raw pyzmq DEALER -> ROUTER + msgpack echo next to
-``node.call`` (median, p99, ratio), calls per second with concurrent callers,
+``node.call`` (median, p99, ratio); the same raw echo with CURVE and with the
+server handing each request to a worker thread, which splits the ratio into
+what encryption costs, what the hop off the I/O thread costs (hotmesh runs user
+code off its I/O thread by design) and the rest; calls per second with concurrent callers,
 and multicall latency to 4, 8 and 16 nodes. Run: ``python bench/rpc.py``.
 """
 
@@ -25,18 +28,39 @@ import hotmesh
 from hotmesh.testing import LocalCluster
 
 RAW_SERVER = """
-import sys, msgpack, zmq
+import queue, sys, threading, msgpack, zmq
+curve, handoff = "curve" in sys.argv, "handoff" in sys.argv
 ctx = zmq.Context()
 sock = ctx.socket(zmq.ROUTER)
 sock.linger = 0
+if curve:
+    sock.curve_secretkey = sys.argv[sys.argv.index("curve") + 1].encode()
+    sock.curve_server = True
 port = sock.bind_to_random_port("tcp://127.0.0.1")
 print(port, flush=True)
+lock = threading.Lock()
+jobs = queue.SimpleQueue()
+
+def reply(ident, request):
+    data = msgpack.packb({"id": request["id"], "v": len(request["a"][0])})
+    with lock:
+        sock.send_multipart([ident, data])
+
+def worker():
+    while True:
+        reply(*jobs.get())
+
+if handoff:
+    threading.Thread(target=worker, daemon=True).start()
 while True:
     ident, data = sock.recv_multipart()
     request = msgpack.unpackb(data)
     if request["m"] == "stop":
         break
-    sock.send_multipart([ident, msgpack.packb({"id": request["id"], "v": len(request["a"][0])})])
+    if handoff:
+        jobs.put((ident, request))
+    else:
+        reply(ident, request)
 """
 PAYLOAD = "x" * 16
 
@@ -60,13 +84,20 @@ def timed(fn: Callable[[], object], count: int, warmup: int) -> list[float]:
 class RawClient:
     """A raw pyzmq DEALER talking to a raw ROUTER + msgpack echo server process."""
 
-    def __init__(self) -> None:
-        self.server = subprocess.Popen([sys.executable, "-c", RAW_SERVER], stdout=subprocess.PIPE)
+    def __init__(self, *, curve: bool = False, handoff: bool = False) -> None:
+        argv = [sys.executable, "-c", RAW_SERVER]
+        server_public, server_secret = zmq.curve_keypair()
+        argv += ["curve", server_secret.decode()] if curve else []
+        argv += ["handoff"] if handoff else []
+        self.server = subprocess.Popen(argv, stdout=subprocess.PIPE)
         assert self.server.stdout is not None
         port = int(self.server.stdout.readline())
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.linger = 0
+        if curve:
+            self.sock.curve_serverkey = server_public
+            self.sock.curve_publickey, self.sock.curve_secretkey = zmq.curve_keypair()
         self.sock.connect(f"tcp://127.0.0.1:{port}")
         self.ids = iter(range(1, 10**9))
 
@@ -138,18 +169,31 @@ def main() -> None:
         cluster.wait_full_mesh(timeout=30)
         caller = cluster.client("bench")
         target = cluster.names[0]
-        raw_client = RawClient()
-        try:
-            raw, calls = interleaved(
-                raw_client.round_trip, lambda: caller.call(target, "len", PAYLOAD), args.calls
-            )
-        finally:
-            raw_client.close()
+        variants = {
+            "raw pyzmq DEALER/ROUTER + msgpack": {},
+            "  same, with CURVE": {"curve": True},
+            "  same, CURVE + hop to a worker": {"curve": True, "handoff": True},
+        }
+        results: dict[str, tuple[list[float], list[float]]] = {}
+        for label, options in variants.items():
+            raw_client = RawClient(**options)
+            try:
+                results[label] = interleaved(
+                    raw_client.round_trip, lambda: caller.call(target, "len", PAYLOAD), args.calls
+                )
+            finally:
+                raw_client.close()
+        raw, calls = results["raw pyzmq DEALER/ROUTER + msgpack"]
         print("round trip, 16-byte argument, one call in flight (alternating blocks)")
         print(line("raw pyzmq DEALER/ROUTER + msgpack", raw))
         print(line("node.call", calls))
         ratio = statistics.median(calls) / statistics.median(raw)
         print(f"{'node.call / raw (median)':<34} {ratio:.2f}x   (target: within 2x)")
+        print("what the ratio is made of (each baseline timed against node.call again):")
+        for label in list(variants)[1:]:
+            base, against = results[label]
+            share = statistics.median(against) / statistics.median(base)
+            print(f"{line(label, base)}   node.call / this {share:.2f}x")
         print()
         for threads in (1, 4, 16):
             rate = throughput(caller, target, threads, seconds=2.0)
