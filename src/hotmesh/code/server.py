@@ -8,7 +8,6 @@ half of a multi-module switch. Reads the file system and executes module code.
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.util
 import itertools
 import linecache
@@ -25,7 +24,8 @@ from typing import Any, Literal
 
 from hotmesh._errors import CodeError, LoadError, NotManaged, StickyModule, XrefError
 from hotmesh.code import crossref, scan
-from hotmesh.code.build import Built, build_version, redirect_references
+from hotmesh.code.batch import Batch, PeerLoader
+from hotmesh.code.build import Built, build_version
 from hotmesh.code.facade import Switch, deleted_namespace
 from hotmesh.code.finder import ManagedFinder, ManagedLoader
 from hotmesh.code.purging import PurgeReport, stop_runners
@@ -57,36 +57,6 @@ Status = Literal["not_loaded", "loaded", "modified", "removed"]
 
 
 @dataclass(eq=False)
-class _Batch:
-    """The modules one prepare_loading builds, as they get built (by order or by import)."""
-
-    thread: int
-    sources: dict[str, tuple[str, str | types.CodeType, ModuleSpec | None]]
-    built: dict[str, Built] = field(default_factory=dict)
-    facades: dict[str, types.ModuleType] = field(default_factory=dict)
-    expected: dict[str, Version | None] = field(default_factory=dict)
-
-
-class PeerLoader(importlib.abc.Loader):
-    """Imports a module of the batch being prepared as its hidden, prepared version."""
-
-    def __init__(self, server: CodeServer, name: str) -> None:
-        self.server = server
-        self.name = name
-        self.spec: ModuleSpec | None = None
-
-    def create_module(self, spec: ModuleSpec) -> types.ModuleType | None:
-        module = self.server._build_peer(self.name)
-        if module is None:
-            raise ImportError(f"{self.name} is being prepared and has no module", name=self.name)
-        self.spec = module.__spec__  # the import system replaces it with ours
-        return module
-
-    def exec_module(self, module: types.ModuleType) -> None:
-        module.__spec__ = self.spec  # already executed by create_module
-
-
-@dataclass(eq=False)
 class Prepared:
     """New versions built by ``prepare_loading``, not yet visible; pass to finish_loading."""
 
@@ -111,7 +81,7 @@ class CodeServer:
         self._switch = threading.Lock()  # held only while publishing, never around user code
         self._counter = itertools.count(1)
         self._finder: ManagedFinder | None = None
-        self._batch: _Batch | None = None  # the prepare_loading running now (under _lock)
+        self._batch: Batch | None = None  # the prepare_loading running now (under _lock)
         # Modules seen not to be managed (by object), so adoption scans stay cheap.
         self._unmanaged: weakref.WeakValueDictionary[str, types.ModuleType] = (
             weakref.WeakValueDictionary()
@@ -274,31 +244,21 @@ class CodeServer:
         sources: dict[str, tuple[str, str | types.CodeType, ModuleSpec | None]],
         force: bool,
     ) -> Prepared:
-        batch = _Batch(threading.get_ident(), sources)
+        batch = Batch(threading.get_ident(), sources)
         self._batch = batch
         try:
             for mod in sorted(sources, key=lambda m: m.count(".")):
                 self._build_peer(mod)
-                self._hide_peers(batch)
-            captured = {
-                id(b.module): (b.module, batch.facades[m])
-                for m, b in batch.built.items()
-                # The Built's reference and getrefcount's argument: anything more is code.
-                if b.module is not None and sys.getrefcount(b.module) > 2
-            }
-            redirect_references(captured)
-            for b in batch.built.values():
-                b.module = None
+                batch.hide_peers()
+            batch.redirect_captured()
             if not force:
                 self._check_references(batch.built)
         except BaseException:
-            for b in batch.built.values():
-                if b.code_filename is not None:
-                    linecache.cache.pop(b.code_filename, None)
+            batch.forget_code()
             raise
         finally:
             self._batch = None
-            self._hide_peers(batch)
+            batch.hide_peers()
         versions = {mod: b.version for mod, b in batch.built.items()}
         return Prepared(versions, batch.built, batch.facades, batch.expected)
 
@@ -327,19 +287,6 @@ class CodeServer:
         if batch is None or batch.thread != threading.get_ident() or name not in batch.sources:
             return None
         return ModuleSpec(name, PeerLoader(self, name))
-
-    def _hide_peers(self, batch: _Batch) -> None:
-        """Take back the sys.modules entries and package attributes peer imports made."""
-        for mod, b in batch.built.items():
-            hidden = b.module
-            if hidden is None:
-                continue
-            if sys.modules.get(mod) is hidden:
-                del sys.modules[mod]
-            parent, _, child = mod.rpartition(".")
-            holder = sys.modules.get(parent) if parent else None
-            if holder is not None and holder.__dict__.get(child) is hidden:
-                del holder.__dict__[child]
 
     def _check_references(self, built: dict[str, Built]) -> None:
         problems = self._refcheck.for_load(self._world, {m: b.version for m, b in built.items()})

@@ -1,0 +1,81 @@
+"""The modules one ``prepare_loading`` builds, and the loader their peer imports use.
+
+Touches ``sys.modules`` and package attributes to hide prepared modules; no file I/O.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import linecache
+import sys
+import types
+from dataclasses import dataclass, field
+from importlib.machinery import ModuleSpec
+from typing import TYPE_CHECKING
+
+from hotmesh.code.build import Built, redirect_references
+from hotmesh.code.versions import Version
+
+if TYPE_CHECKING:
+    from hotmesh.code.server import CodeServer
+
+
+@dataclass(eq=False)
+class Batch:
+    """The modules one prepare_loading builds, as they get built (by order or by import)."""
+
+    thread: int
+    sources: dict[str, tuple[str, str | types.CodeType, ModuleSpec | None]]
+    built: dict[str, Built] = field(default_factory=dict)
+    facades: dict[str, types.ModuleType] = field(default_factory=dict)
+    expected: dict[str, Version | None] = field(default_factory=dict)
+
+    def hide_peers(self) -> None:
+        """Take back the sys.modules entries and package attributes peer imports made."""
+        for mod, b in self.built.items():
+            hidden = b.module
+            if hidden is None:
+                continue
+            if sys.modules.get(mod) is hidden:
+                del sys.modules[mod]
+            parent, _, child = mod.rpartition(".")
+            holder = sys.modules.get(parent) if parent else None
+            if holder is not None and holder.__dict__.get(child) is hidden:
+                del holder.__dict__[child]
+
+    def redirect_captured(self) -> None:
+        """Point code that kept a hidden module at its facade; then drop the hidden modules."""
+        captured = {
+            id(b.module): (b.module, self.facades[m])
+            for m, b in self.built.items()
+            # The Built's reference and getrefcount's argument: anything more is code.
+            if b.module is not None and sys.getrefcount(b.module) > 2
+        }
+        redirect_references(captured)
+        for b in self.built.values():
+            b.module = None
+
+    def forget_code(self) -> None:
+        """Drop the linecache entries of the versions built (the batch failed)."""
+        for b in self.built.values():
+            if b.code_filename is not None:
+                linecache.cache.pop(b.code_filename, None)
+
+
+class PeerLoader(importlib.abc.Loader):
+    """Imports a module of the batch being prepared as its hidden, prepared version."""
+
+    def __init__(self, server: CodeServer, name: str) -> None:
+        self.server = server
+        self.name = name
+        self.spec: ModuleSpec | None = None
+
+    def create_module(self, spec: ModuleSpec) -> types.ModuleType | None:
+        module = self.server._build_peer(self.name)
+        if module is None:
+            raise ImportError(f"{self.name} is being prepared and has no module", name=self.name)
+        self.spec = module.__spec__  # the import system replaces it with ours
+        return module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        module.__spec__ = self.spec  # already executed by create_module
