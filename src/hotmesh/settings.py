@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hotmesh._files import append_line, atomic_write_json, read_json
+
 log = logging.getLogger("hotmesh.settings")
 
 FILE_NAME = "settings.json"
@@ -205,8 +207,6 @@ def apply_local(key: str, present: bool, value: Any, origin: str) -> bool:
 
     Called on each target by ``set``/``unset``. Returns True if the value changed.
     """
-    from hotmesh.deploy._files import append_line, atomic_write_json
-
     with _lock:
         before = _values.get(key, _MISSING)
         after = dict(_values)
@@ -244,7 +244,6 @@ def load(path: Path, node_name: str = "local") -> dict[str, Any]:
         ConfigError: the file is not a JSON object.
     """
     from hotmesh._errors import ConfigError
-    from hotmesh.deploy._files import read_json
 
     global _path, _node_name
     try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hotmesh._errors import ConfigError, NameInUse
+from hotmesh._files import atomic_write_text
 from hotmesh._paths import NODE_NAME_RE, full_node_name, registry_dir
 
 try:
@@ -54,10 +54,10 @@ def register(
 ) -> Entry:
     """Record that ``name`` runs here and listens on ``endpoint``.
 
-    The entry file is written atomically (temporary file, fsync, rename), under
-    a lock shared by every registering process on this host. Registering again
-    from the same process replaces the entry; an entry left by a dead process
-    is replaced.
+    The entry file is written atomically (temporary file, fsync, rename,
+    directory fsync), under a lock shared by every registering process on this
+    host. Registering again from the same process replaces the entry; an entry
+    left by a dead process is replaced.
 
     Args:
         name: ``name`` or ``name@host`` (``@`` and this host's short name are added).
@@ -206,16 +206,7 @@ def _write(path: Path, entry: Entry) -> None:
         "started_at": entry.started_at,
         "state_dir": entry.state_dir,
     }
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump(record, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(record))
 
 
 def _live(path: Path) -> Entry | None:

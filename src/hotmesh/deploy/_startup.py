@@ -17,7 +17,7 @@ from typing import Any
 
 from hotmesh import code
 from hotmesh._errors import ConfigError, DeployError
-from hotmesh.deploy._files import atomic_write_json, atomic_write_text, fsync_dir, read_json
+from hotmesh._files import atomic_write_json, atomic_write_text, fsync_dir, read_json
 from hotmesh.deploy._state import Deployment, install, uninstall
 from hotmesh.deploy.airbag import RECORD_NAME, airbag_for, drop_airbag
 from hotmesh.deploy.release import MANIFEST_NAME, read_manifest

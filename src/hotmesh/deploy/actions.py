@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hotmesh._errors import DeployError
-from hotmesh.deploy._files import atomic_write_json, read_json
+from hotmesh._files import atomic_write_json, read_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")

@@ -13,8 +13,8 @@ from typing import Any
 
 from hotmesh import code
 from hotmesh._errors import CodeError, DeployError, UpgradeError, XrefError
+from hotmesh._files import append_line
 from hotmesh.deploy import _services, _state
-from hotmesh.deploy._files import append_line
 from hotmesh.deploy.actions import ActionLog, UpgradeAction, normalize, pending, record_key
 from hotmesh.deploy.airbag import airbag_for
 from hotmesh.deploy.release import Manifest

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from hotmesh import DeployError
-from hotmesh.deploy._files import atomic_write_text
 from hotmesh.deploy.actions import (
     ActionLog,
     UpgradeAction,
@@ -81,11 +80,3 @@ def test_forget_lets_a_failed_action_run_again(tmp_path: Path) -> None:
     assert book.forget("v2/a") is True
     assert book.forget("v2/a") is False
     assert book.records() == {}
-
-
-def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
-    target = tmp_path / "sub" / "f.json"
-    atomic_write_text(target, "one")
-    atomic_write_text(target, "two")
-    assert target.read_text() == "two"
-    assert [p.name for p in target.parent.iterdir()] == ["f.json"]
