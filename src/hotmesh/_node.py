@@ -278,6 +278,10 @@ class Node:
         )
         self._handlers: dict[str, Handler] = {}
         self._peer_ids: dict[bytes, tuple[str, str] | None] = {}
+        # Per-call lookups kept across calls (bounded): target -> full name,
+        # reply routing id -> (peer, whether it is a call line).
+        self._full_names: dict[str, str] = {}
+        self._routes: dict[bytes, tuple[tuple[str, str] | None, bool]] = {}
         self._up: frozenset[str] = frozenset()
         self._endpoints: dict[str, str] = {}
         self._changed = threading.Condition()
@@ -363,7 +367,10 @@ class Node:
             NoSuchFunction: ``fn`` does not resolve on ``target``.
             EncodeError: an argument cannot travel (nothing was sent).
         """
-        return self._caller.call(full_node_name(target), fn, args, kwargs, timeout)
+        name = self._full_names.get(target)
+        if name is None:
+            name = self._full_name(target)
+        return self._caller.call(name, fn, args, kwargs, timeout)
 
     def cast(
         self,
@@ -533,8 +540,14 @@ class Node:
             handler(routing_id, message)
 
     def _route(self, sender: bytes, data: bytes) -> None:
-        peer = parse_peer_identity(sender)
-        if peer is None or is_line(sender):
+        route = self._routes.get(sender)
+        if route is None:
+            route = (parse_peer_identity(sender), is_line(sender))
+            if len(self._routes) > 4096:
+                self._routes.clear()
+            self._routes[sender] = route
+        peer, line = route
+        if peer is None or line:
             # Clients and peers' call lines are answered through the inbox.
             self._transport.reply(sender, data)
         elif self._driver.view.incarnation_of(peer[0]) == peer[1]:
@@ -567,6 +580,13 @@ class Node:
         self._events.emit("nodedown", name)
 
     # ---- helpers -------------------------------------------------------
+    def _full_name(self, target: str) -> str:
+        name = full_node_name(target)
+        if len(self._full_names) > 4096:
+            self._full_names.clear()
+        self._full_names[target] = name
+        return name
+
     def _encode(self, message: dict[str, Any]) -> bytes:
         return encode_frame(message, max_size=self.max_message_size)
 

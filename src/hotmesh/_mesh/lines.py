@@ -20,6 +20,8 @@ from hotmesh._errors import TransportError
 from hotmesh._mesh.transport import line_identity
 
 _NOBLOCK, _POLLIN = int(zmq.NOBLOCK), int(zmq.POLLIN)
+# Socket.poll builds a Poller per call; zmq_poll on a one-item list does not.
+_zmq_poll = zmq.zmq_poll
 
 
 class Line:
@@ -55,9 +57,12 @@ class Line:
         """
         with self.lock:
             try:
-                if not self.socket.poll(max(0, int(timeout * 1000)), _POLLIN):
+                sock = self.socket
+                if sock.closed:  # zmq_poll would just wait on a closed socket
+                    raise zmq.ZMQError(zmq.ENOTSOCK)
+                if not _zmq_poll([(sock, _POLLIN)], max(0, int(timeout * 1000))):
                     return None
-                return self.socket.recv(_NOBLOCK)
+                return sock.recv(_NOBLOCK)
             except zmq.ZMQError as exc:
                 raise TransportError(f"line to {self.endpoint} closed: {exc}") from exc
 

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, Protocol
 from hotmesh._errors import CallTimeout, DecodeError, HotmeshError, NodeDown, TransportError
 from hotmesh._rpc import messages
 from hotmesh._rpc.pending import PendingCalls
+from hotmesh._wire.frames import decode_frame
 
 Encode = Callable[[dict[str, Any]], bytes]
 Send = Callable[[str, bytes], None]
@@ -81,7 +82,7 @@ class Caller:
     ) -> None:
         self.name = name
         self._line_for = line_for
-        self._decode = decode
+        self._decode = decode or decode_frame
         self._encode = encode
         self._send = send
         self._is_up = is_up
@@ -225,7 +226,7 @@ class Caller:
         if started.line is not None:
             reply = self._wait_on_line(started.line, waiter, call_id, remaining)
             if reply is not None:
-                return messages.result_of(reply, target, messages.describe(message))
+                return _result(reply, target, message)
         elif waiter.wait(remaining):
             pass
         else:
@@ -239,18 +240,16 @@ class Caller:
         if waiter.error is not None:
             raise waiter.error
         assert waiter.reply is not None
-        return messages.result_of(waiter.reply, target, messages.describe(message))
+        return _result(waiter.reply, target, message)
 
     def _wait_on_line(
         self, line: Line, waiter: Waiter, call_id: int, remaining: float
     ) -> dict[str, Any] | None:
         """Read this thread's line until the reply comes, the waiter fails, or time is up."""
-        from hotmesh._wire.frames import decode_frame
-
-        decode = self._decode or decode_frame
-        deadline = time.monotonic() + remaining
+        decode, monotonic = self._decode, time.monotonic
+        deadline = monotonic() + remaining
         while waiter.error is None:
-            left = deadline - time.monotonic()
+            left = deadline - monotonic()
             if left <= 0:
                 break
             try:
@@ -275,9 +274,14 @@ class Caller:
 
     def _roundtrip(self, data: bytes) -> dict[str, Any]:
         """Decode an encoded message: a local call sees copies, as a remote one would."""
-        from hotmesh._wire.frames import decode_frame
-
         return decode_frame(data, max_size=len(data) + 1)
+
+
+def _result(reply: dict[str, Any], target: str, message: dict[str, Any]) -> Any:
+    """The value of a reply; the function's name is worked out only for an error."""
+    if reply.get("ok"):
+        return reply.get("v")
+    return messages.result_of(reply, target, messages.describe(message))
 
 
 def _log_failed_cast(reply: dict[str, Any]) -> None:
