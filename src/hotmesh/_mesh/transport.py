@@ -27,12 +27,7 @@ log = logging.getLogger("hotmesh.mesh")
 
 MessageHandler = Callable[[bytes, dict[str, Any]], None]
 _BUDGET = 256  # messages handled per wake-up before yielding to other callbacks
-_NOBLOCK, _EVENTS, _POLLIN, _RCVMORE = (
-    int(zmq.NOBLOCK),
-    int(zmq.EVENTS),
-    int(zmq.POLLIN),
-    int(zmq.RCVMORE),
-)
+_NOBLOCK, _EVENTS, _POLLIN = int(zmq.NOBLOCK), int(zmq.EVENTS), int(zmq.POLLIN)
 _SNDMORE = int(zmq.SNDMORE)
 
 
@@ -254,11 +249,16 @@ class Transport:
                 return
             try:
                 while len(batch) < _BUDGET and router.getsockopt(_EVENTS) & _POLLIN:
-                    routing_id = router.recv(_NOBLOCK)
+                    # A Frame knows whether more parts follow: that spares a
+                    # getsockopt(RCVMORE) per part (each ~1.5 us, enum lookups).
+                    head = router.recv(_NOBLOCK, copy=False)
                     frames = []
-                    while router.getsockopt(_RCVMORE):
-                        frames.append(router.recv(_NOBLOCK, copy=False))
-                    batch.append((routing_id, frames))
+                    more = head.more
+                    while more:
+                        frame = router.recv(_NOBLOCK, copy=False)
+                        frames.append(frame)
+                        more = frame.more
+                    batch.append((head.bytes, frames))
             except zmq.ZMQError as exc:
                 log.warning("inbox receive failed: %s", exc)
         if len(batch) == _BUDGET:

@@ -5,6 +5,7 @@ No sockets here: replies leave through the ``send`` callable the node gives.
 
 from __future__ import annotations
 
+import builtins
 import contextvars
 import importlib
 import logging
@@ -35,6 +36,14 @@ def resolve(path: str) -> Callable[..., Any]:
     Raises:
         NoSuchFunction: nothing callable by that name.
     """
+    # Fast path for the common ``module.func`` of a module already imported,
+    # and for a builtin: still a lookup at call time, so new code is reached.
+    module_name, dot, name = path.rpartition(".")
+    module = sys.modules.get(module_name) if dot else builtins
+    if module is not None and ":" not in path:
+        found = getattr(module, name, None)
+        if found is not None and callable(found):
+            return found
     if ":" in path:
         module_name, _, attrs = path.partition(":")
         candidates = [(module_name, attrs.split("."))]
@@ -79,7 +88,7 @@ class Dispatcher:
             self.expired += 1
             log.info("dropped an expired call to %s", messages.describe(message))
             return
-        self._pool.submit(lambda: self._run(sender, message))
+        self._pool.submit(self._run, sender, message)
 
     def execute(self, message: dict[str, Any]) -> dict[str, Any]:
         """Run the call in ``message`` on this thread and return the reply message."""

@@ -13,10 +13,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("hotmesh.rpc")
 
-Job = Callable[[], None]
+Job = Callable[..., None]
 
 
 class WorkerPool:
@@ -26,7 +27,8 @@ class WorkerPool:
         self.max_workers = max_workers
         self._idle_timeout = idle_timeout
         self._name = name or "hotmesh-worker"
-        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        # A job travels with its arguments: no closure built per call.
+        self._jobs: queue.SimpleQueue[tuple[Job, tuple[Any, ...]] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
         self._idle = 0
@@ -39,8 +41,8 @@ class WorkerPool:
         """Threads alive now."""
         return self._threads
 
-    def submit(self, job: Job) -> None:
-        """Queue ``job``; start a thread if none is idle and the cap allows."""
+    def submit(self, job: Job, *args: Any) -> None:
+        """Queue ``job(*args)``; start a thread if none is idle and the cap allows."""
         thread = None
         with self._lock:
             if self._closed:
@@ -55,7 +57,7 @@ class WorkerPool:
             elif self._idle:
                 self._idle -= 1
             # Queue under the lock so an idle thread timing out sees the job.
-            self._jobs.put(job)
+            self._jobs.put((job, args))
         if thread is not None:
             thread.start()
 
@@ -78,7 +80,7 @@ class WorkerPool:
         me = threading.current_thread()
         while True:
             try:
-                job = self._jobs.get(timeout=self._idle_timeout)
+                item = self._jobs.get(timeout=self._idle_timeout)
             except queue.Empty:
                 with self._lock:
                     # Recheck under the lock: a submit may have counted on us.
@@ -88,13 +90,13 @@ class WorkerPool:
                         self._alive.discard(me)
                         return
                 continue
-            if job is None:
+            if item is None:
                 with self._lock:
                     self._threads -= 1
                     self._alive.discard(me)
                 return
             try:
-                job()
+                item[0](*item[1])
             except BaseException:
                 log.exception("a worker job failed")
             with self._lock:
