@@ -27,6 +27,18 @@ def test_resolve_finds_module_functions_and_imports_modules() -> None:
     assert resolve("tests.unit.rpc.test_dispatch:which_node") is which_node
 
 
+def test_resolve_reaches_a_function_replaced_in_an_imported_module(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert resolve("tests.unit.rpc.test_dispatch.which_node") is which_node
+
+    def replaced() -> str:
+        return "new"
+
+    monkeypatch.setattr(f"{__name__}.which_node", replaced)
+    assert resolve("tests.unit.rpc.test_dispatch.which_node") is replaced
+
+
 def test_resolve_finds_methods_through_classes() -> None:
     assert resolve("collections.OrderedDict.fromkeys")(["a"]) == {"a": None}
 
