@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import hotmesh
 from hotmesh.testing import LocalCluster
+from tests.cluster.deploy_snippet import DRIVERS, TEMPLATE
 
 
 @pytest.fixture(scope="module")
@@ -43,3 +45,13 @@ def start_node() -> Iterator[Callable[..., hotmesh.Node]]:
     finally:
         for node in reversed(nodes):
             node.stop()
+
+
+@pytest.fixture
+def snippet(tmp_path: Path) -> dict[str, Any]:
+    """The template plus the test drivers, defined as a console paste defines them."""
+    path = tmp_path / "deploy_snippet.py"
+    path.write_text(TEMPLATE.read_text() + DRIVERS)
+    namespace: dict[str, Any] = {"__name__": "__console__"}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    return namespace

@@ -8,15 +8,15 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hotmesh._console.client import ConsoleClient, Outcome
+from hotmesh._console.client import ConsoleClient
 from hotmesh._errors import SessionClosed
 from hotmesh.testing import LocalCluster
+from tests.consoles import in_background, run, started
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -49,19 +49,6 @@ def attach(pair: LocalCluster) -> Iterator[Attach]:
     finally:
         for client in clients:
             client.close(timeout=1)
-
-
-def run(client: ConsoleClient, code: str, **kwargs: Any) -> tuple[Outcome, str]:
-    chunks: list[str] = []
-    outcome = client.execute(code, on_output=lambda name, text: chunks.append(text), **kwargs)
-    return outcome, "".join(chunks)
-
-
-def in_background(client: ConsoleClient, code: str, chunks: list[str]) -> Future[Outcome]:
-    pool = ThreadPoolExecutor(1)
-    future = pool.submit(client.execute, code, on_output=lambda n, t: chunks.append(t))
-    pool.shutdown(wait=False)
-    return future
 
 
 def audit_records(pair: LocalCluster, index: int) -> list[dict[str, Any]]:
@@ -102,9 +89,7 @@ def test_the_nodes_own_stdout_is_left_alone(attach: Attach, pair: LocalCluster) 
 def test_interrupt_stops_a_busy_loop_and_a_long_sleep(attach: Attach) -> None:
     client = attach()
     for code in ("while True: pass", "import time\ntime.sleep(100)"):
-        chunks: list[str] = []
-        future = in_background(client, "print('go')\n" + code, chunks)
-        wait_until(lambda c=chunks: "go" in "".join(c), timeout=10, message="started")
+        future, _ = started(client, "print('go')\n" + code, timeout=10)
         client.interrupt()
         outcome = future.result(timeout=10)
         assert (outcome.status, outcome.exc_type) == ("interrupted", "KeyboardInterrupt"), code
@@ -226,9 +211,7 @@ def test_client_reports_a_node_that_stops_answering(tmp_path: Path) -> None:
         try:
             busy.open(timeout=10)
             idle.open(timeout=10)
-            chunks: list[str] = []
-            future = in_background(busy, "import time\nprint('go')\ntime.sleep(60)", chunks)
-            wait_until(lambda: "go" in "".join(chunks), timeout=10, message="statement started")
+            future, _ = started(busy, "import time\nprint('go')\ntime.sleep(60)", timeout=10)
             cluster.node(0).kill()
             with pytest.raises(SessionClosed, match="stopped answering"):
                 future.result(timeout=15)

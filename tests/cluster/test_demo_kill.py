@@ -5,7 +5,6 @@ rollout again over the nodes left finishes the job (the upgrade action included)
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -16,9 +15,9 @@ import pytest
 
 from hotmesh.demo.cluster import DemoCluster
 from hotmesh.demo.traffic import Traffic
+from tests.cluster.demos import V2_SNIPPET, cli_env, hotmesh_run, v2_shipped
 from tests.waiting import wait_until
 
-SNIPPET = Path(__file__).resolve().parents[2] / "snippets" / "examples" / "demo_v2_records.py"
 CONNECTIONS = 4  # client connections per node
 KILLED = 2  # index of the node killed mid-rollout: demo3, not upgraded yet when it dies
 PAUSE = 2.0  # seconds between batches: the rollout is observably in the middle
@@ -39,24 +38,16 @@ def rolling_upgrade_past_failures(nodes, pause):
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[DemoCluster]:
     """4 demo nodes on v1 with 4 client connections each, v2 shipped to every disk."""
-    demo = DemoCluster(4, connections=CONNECTIONS, interval=0.005, directory=tmp_path / "demo")
-    demo.start()
-    try:
-        assert demo.traffic is not None
-        wait_until(lambda: demo.traffic.snapshot().replies >= 64, timeout=15, message="v1 traffic")
-        demo.ship("v2")
+    with v2_shipped(tmp_path / "demo", connections=CONNECTIONS) as demo:
         yield demo
-    finally:
-        demo.stop()
 
 
 def start_rollout(demo: DemoCluster, snippet: Path, call: list[str]) -> subprocess.Popen[str]:
     """``hotmesh run demo1 SNIPPET --call ...`` in the background (output to pipes)."""
-    env = dict(os.environ, HOTMESH_COOKIE_FILE=str(demo.cookie_file))
     argv = [sys.executable, "-m", "hotmesh", "run", "demo1", str(snippet), "--call", *call]
     return subprocess.Popen(
         argv,
-        env=env,
+        env=cli_env(demo),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -89,10 +80,10 @@ def test_node_killed_mid_rollout_leaves_the_rest_of_the_mesh_healthy(
     killed = demo.cluster.node(KILLED)
     survivors = [i for i in range(demo.size) if i != KILLED]
     if stop_on_error:
-        rollout = start_rollout(demo, SNIPPET, ["rolling_upgrade", repr(names), "1", str(PAUSE)])
+        rollout = start_rollout(demo, V2_SNIPPET, ["rolling_upgrade", repr(names), "1", str(PAUSE)])
     else:
         snippet = tmp_path / "demo_v2_keep_going.py"
-        snippet.write_text(SNIPPET.read_text(encoding="utf-8") + KEEP_GOING, encoding="utf-8")
+        snippet.write_text(V2_SNIPPET.read_text(encoding="utf-8") + KEEP_GOING, encoding="utf-8")
         call = ["rolling_upgrade_past_failures", repr(names), str(PAUSE)]
         rollout = start_rollout(demo, snippet, call)
     try:
@@ -157,15 +148,8 @@ def test_node_killed_mid_rollout_leaves_the_rest_of_the_mesh_healthy(
     limit = "demo.max_counters"
     assert killed.call("hotmesh.settings.get", limit) is None
     left = [names[KILLED]] + ([names[3]] if stop_on_error else [])
-    env = dict(os.environ, HOTMESH_COOKIE_FILE=str(demo.cookie_file))
-    argv = ["run", "demo1", str(SNIPPET), "--call", "rolling_upgrade", repr(left)]
-    finish = subprocess.run(
-        [sys.executable, "-m", "hotmesh", *argv],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    argv = ["run", "demo1", str(V2_SNIPPET), "--call", "rolling_upgrade", repr(left)]
+    finish = hotmesh_run(demo, argv, timeout=60)
     assert finish.returncode == 0, (finish.stdout, finish.stderr)
     assert f"{len(left)} upgraded, 0 failed, 0 not started" in finish.stdout, finish.stdout
     assert [version_of(demo, i) for i in range(demo.size)] == [v2] * demo.size

@@ -3,9 +3,6 @@ by the v2 deploy snippet through ``hotmesh run``, loses nothing and drops nothin
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,24 +10,17 @@ import pytest
 
 from hotmesh.demo.cluster import DemoCluster
 from hotmesh.service import service_status
+from tests.cluster.demos import V2_SNIPPET, hotmesh_run, v2_shipped
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
-
-SNIPPET = Path(__file__).resolve().parents[2] / "snippets" / "examples" / "demo_v2_records.py"
 
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[DemoCluster]:
     """4 demo nodes on v1 with 4 client connections each, v2 shipped to every disk."""
-    demo = DemoCluster(4, connections=4, interval=0.005, directory=tmp_path / "demo").start()
-    try:
-        assert demo.traffic is not None
-        wait_until(lambda: demo.traffic.snapshot().replies >= 64, timeout=15, message="v1 traffic")
-        demo.ship("v2")
+    with v2_shipped(tmp_path / "demo", connections=4) as demo:
         yield demo
-    finally:
-        demo.stop()
 
 
 @pytest.mark.timeout(120)
@@ -38,15 +28,8 @@ def demo(tmp_path: Path) -> Iterator[DemoCluster]:
 def test_rolling_upgrade_through_hotmesh_run_keeps_every_connection_and_request(
     demo: DemoCluster, batch: int
 ) -> None:
-    env = dict(os.environ, HOTMESH_COOKIE_FILE=str(demo.cookie_file))
-    argv = ["run", "demo1", str(SNIPPET), "--call", "rolling_upgrade", "None", str(batch)]
-    done = subprocess.run(
-        [sys.executable, "-m", "hotmesh", *argv],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    argv = ["run", "demo1", str(V2_SNIPPET), "--call", "rolling_upgrade", "None", str(batch)]
+    done = hotmesh_run(demo, argv, timeout=90)
     assert done.returncode == 0, (done.stdout, done.stderr)
     assert "4 upgraded, 0 failed, 0 not started" in done.stdout
     versions = [demo.cluster.node(i).call("hotmesh.deploy.node_version") for i in range(4)]

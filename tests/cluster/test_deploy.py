@@ -17,57 +17,12 @@ import pytest
 
 from hotmesh import RemoteError
 from hotmesh.testing import LocalCluster
+from tests.cluster.deploy_snippet import TEMPLATE
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "snippets" / "template.py"
 PKG = "hmshop"
-
-# What a test sends to a node besides the template: shipped by source, like
-# functions defined in a console session.
-DRIVERS = '''
-
-def run_rollout(vsn, batch=1):
-    """rolling_upgrade(nodes_at(vsn)) on this node; its printed lines and outcome."""
-    import contextlib
-    import io
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        try:
-            rolling_upgrade(nodes_at(vsn), batch=batch)
-        except Exception as exc:
-            return {"ok": False, "out": out.getvalue(), "step": getattr(exc, "step", None),
-                    "node": getattr(exc, "node", None), "reason": getattr(exc, "reason", None)}
-    return {"ok": True, "out": out.getvalue()}
-
-
-def library_rollout(vsn):
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        return deploy.rolling_upgrade(deploy.nodes_at(vsn), batch=4).totals().split(" in ")[0]
-
-
-def count_action():
-    from hotmesh._node import current_node
-
-    path = current_node().state_dir / "count-action-runs"
-    path.write_text(str(int(path.read_text()) + 1 if path.exists() else 1))
-
-
-def upgrade_counting():
-    return deploy.upgrade_node(actions=[("2026-11-24-count", count_action)])
-
-
-def action_runs():
-    from hotmesh._node import current_node
-
-    path = current_node().state_dir / "count-action-runs"
-    return int(path.read_text()) if path.exists() else 0
-'''
 
 
 def write_release(directory: Path, version: str, price: str = "1") -> None:
@@ -83,16 +38,6 @@ def write_release(directory: Path, version: str, price: str = "1") -> None:
     )
     (pkg / "prices.py").write_text(f"def price():\n    return {price}\n")
     shutil.rmtree(pkg / "__pycache__", ignore_errors=True)
-
-
-@pytest.fixture
-def snippet(tmp_path: Path) -> dict[str, Any]:
-    """The template plus the test drivers, defined as a console paste defines them."""
-    path = tmp_path / "deploy_snippet.py"
-    path.write_text(TEMPLATE.read_text() + DRIVERS)
-    namespace: dict[str, Any] = {"__name__": "__console__"}
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
-    return namespace
 
 
 def _cluster(tmp_path: Path, size: int) -> Iterator[tuple[LocalCluster, list[Path]]]:

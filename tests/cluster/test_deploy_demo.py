@@ -11,19 +11,9 @@ from typing import Any
 import pytest
 
 from hotmesh.demo.cluster import DemoCluster
-from tests.cluster.test_deploy import DRIVERS, TEMPLATE
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture
-def snippet(tmp_path: Path) -> dict[str, Any]:
-    path = tmp_path / "deploy_snippet.py"
-    path.write_text(TEMPLATE.read_text() + DRIVERS)
-    namespace: dict[str, Any] = {"__name__": "__console__"}
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
-    return namespace
 
 
 @pytest.fixture

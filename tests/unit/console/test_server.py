@@ -6,30 +6,17 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from hotmesh._console.client import ConsoleClient, Outcome
+from hotmesh._console.client import ConsoleClient
 from hotmesh._console.server import ConsoleServer
 from hotmesh._errors import SessionClosed
+from tests.consoles import in_background, run, started
 from tests.unit.console.fakes import FakeNode
 from tests.waiting import wait_until
 
 Attach = Callable[[], ConsoleClient]
-
-
-def run(client: ConsoleClient, code: str, **kwargs: object) -> tuple[Outcome, str]:
-    chunks: list[str] = []
-    outcome = client.execute(code, on_output=lambda name, text: chunks.append(text), **kwargs)
-    return outcome, "".join(chunks)
-
-
-def run_in_background(client: ConsoleClient, code: str, chunks: list[str]) -> Future[Outcome]:
-    pool = ThreadPoolExecutor(1)
-    future = pool.submit(client.execute, code, on_output=lambda n, t: chunks.append(t))
-    pool.shutdown(wait=False)
-    return future
 
 
 def test_expression_result_is_echoed_and_bound_to_underscore(attach: Attach) -> None:
@@ -92,8 +79,8 @@ def test_sessions_are_isolated_in_namespace_and_output(attach: Attach) -> None:
     assert run(second, "secret")[0].exc_type == "NameError"
     out1: list[str] = []
     out2: list[str] = []
-    f1 = run_in_background(first, "for i in range(300): print('one', i)", out1)
-    f2 = run_in_background(second, "for i in range(300): print('two', i)", out2)
+    f1 = in_background(first, "for i in range(300): print('one', i)", out1)
+    f2 = in_background(second, "for i in range(300): print('two', i)", out2)
     assert f1.result(timeout=10).ok and f2.result(timeout=10).ok
     assert "two" not in "".join(out1) and "one" not in "".join(out2)
     assert "".join(out1).count("\n") == 300 == "".join(out2).count("\n")
@@ -110,9 +97,7 @@ def test_processes_own_stdout_is_left_alone(
 
 def test_interrupt_stops_a_busy_loop(attach: Attach) -> None:
     client = attach()
-    chunks: list[str] = []
-    future = run_in_background(client, "print('go')\nwhile True: pass", chunks)
-    wait_until(lambda: "go" in "".join(chunks), timeout=5, message="loop started")
+    future, _ = started(client, "print('go')\nwhile True: pass")
     client.interrupt()
     outcome = future.result(timeout=5)
     assert (outcome.status, outcome.exc_type) == ("interrupted", "KeyboardInterrupt")
@@ -121,9 +106,7 @@ def test_interrupt_stops_a_busy_loop(attach: Attach) -> None:
 
 def test_interrupt_ends_a_long_time_sleep(attach: Attach) -> None:
     client = attach()
-    chunks: list[str] = []
-    future = run_in_background(client, "import time\nprint('go')\ntime.sleep(100)", chunks)
-    wait_until(lambda: "go" in "".join(chunks), timeout=5, message="sleep started")
+    future, _ = started(client, "import time\nprint('go')\ntime.sleep(100)")
     client.interrupt()
     outcome = future.result(timeout=5)
     assert outcome.status == "interrupted" and outcome.duration < 50
@@ -131,13 +114,11 @@ def test_interrupt_ends_a_long_time_sleep(attach: Attach) -> None:
 
 def test_a_caught_interrupt_does_not_fire_twice(attach: Attach) -> None:
     client = attach()
-    chunks: list[str] = []
     code = (
         "import time\ntry:\n    print('go')\n    time.sleep(100)\nexcept KeyboardInterrupt:\n"
         "    time.sleep(0.01)\n    print('cleaned up')\n"
     )
-    future = run_in_background(client, code, chunks)
-    wait_until(lambda: "go" in "".join(chunks), timeout=5, message="sleep started")
+    future, chunks = started(client, code)
     client.interrupt()
     assert future.result(timeout=5).ok
     assert "cleaned up" in "".join(chunks)
@@ -149,9 +130,7 @@ def test_where_shows_the_frame_a_blocked_statement_waits_in(
     client = attach()
     run(client, "import threading\nblocker = threading.Event()\ndef stuck():\n    blocker.wait()\n")
     assert client.where() == ""
-    chunks: list[str] = []
-    future = run_in_background(client, "print('go')\nstuck()", chunks)
-    wait_until(lambda: "go" in "".join(chunks), timeout=5, message="statement started")
+    future, _ = started(client, "print('go')\nstuck()")
     client.interrupt()  # a C-level wait ignores it until it returns
     stack = client.where()
     assert "stuck()" in stack and "blocker.wait()" in stack and "session.py" not in stack
@@ -249,11 +228,7 @@ def test_log_handlers_of_a_session_go_when_it_ends(attach: Attach, server: Conso
 
 def test_top_level_await_can_be_interrupted(attach: Attach) -> None:
     client = attach()
-    chunks: list[str] = []
-    future = run_in_background(
-        client, "import asyncio\nprint('go')\nawait asyncio.sleep(100)", chunks
-    )
-    wait_until(lambda: "go" in "".join(chunks), timeout=5, message="await started")
+    future, _ = started(client, "import asyncio\nprint('go')\nawait asyncio.sleep(100)")
     client.interrupt()
     assert future.result(timeout=5).status == "interrupted"
 
@@ -292,7 +267,7 @@ def test_vanished_client_statement_finishes_and_session_is_reaped(
     client.open()
     run(client, "import threading\ngate = threading.Event()")
     chunks: list[str] = []
-    run_in_background(client, "print('started')\ngate.wait(10)\n'finished'", chunks)
+    in_background(client, "print('started')\ngate.wait(10)\n'finished'", chunks)
     wait_until(lambda: "started" in "".join(chunks), timeout=5, message="statement started")
     link.mute = True  # the client vanishes: no more pings, no close
     wait_until(

@@ -46,6 +46,25 @@ def echo(target: str, message: dict[str, Any]) -> dict[str, Any]:
     return messages.ok_reply(message["id"], (target, message["fn"], message["a"], message["k"]))
 
 
+def start_waiting_call(caller: Caller, timeout: float = 30.0) -> tuple[threading.Thread, list[Any]]:
+    """Call m.f on b@h from a thread; return once the call is pending.
+
+    The list gets the call's result, or the exception it raised.
+    """
+    outcome: list[Any] = []
+
+    def waiting_call() -> None:
+        try:
+            outcome.append(caller.call("b@h", "m.f", (), {}, timeout))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=waiting_call)
+    thread.start()
+    wait_until(lambda: len(caller._pending) == 1, timeout=5)
+    return thread, outcome
+
+
 def test_call_returns_the_reply_value() -> None:
     caller = make_caller(echo, {"b@h"})
     assert caller.call("b@h", "m.f", (1, "x"), {"k": 2}, 5.0) == ("b@h", "m.f", (1, "x"), {"k": 2})
@@ -78,39 +97,20 @@ def test_call_without_reply_times_out() -> None:
 
 def test_node_down_fails_calls_in_flight_promptly() -> None:
     caller = make_caller(lambda t, m: None, {"b@h"})
-    errors: list[BaseException] = []
-
-    def blocked_call() -> None:
-        try:
-            caller.call("b@h", "m.f", (), {}, 30.0)
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=blocked_call)
-    thread.start()
-
-    wait_until(lambda: len(caller._pending) == 1, timeout=5)
+    thread, outcome = start_waiting_call(caller)
     caller.node_down("b@h")
     thread.join(5)
-    assert len(errors) == 1 and isinstance(errors[0], NodeDown)
+    assert len(outcome) == 1 and isinstance(outcome[0], NodeDown)
 
 
 def test_reply_from_another_node_is_ignored() -> None:
     caller = make_caller(lambda t, m: None, {"b@h"})
-    result: list[Any] = []
-    thread = threading.Thread(target=lambda: result.append(_try(caller)))
-    thread.start()
-
-    wait_until(lambda: len(caller._pending) == 1, timeout=5)
+    thread, outcome = start_waiting_call(caller, timeout=5.0)
     call_id = next(iter(caller._pending._calls))
     caller.on_reply("c@h", messages.ok_reply(call_id, "spoofed"))
     caller.on_reply("b@h", messages.ok_reply(call_id, "real"))
     thread.join(5)
-    assert result == ["real"]
-
-
-def _try(caller: Caller) -> Any:
-    return caller.call("b@h", "m.f", (), {}, 5.0)
+    assert outcome == ["real"]
 
 
 def test_multicall_splits_results_and_bad_nodes() -> None:
@@ -131,21 +131,10 @@ def test_multicall_splits_results_and_bad_nodes() -> None:
 
 def test_close_fails_every_waiting_call() -> None:
     caller = make_caller(lambda t, m: None, {"b@h"})
-    errors: list[BaseException] = []
-
-    def blocked_call() -> None:
-        try:
-            caller.call("b@h", "m.f", (), {}, 30.0)
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=blocked_call)
-    thread.start()
-
-    wait_until(lambda: len(caller._pending) == 1, timeout=5)
+    thread, outcome = start_waiting_call(caller)
     caller.close()
     thread.join(5)
-    assert isinstance(errors[0], NodeDown)
+    assert isinstance(outcome[0], NodeDown)
 
 
 class FakeLine:
@@ -204,20 +193,10 @@ def test_line_call_without_reply_times_out() -> None:
 
 def test_line_call_fails_promptly_when_the_node_goes_down() -> None:
     caller = make_line_caller(FakeLine(lambda t, m: None))
-    errors: list[BaseException] = []
-
-    def blocked() -> None:
-        try:
-            caller.call("b@h", "m.f", (), {}, 30.0)
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=blocked)
-    thread.start()
-    wait_until(lambda: len(caller._pending) == 1, timeout=5)
+    thread, outcome = start_waiting_call(caller)
     caller.node_down("b@h")
     thread.join(5)
-    assert not thread.is_alive() and isinstance(errors[0], NodeDown)
+    assert not thread.is_alive() and isinstance(outcome[0], NodeDown)
 
 
 def test_multicall_on_lines_collects_every_reply() -> None:
