@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -170,34 +171,35 @@ def call(conn: Connection, fn: str, *args: Any, timeout: float = 5.0, **kwargs: 
     call_id = next(_ids) + (os.getpid() << 32)
     message = messages.call_message(call_id, fn, args, kwargs, timeout)
     conn.send(message)
-    deadline = time.monotonic() + timeout
-    held: list[dict[str, Any]] = []
-    try:
-        while (remaining := deadline - time.monotonic()) > 0:
-            reply = conn.recv(remaining)
-            if reply is None:
-                break
-            if reply.get("t") == "reply" and reply.get("id") == call_id:
-                return messages.result_of(reply, conn.endpoint, messages.describe(message))
-            held.append(reply)
-    finally:
-        conn.backlog.extend(held)
-    raise CallTimeout(f"call to {fn} on {conn.endpoint} timed out after {timeout:g}s")
+    reply = _await_reply(conn, lambda m: m.get("t") == "reply" and m.get("id") == call_id, timeout)
+    if reply is None:
+        raise CallTimeout(f"call to {fn} on {conn.endpoint} timed out after {timeout:g}s")
+    return messages.result_of(reply, conn.endpoint, messages.describe(message))
 
 
 def ping(conn: Connection, timeout: float = 2.0) -> dict[str, Any] | None:
     """Ask the node for a pong: ``{"node": name, "inc": incarnation}``, or None on timeout."""
     conn.send({"t": "ping"})
+    return _await_reply(conn, lambda m: m.get("t") == "pong", timeout)
+
+
+def _await_reply(
+    conn: Connection, is_it: Callable[[dict[str, Any]], bool], timeout: float
+) -> dict[str, Any] | None:
+    """The first message ``is_it`` accepts within ``timeout``, or None.
+
+    Messages that arrive meanwhile are kept, in order, in ``conn.backlog``.
+    """
     deadline = time.monotonic() + timeout
     held: list[dict[str, Any]] = []
     try:
         while (remaining := deadline - time.monotonic()) > 0:
-            reply = conn.recv(remaining)
-            if reply is None:
+            message = conn.recv(remaining)
+            if message is None:
                 return None
-            if reply.get("t") == "pong":
-                return reply
-            held.append(reply)
+            if is_it(message):
+                return message
+            held.append(message)
     finally:
         conn.backlog.extend(held)
     return None
