@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from hotmesh._console import protocol
+from hotmesh._console.protocol import Message
 from hotmesh._errors import ConsoleError, HotmeshError, SessionClosed
-
-Message = dict[str, Any]
 
 
 class Link(Protocol):
@@ -122,15 +122,16 @@ class ConsoleClient:
         """
         rid = next(self._rids)
         waiter = self._register(rid)
-        hello = {"t": "console.open", "rid": rid, "via": via, "pid": os.getpid()}
-        hello.update(user=_user(), host=socket.gethostname())
+        hello = protocol.open_request(
+            rid, user=_user(), host=socket.gethostname(), pid=os.getpid(), via=via
+        )
         self._last_heard = time.monotonic()
         self._send(hello)
         try:
             reply = self._wait(waiter, deadline=time.monotonic() + timeout, opening=True)
         finally:
             self._waiters.pop(rid, None)
-        if reply.get("t") != "console.opened":
+        if reply.get("t") != protocol.OPENED:
             raise ConsoleError(f"the node refused the console: {reply.get('error', reply)}")
         self.info = SessionInfo(reply["sid"], reply["node"], reply["pid"], reply["python"])
         self._keeper = threading.Thread(target=self._keep, name="hotmesh-console-lease")
@@ -161,78 +162,34 @@ class ConsoleClient:
         info = self._require_open()
         rid = next(self._rids)
         waiter = self._register(rid)
-        outcome = Outcome("ok")
-        presses = 0
+        statement = _Statement(self, info.sid, rid, on_output, on_result, on_input)
         with self._sigint_counter():
-            request = {"t": "console.exec", "sid": info.sid, "rid": rid, "code": code}
-            if name:
-                request["name"] = name
-            self._send(request)
+            self._send(protocol.exec_request(info.sid, rid, code, name))
             try:
-                while True:
+                while statement.outcome is None:
                     try:
                         message = self._wait(waiter, watch_sigint=True)
                     except KeyboardInterrupt:
-                        presses += 1
-                        if presses >= 3:
-                            raise
-                        self._send({"t": "console.interrupt", "sid": info.sid, "rid": rid})
-                        if presses == 2:
-                            # Still running: a blocking C call ignores interrupts
-                            # until it returns. Show where it is stuck.
-                            self._send({"t": "console.where", "sid": info.sid, "rid": rid})
+                        statement.interrupted()
                         continue
-                    kind = message.get("t")
-                    if kind == "console.out":
-                        on_output(message.get("name", "stdout"), message.get("text", ""))
-                    elif kind == "console.result":
-                        outcome.results.append(message["repr"])
-                        if on_result is not None:
-                            on_result(message["repr"])
-                    elif kind == "console.where":
-                        text = message.get("stack") or "(between statements)\n"
-                        on_output(
-                            "stderr",
-                            f"\n[still running on {self.node}, in:\n{text}"
-                            "Ctrl-C once more stops waiting; the statement goes on]\n",
-                        )
-                    elif kind == "console.input":
-                        try:
-                            self._reading_input = True
-                            if self._sigints > self._sigints_handled:
-                                # Ctrl-C pressed as the question arrived.
-                                self._sigints_handled = self._sigints
-                                raise KeyboardInterrupt
-                            self._answer_input(info.sid, rid, on_input)
-                        except KeyboardInterrupt:
-                            # Ctrl-C at the input prompt interrupts the statement.
-                            self._send({"t": "console.interrupt", "sid": info.sid, "rid": rid})
-                        finally:
-                            self._reading_input = False
-                    elif kind == "console.done":
-                        outcome.status = message["status"]
-                        outcome.exc_type = message.get("exc_type", "")
-                        outcome.traceback = message.get("traceback", "")
-                        outcome.duration = message.get("duration", 0.0)
-                        if outcome.status == "exit":
-                            self._closed = "the session ended (exit)"
-                        return outcome
-                    elif kind == "console.error":
-                        raise self._error(message)
+                    handler = statement.handlers.get(message.get("t", ""))
+                    if handler is not None:
+                        handler(message)
+                return statement.outcome
             finally:
                 self._waiters.pop(rid, None)
 
     def interrupt(self) -> None:
         """Interrupt whatever statement runs in this session."""
         info = self._require_open()
-        self._send({"t": "console.interrupt", "sid": info.sid})
+        self._send(protocol.interrupt_request(info.sid))
 
     def where(self, timeout: float = 5.0) -> str:
         """The frames of the statement running in this session ('' when idle)."""
         info = self._require_open()
         rid = next(self._rids)
         waiter = self._register(rid)
-        self._send({"t": "console.where", "sid": info.sid, "rid": rid})
+        self._send(protocol.where_request(info.sid, rid))
         try:
             reply = self._wait(waiter, deadline=time.monotonic() + timeout)
         finally:
@@ -244,14 +201,14 @@ class ConsoleClient:
         info = self._require_open()
         rid = next(self._rids)
         waiter = self._register(rid)
-        self._send({"t": "console.complete", "sid": info.sid, "rid": rid, "code": code, "pos": pos})
+        self._send(protocol.complete_request(info.sid, rid, code, pos))
         try:
             reply = self._wait(waiter, deadline=time.monotonic() + timeout)
         except TimeoutError:
             return []
         finally:
             self._waiters.pop(rid, None)
-        if reply.get("t") != "console.completions":
+        if reply.get("t") != protocol.COMPLETIONS:
             return []
         return [(str(n), int(s), str(k)) for n, s, k in reply.get("items", ())]
 
@@ -262,8 +219,8 @@ class ConsoleClient:
             rid = next(self._rids)
             waiter = self._register(rid)
             try:
-                self._send({"t": "console.close", "sid": self.info.sid, "rid": rid})
-                self._wait(waiter, deadline=time.monotonic() + timeout, kinds={"console.closed"})
+                self._send(protocol.close_request(self.info.sid, rid))
+                self._wait(waiter, deadline=time.monotonic() + timeout, kinds={protocol.CLOSED})
             except (HotmeshError, TimeoutError):
                 pass  # the node or the connection is already gone: nothing to end
         self._closed = self._closed or "detached"
@@ -306,7 +263,7 @@ class ConsoleClient:
                 pass
             else:
                 kind = message.get("t")
-                if kinds is None or kind in kinds or kind == "console.error":
+                if kinds is None or kind in kinds or kind == protocol.ERROR:
                     return message
                 continue
             if watch_sigint and self._sigints > self._sigints_handled:
@@ -337,7 +294,7 @@ class ConsoleClient:
         now = time.monotonic()
         if self.info is not None and now >= self._next_ping and self._closed is None:
             self._next_ping = now + self._ping_interval
-            self._link.send({"t": "console.ping", "sid": self.info.sid})
+            self._link.send(protocol.ping(self.info.sid))
         message = self._link.recv(timeout)
         if message is None:
             return
@@ -346,9 +303,9 @@ class ConsoleClient:
         waiter = self._waiters.get(rid) if isinstance(rid, int) else None
         if waiter is not None:
             waiter.put(message)
-        elif message.get("t") == "console.error" and message.get("gone"):
+        elif message.get("t") == protocol.ERROR and message.get("gone"):
             self._closed = str(message.get("error"))
-        elif message.get("t") in ("console.out", "console.result", "console.done"):
+        elif message.get("t") in protocol.late_kinds():
             self.on_unsolicited(message)
 
     def _keep(self) -> None:
@@ -377,12 +334,6 @@ class ConsoleClient:
         self._closed = reason
         self.on_lost(reason)
 
-    def _answer_input(self, sid: str, rid: int, on_input: Callable[[], str | None] | None) -> None:
-        text = on_input() if on_input is not None else None
-        reply: Message = {"t": "console.input_reply", "sid": sid, "rid": rid}
-        reply.update(text=text or "", eof=text is None)
-        self._send(reply)
-
     def _error(self, message: Message) -> ConsoleError:
         if message.get("gone"):
             self._closed = str(message.get("error"))
@@ -410,8 +361,94 @@ class ConsoleClient:
 
     @staticmethod
     def _print_late(message: Message) -> None:
-        if message.get("t") == "console.out":
+        if message.get("t") == protocol.OUT:
             _write_default(message.get("name", "stdout"), message.get("text", ""))
+
+
+class _Statement:
+    """The client's side of one running statement: a handler per message kind."""
+
+    def __init__(
+        self,
+        client: ConsoleClient,
+        sid: str,
+        rid: int,
+        on_output: Callable[[str, str], None],
+        on_result: Callable[[str], None] | None,
+        on_input: Callable[[], str | None] | None,
+    ) -> None:
+        self.client = client
+        self.sid = sid
+        self.rid = rid
+        self.on_output = on_output
+        self.on_result = on_result
+        self.on_input = on_input
+        self.presses = 0
+        self.results: list[str] = []
+        self.outcome: Outcome | None = None
+        self.handlers: dict[str, Callable[[Message], None]] = {
+            protocol.OUT: self._out,
+            protocol.RESULT: self._result,
+            protocol.WHERE: self._where,
+            protocol.INPUT: self._input,
+            protocol.DONE: self._done,
+            protocol.ERROR: self._error,
+        }
+
+    def interrupted(self) -> None:
+        """Ctrl-C while waiting: interrupt; the second shows where; the third gives up."""
+        self.presses += 1
+        if self.presses >= 3:
+            raise KeyboardInterrupt
+        self.client._send(protocol.interrupt_request(self.sid, self.rid))
+        if self.presses == 2:
+            # Still running: a blocking C call ignores interrupts until it
+            # returns. Show where it is stuck.
+            self.client._send(protocol.where_request(self.sid, self.rid))
+
+    def _out(self, message: Message) -> None:
+        self.on_output(message.get("name", "stdout"), message.get("text", ""))
+
+    def _result(self, message: Message) -> None:
+        self.results.append(message["repr"])
+        if self.on_result is not None:
+            self.on_result(message["repr"])
+
+    def _where(self, message: Message) -> None:
+        text = message.get("stack") or "(between statements)\n"
+        self.on_output(
+            "stderr",
+            f"\n[still running on {self.client.node}, in:\n{text}"
+            "Ctrl-C once more stops waiting; the statement goes on]\n",
+        )
+
+    def _input(self, message: Message) -> None:
+        client = self.client
+        try:
+            client._reading_input = True
+            if client._sigints > client._sigints_handled:
+                # Ctrl-C pressed as the question arrived.
+                client._sigints_handled = client._sigints
+                raise KeyboardInterrupt
+            text = self.on_input() if self.on_input is not None else None
+            client._send(protocol.input_reply(self.sid, self.rid, text))
+        except KeyboardInterrupt:
+            # Ctrl-C at the input prompt interrupts the statement.
+            client._send(protocol.interrupt_request(self.sid, self.rid))
+        finally:
+            client._reading_input = False
+
+    def _done(self, message: Message) -> None:
+        outcome = Outcome(message["status"], results=self.results)
+        outcome.exc_type = message.get("exc_type", "")
+        outcome.traceback = message.get("traceback", "")
+        outcome.duration = message.get("duration", 0.0)
+        if outcome.status == "exit":
+            self.client._closed = "the session ended (exit)"
+        self.outcome = outcome
+
+    def _error(self, message: Message) -> None:
+        raise self.client._error(message)
 
 
 def _user() -> str:

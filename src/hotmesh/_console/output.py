@@ -14,6 +14,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from hotmesh._console import protocol
 from hotmesh._console.timers import Timers
 
 Send = Callable[[dict[str, Any]], None]
@@ -116,7 +117,7 @@ class Outbox:
         # One huge write is cut so that no message exceeds the wire's size limit.
         for start in range(0, len(text), self._max_bytes):
             piece = text[start : start + self._max_bytes]
-            self._emit_locked({"t": "console.out", "rid": rid, "name": name, "text": piece})
+            self._emit_locked(protocol.out(rid, name, piece))
 
     def _emit_locked(self, message: dict[str, Any]) -> None:
         if self._closed:

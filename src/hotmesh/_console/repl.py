@@ -24,7 +24,9 @@ from prompt_toolkit.formatted_text import AnyFormattedText
 from ptpython.prompt_style import PromptStyle
 from ptpython.repl import PythonRepl, ReplExit
 
-from hotmesh._console.client import ConsoleClient, Message
+from hotmesh._console import protocol
+from hotmesh._console.client import ConsoleClient
+from hotmesh._console.protocol import Message
 from hotmesh._errors import SessionClosed
 
 Write = Callable[[str, str], None]
@@ -206,12 +208,12 @@ class RemoteRepl(PythonRepl):
 
     def _lost(self, reason: str) -> None:
         self.lost = reason
-        self._late({"t": "console.out", "name": "stderr", "text": f"\n[{reason}; Ctrl-D leaves]\n"})
+        self._late(protocol.out(0, "stderr", f"\n[{reason}; Ctrl-D leaves]\n"))
 
     def _late(self, message: Message) -> None:
         """Output of a statement nobody waits for (a thread it started, or a
         statement we stopped waiting for): printed above the prompt."""
-        if message.get("t") != "console.out":
+        if message.get("t") != protocol.OUT:
             return
         name, text = message.get("name", "stdout"), message.get("text", "")
         app = self.app

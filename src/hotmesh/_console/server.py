@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hotmesh._console import output
+from hotmesh._console import output, protocol
 from hotmesh._console.audit import AuditLog
 from hotmesh._console.completion import CompletionService
 from hotmesh._console.helpers import make_namespace, running_node
@@ -25,7 +25,6 @@ from hotmesh._console.timers import Timers
 from hotmesh._rpc import shipping
 
 _log = logging.getLogger("hotmesh.console")
-PROTOCOL = 1
 Handler = Callable[[bytes, dict[str, Any]], None]
 # Console servers running in this process (several nodes in one process share
 # the shipping namespace factory; the last one to stop removes it).
@@ -81,14 +80,14 @@ class ConsoleServer:
             _servers.add(self)
         shipping.set_namespace_factory(lambda: make_namespace(running_node))
         handlers: dict[str, Handler] = {
-            "console.open": self._on_open,
-            "console.exec": self._on_exec,
-            "console.interrupt": self._on_interrupt,
-            "console.input_reply": self._on_input_reply,
-            "console.complete": self._on_complete,
-            "console.ping": self._on_ping,
-            "console.close": self._on_close,
-            "console.where": self._on_where,
+            protocol.OPEN: self._on_open,
+            protocol.EXEC: self._on_exec,
+            protocol.INTERRUPT: self._on_interrupt,
+            protocol.INPUT_REPLY: self._on_input_reply,
+            protocol.COMPLETE: self._on_complete,
+            protocol.PING: self._on_ping,
+            protocol.CLOSE: self._on_close,
+            protocol.WHERE: self._on_where,
         }
         for kind, handler in handlers.items():
             self._node.register_handler(kind, self._guarded(kind, handler))
@@ -132,13 +131,13 @@ class ConsoleServer:
     def _guarded(self, kind: str, handler: Handler) -> Handler:
         def guarded(sender: bytes, message: dict[str, Any]) -> None:
             if self._stopped.is_set():
-                self._reply(sender, message, {"t": "console.error", "error": "console stopped"})
+                self._reply(sender, message, protocol.error("console stopped"))
                 return
             try:
                 handler(sender, message)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 _log.warning("malformed %s message dropped: %s", kind, exc)
-                self._reply(sender, message, {"t": "console.error", "error": f"bad {kind}: {exc}"})
+                self._reply(sender, message, protocol.error(f"bad {kind}: {exc}"))
 
         return guarded
 
@@ -154,14 +153,12 @@ class ConsoleServer:
         assert self._timers is not None
         # The outbox reads entry.sender at each send, so output follows a reconnected client.
         outbox = Outbox(sid, lambda m: self._node.send_to(entry.sender, m), self._timers)
-        opened = {
-            "t": "console.opened",
-            "rid": message.get("rid", 0),
-            "node": self._node.name,
-            "pid": os.getpid(),
-            "python": sys.version.split()[0],
-            "protocol": PROTOCOL,
-        }
+        opened = protocol.opened(
+            message.get("rid", 0),
+            node=self._node.name,
+            pid=os.getpid(),
+            python=sys.version.split()[0],
+        )
 
         def started() -> None:
             # On the session's worker: the audit write and the namespace
@@ -213,9 +210,7 @@ class ConsoleServer:
         sid, rid = entry.session.sid, message["rid"]
 
         def reply(items: list[tuple[str, int, str]], status: str) -> None:
-            answer = {"t": "console.completions", "sid": sid, "rid": rid, "status": status}
-            answer["items"] = [list(item) for item in items]
-            self._send(sender, answer)
+            self._send(sender, protocol.completions(sid, rid, items, status))
 
         code, pos = str(message["code"]), int(message["pos"])
         self._completions.request(entry.session.namespace, code, pos, reply)
@@ -224,20 +219,19 @@ class ConsoleServer:
         entry = self._find(sender, message)
         if entry is not None:
             busy = entry.session.is_busy
-            self._send(sender, {"t": "console.pong", "sid": entry.session.sid, "busy": busy})
+            self._send(sender, protocol.pong(entry.session.sid, busy))
 
     def _on_where(self, sender: bytes, message: dict[str, Any]) -> None:
         entry = self._find(sender, message)
         if entry is not None:
-            answer = {"t": "console.where", "stack": entry.session.stack()}
-            self._reply(sender, message, answer)
+            self._reply(sender, message, protocol.where_reply(entry.session.stack()))
 
     def _on_close(self, sender: bytes, message: dict[str, Any]) -> None:
         entry = self._find(sender, message)
         if entry is None:
             return
         self._end(entry, "client detached")
-        self._reply(sender, message, {"t": "console.closed"})
+        self._reply(sender, message, protocol.closed())
 
     # -- helpers ---------------------------------------------------------------
 
@@ -251,7 +245,7 @@ class ConsoleServer:
                 self._leases.heard(sid, time.monotonic())
         if entry is None:
             error = f"no console session {sid!r} on {self._node.name} (it ended or was reaped)"
-            self._reply(sender, message, {"t": "console.error", "error": error, "gone": True})
+            self._reply(sender, message, protocol.error(error, gone=True))
             return None
         if retarget and entry.sender != sender:
             # The client reconnected: output follows it to its new connection.

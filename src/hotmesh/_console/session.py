@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from hotmesh._console import output
+from hotmesh._console import output, protocol
 from hotmesh._console.cell import compile_cell, forget_sources, format_exception, safe_repr
 from hotmesh._console.interrupt import SessionInterrupt, SleepGate, sleep_gate
 from hotmesh._console.output import Outbox, Route, current_route
@@ -196,11 +196,7 @@ class Session:
             error = late
         status, exc_type, text = self._outcome(error)
         duration = time.monotonic() - started
-        done: dict[str, Any] = {"t": "console.done", "rid": rid, "status": status}
-        done["duration"] = round(duration, 6)
-        if exc_type:
-            done["exc_type"] = exc_type
-            done["traceback"] = text
+        done = protocol.done(rid, status, duration, exc_type, text)
         # Audited before the client hears the outcome, so that a detach it
         # sends next is always logged after this statement.
         self._audit(
@@ -228,7 +224,7 @@ class Session:
                     if step.echo and value is not None:
                         self.namespace["_"] = value
                         shown = safe_repr(value)
-                        self.outbox.send({"t": "console.result", "rid": rid, "repr": shown})
+                        self.outbox.send(protocol.result(rid, shown))
             except BaseException as exc:
                 return exc
             return None
@@ -289,7 +285,7 @@ class Session:
             # arrives already finds the statement waiting here.
             self._in_input = True
         try:
-            self.outbox.send({"t": "console.input", "rid": rid})
+            self.outbox.send(protocol.input_request(rid))
             with self._lock:
                 while not (self._answer or self._closing or self._input_interrupt):
                     self._input.wait()
