@@ -24,7 +24,7 @@
     │   ├── StickyModule
     │   ├── NotManaged
     │   └── XrefError (.problems)
-    ├── DeployError ── UpgradeError (.node .step .reason)
+    ├── DeployError ── UpgradeError (.node .step .reason .rollout)
     └── ServiceError ── NoSuchService, ServiceCrashed
 
     BaseException
@@ -32,6 +32,10 @@
 
 Foreign errors (zmq, msgpack, OS) are translated only at the boundary
 (``raise DecodeError(...) from exc``).
+
+An error with fields keeps its constructor's arguments as ``args`` (and
+builds its message in ``__str__``), so it crosses the wire as itself: the
+codec rebuilds hotmesh's own errors with their fields on the other side.
 """
 
 from __future__ import annotations
@@ -64,7 +68,11 @@ class NodeDown(TransportError):
 
     def __init__(self, node: str, message: str | None = None) -> None:
         self.node = node
-        super().__init__(message or f"node {node} is down")
+        self.message = message or f"node {node} is down"
+        super().__init__(node, self.message)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class NameInUse(TransportError):
@@ -122,7 +130,7 @@ class RemoteError(CallError):
         self.message = message
         self.traceback = traceback
         self.exc = exc
-        super().__init__(f"{exc_type}: {message} (on {node})")
+        super().__init__(node, exc_type, message, traceback, exc)
 
     def __str__(self) -> str:
         text = f"{self.exc_type}: {self.message} (on {self.node})"
@@ -167,8 +175,12 @@ class XrefError(LoadError):
     """Raised when a load would leave dangling references; ``.problems`` lists them."""
 
     def __init__(self, message: str, problems: list[Any]) -> None:
+        self.message = message
         self.problems = list(problems)
-        super().__init__(message)
+        super().__init__(message, self.problems)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class CodePurged(BaseException):
@@ -184,13 +196,22 @@ class DeployError(HotmeshError):
 
 
 class UpgradeError(DeployError):
-    """Raised when an upgrade fails; ``.step`` says which step, nothing was switched."""
+    """Raised when an upgrade fails; ``.step`` says which step, ``.reason`` why.
+
+    ``.rollout`` is the ``hotmesh.deploy.Rollout`` when a rolling upgrade
+    raised it (its results; the table was printed), else None.
+    """
+
+    rollout: Any = None
 
     def __init__(self, node: str, step: str, reason: str) -> None:
         self.node = node
         self.step = step
         self.reason = reason
-        super().__init__(f"upgrade of {node} failed at {step}: {reason}")
+        super().__init__(node, step, reason)
+
+    def __str__(self) -> str:
+        return f"upgrade of {self.node} failed at {self.step}: {self.reason}"
 
 
 class ServiceError(HotmeshError):

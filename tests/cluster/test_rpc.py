@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -63,6 +64,12 @@ def remembered() -> list[Any]:
     return list(_remembered)
 
 
+def end_in(name: str) -> None:
+    raise {"SystemExit": SystemExit(3), "KeyboardInterrupt": KeyboardInterrupt()}.get(
+        name, GeneratorExit()
+    )
+
+
 # ---- tests ---------------------------------------------------------------
 def test_call_returns_the_remote_value(mesh3: LocalCluster, caller: hotmesh.Node) -> None:
     assert caller.call(mesh3.names[1], f"{HERE}.add", 2, b=3) == 5
@@ -110,6 +117,19 @@ def test_remote_exception_raises_remote_error_with_traceback(
     assert error.message == "bad input"
     assert "in fail" in error.traceback
     assert isinstance(error.exc, ValueError)
+
+
+@pytest.mark.parametrize("name", ["SystemExit", "KeyboardInterrupt", "GeneratorExit"])
+def test_call_ending_in_a_base_exception_is_answered_at_once(
+    mesh3: LocalCluster, caller: hotmesh.Node, name: str
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(hotmesh.RemoteError) as info:
+        caller.call(mesh3.names[1], f"{HERE}.end_in", name, timeout=20)
+    assert time.monotonic() - started < 1.0
+    assert info.value.exc_type == name
+    # The worker that ran it serves the next call.
+    assert caller.call(mesh3.names[1], f"{HERE}.add", 1, 2) == 3
 
 
 def test_unknown_function_raises_no_such_function(

@@ -104,11 +104,26 @@ class Dispatcher:
         token = CURRENT_NODE.set(self._node)
         try:
             value = fn(*args, **kwargs)
-        except Exception as exc:
+        except BaseException as exc:
+            # SystemExit, KeyboardInterrupt, GeneratorExit and CodePurged (a
+            # purge stopping this worker) end the call too: the caller gets
+            # them as a RemoteError now, never a silent wait for its timeout.
+            # The worker thread goes on serving calls.
             return messages.exception_reply(call_id, exc)
         finally:
             CURRENT_NODE.reset(token)
         return messages.ok_reply(call_id, value)
+
+    def answer(self, message: dict[str, Any]) -> dict[str, Any]:
+        """``execute``, but a reply even when an exception lands outside the call.
+
+        A purge interrupts a thread asynchronously: its CodePurged may arrive
+        just before or after the function runs, still inside this job.
+        """
+        try:
+            return self.execute(message)
+        except BaseException as exc:
+            return messages.exception_reply(message.get("id", 0), exc)
 
     def run_local(
         self,
@@ -123,7 +138,7 @@ class Dispatcher:
         """
 
         def job() -> None:
-            reply = self.execute(message)
+            reply = self.answer(message)
             try:
                 data = encode(reply)
             except (EncodeError, MessageTooLarge) as exc:
@@ -144,7 +159,7 @@ class Dispatcher:
         return resolve(path)
 
     def _run(self, sender: bytes, message: dict[str, Any]) -> None:
-        reply = self.execute(message)
+        reply = self.answer(message)
         if message.get("nr"):
             if not reply.get("ok"):
                 log.warning("cast to %s failed: %s", messages.describe(message), reply["e"]["msg"])

@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from hotmesh._errors import EncodeError, NoSuchFunction, RemoteError, ShippingError
+from hotmesh._errors import CodePurged, EncodeError, NoSuchFunction, RemoteError, ShippingError
 
 # Error kinds carried in a failed reply's "e" dict.
 REMOTE = "remote"
@@ -76,8 +76,11 @@ def error_reply(call_id: int, kind: str, exc: BaseException | None, text: str) -
 
 
 def exception_reply(call_id: int, exc: BaseException) -> dict[str, Any]:
-    """A failed reply for an exception raised by the called function."""
-    reply = error_reply(call_id, REMOTE, exc, str(exc))
+    """A failed reply for an exception (any ``BaseException``) the called function ended in."""
+    text = str(exc)
+    if not text and isinstance(exc, CodePurged):
+        text = "hotmesh.code.purge stopped the worker running this call (it ran old code)"
+    reply = error_reply(call_id, REMOTE, exc, text)
     reply["e"]["exc"] = exc
     return reply
 

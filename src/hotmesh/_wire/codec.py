@@ -15,6 +15,7 @@ from typing import Any
 
 import msgpack
 
+from hotmesh import _errors
 from hotmesh._errors import DecodeError, EncodeError
 from hotmesh._wire.scalars import DECODERS as _SCALAR_DECODERS
 from hotmesh._wire.scalars import ENCODERS as _SCALAR_ENCODERS
@@ -44,11 +45,12 @@ EXT_EXCEPTION = 4
 
 @dataclass(frozen=True)
 class RemoteExceptionData:
-    """An exception that travelled but whose class is not a builtin.
+    """An exception that travelled but whose class is neither a builtin nor hotmesh's.
 
     Decoding gives back an instance of the original class for builtin
-    exceptions (``ValueError('x')`` arrives as ``ValueError('x')``); any other
-    exception arrives as this plain value. It encodes back to the same wire
+    exceptions (``ValueError('x')`` arrives as ``ValueError('x')``) and for
+    hotmesh's own errors (``UpgradeError`` arrives with its ``.step`` and
+    ``.reason``); any other exception arrives as this plain value. It encodes back to the same wire
     form, so it can be relayed.
 
     Attributes:
@@ -387,11 +389,17 @@ def _dec_exception(items: Any) -> BaseException | RemoteExceptionData:
     module, _, name = exc_type.rpartition(".")
     if module == "builtins":
         cls = getattr(builtins, name, None)
-        if isinstance(cls, type) and issubclass(cls, BaseException):
-            try:
-                return cls(*args)
-            except Exception:
-                pass
+    elif module == _errors.__name__:
+        # hotmesh's own errors keep their constructor arguments as args, so
+        # they come back with their fields (UpgradeError's .step and .reason).
+        cls = getattr(_errors, name, None)
+    else:
+        cls = None
+    if isinstance(cls, type) and issubclass(cls, BaseException):
+        try:
+            return cls(*args)
+        except Exception:
+            pass  # args of another shape (an older sender): keep it as data
     return RemoteExceptionData(exc_type, message, args)
 
 

@@ -18,6 +18,7 @@ from hotmesh._files import atomic_write_json, atomic_write_text, read_json
 from hotmesh.deploy import _services
 from hotmesh.deploy._state import Deployment
 from hotmesh.deploy.fanout import Unreachable, is_unreachable, reason_of, resolve_targets, run_on
+from hotmesh.deploy.release import MANIFEST_NAME
 from hotmesh.deploy.window import ProvisionalWindow
 
 log = logging.getLogger("hotmesh.deploy.airbag")
@@ -116,7 +117,7 @@ class Airbag:
                 atomic_write_text(Path(snap), version.source)
             files[mod] = {"path": version.path if version else None, "snapshot": snap}
         if self.deployment.manifest_text is not None:
-            atomic_write_text(snap_dir / "hotmesh-release.toml", self.deployment.manifest_text)
+            atomic_write_text(snap_dir / MANIFEST_NAME, self.deployment.manifest_text)
         record = {
             **record,
             "state": "provisional",

@@ -3,7 +3,6 @@ table, and a small runner that calls the upgrade on each node (mesh I/O)."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -132,19 +131,12 @@ def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
 
 
-_UPGRADE_ERROR_RE = re.compile(r"^upgrade of \S+ failed at (?P<step>\w+): (?P<reason>.*)$", re.S)
-
-
-def _failure(node: str, exc: BaseException) -> tuple[str, str]:
+def _failure(exc: BaseException) -> tuple[str, str]:
     """(step, reason) of a failed upgrade, also when it failed on another node."""
+    if isinstance(exc, RemoteError) and isinstance(exc.exc, UpgradeError):
+        exc = exc.exc  # travelled with its fields
     if isinstance(exc, UpgradeError):
         return exc.step, exc.reason
-    if isinstance(exc, RemoteError) and exc.exc_type.rsplit(".", 1)[-1] == "UpgradeError":
-        # UpgradeError travels as its message, "upgrade of N failed at STEP: REASON".
-        parsed = _UPGRADE_ERROR_RE.match(exc.message)
-        if parsed:
-            return parsed["step"], parsed["reason"]
-        return "remote", exc.message
     return "call", reason_of(exc)
 
 
@@ -153,7 +145,7 @@ def _result(node: str, future: Future[Any], started: float) -> NodeResult:
     try:
         value = future.result()
     except Exception as exc:
-        step, reason = _failure(node, exc)
+        step, reason = _failure(exc)
         return NodeResult(node, False, seconds, step=step, reason=reason)
     report = UpgradeReport(value) if isinstance(value, dict) else None
     if report is not None and report.get("ok") is False:
@@ -240,7 +232,7 @@ def rolling_upgrade(
         else:
             checked = ", ".join(rollout.upgraded[-batch:])
             error = UpgradeError(checked, "check", rollout.stopped or "")
-        error.rollout = rollout  # type: ignore[attr-defined]
+        error.rollout = rollout
         raise error
     return rollout
 

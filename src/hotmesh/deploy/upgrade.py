@@ -17,7 +17,7 @@ from hotmesh._files import append_line
 from hotmesh.deploy import _services, _state
 from hotmesh.deploy.actions import ActionLog, UpgradeAction, normalize, pending, record_key
 from hotmesh.deploy.airbag import airbag_for
-from hotmesh.deploy.release import Manifest
+from hotmesh.deploy.release import MANIFEST_NAME, Manifest
 from hotmesh.deploy.report import UpgradeReport
 from hotmesh.deploy.window import ProvisionalWindow
 
@@ -76,7 +76,15 @@ def upgrade_node(
     """
     deployment = _state.current()
     with deployment.lock:
-        return _Upgrade(deployment, provisional, force).run(actions, release)
+        job = _Upgrade(deployment, provisional, force)
+        try:
+            return job.run(actions, release)
+        except UpgradeError:
+            raise
+        except BaseException as exc:
+            # Anything else (SystemExit, an unexpected error) still comes out
+            # as an UpgradeError naming the step it happened in.
+            raise job.fail(job.step, _describe(exc)) from exc
 
 
 class _Upgrade:
@@ -90,8 +98,10 @@ class _Upgrade:
         self.force = force
         self.airbag = airbag_for(deployment)
         self.started = time.perf_counter()
+        self.step = "actions"
 
     def fail(self, step: str, reason: str) -> UpgradeError:
+        self.step = step
         log.warning("upgrade of %s failed at %s: %s", self.dep.node_name, step, reason)
         return UpgradeError(self.dep.node_name, step, reason)
 
@@ -122,10 +132,15 @@ class _Upgrade:
             )
         old_version = self.dep.version()
         todo = self.pending_actions(given + self.release_actions(manifest), manifest)
+        self.step = "scan"
         to_load, new, removed, available = self.scan()
+        self.step = "purge"
         self.purge_old(to_load)
+        self.step = "load"
         loaded = self.switch(to_load, new, removed, manifest, old_version)
+        self.step = "migrate"
         ran = self.after_switch(loaded, todo, manifest)
+        self.step = "record"
         lingering: list[str] = []
         if self.provisional is None:
             for mod in removed:
@@ -204,20 +219,21 @@ class _Upgrade:
         armed = False
         try:
             prepared = code.prepare_loading(to_load, force=self.force)
-        except CodeError as exc:
+        except BaseException as exc:
+            # A module body may end in anything, SystemExit included.
             self.abandon(new, armed)
             if isinstance(exc, XrefError):
                 reason = "\n".join(str(p) for p in exc.problems) or str(exc)
                 raise self.fail("xref", reason) from None
-            raise self.fail("load", str(exc)) from None
+            raise self.fail("load", _describe(exc)) from None
         if self.provisional is not None:
             self.arm(to_load, new, removed, manifest, old_version)
             armed = True
         try:
             versions = code.finish_loading(prepared)
-        except CodeError as exc:
+        except BaseException as exc:
             self.abandon(new, armed)
-            raise self.fail("load", str(exc)) from None
+            raise self.fail("load", _describe(exc)) from None
         switched = sorted(versions)
         if self.provisional is not None:
             paths = {m: code.which(m) for m in new if m in switched}
@@ -293,17 +309,18 @@ class _Upgrade:
         release = manifest.version if manifest else self.dep.release
         book = ActionLog(self.dep.state_dir / "actions.json")
         ran: list[str] = []
+        self.step = "actions"
         for action in actions:
             key = record_key(release, action.id)
             book.mark_started(key, time.time())
             try:
                 action.fn()
-            except Exception as exc:
+            except BaseException as exc:
                 book.forget(key)
                 self.undo(loaded)
                 raise self.fail(
                     "actions",
-                    f"upgrade action {action.id} raised {type(exc).__name__}: {exc}"
+                    f"upgrade action {action.id} raised {_describe(exc)}"
                     + ("; the code switch was reverted" if loaded else ""),
                 ) from exc
             book.mark_done(key, time.time())
@@ -329,6 +346,13 @@ class _Upgrade:
         log.info("%s upgraded: %s", self.dep.node_name, report.summary())
 
 
+def _describe(exc: BaseException) -> str:
+    """``CodeError`` messages as they are; anything else with its type (``SystemExit: 3``)."""
+    if isinstance(exc, CodeError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 def _resolver(call: str) -> Callable[[], Any]:
     """A function that imports and runs ``"pkg.mod:function"`` when called."""
 
@@ -343,7 +367,7 @@ def _manifest_text(dep: _state.Deployment) -> str | None:
     if dep.release_path is None:
         return None
     try:
-        return (dep.release_path / "hotmesh-release.toml").read_text(encoding="utf-8")
+        return (dep.release_path / MANIFEST_NAME).read_text(encoding="utf-8")
     except OSError:
         return None
 

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from hotmesh import RemoteError, UpgradeError
+from hotmesh._wire.codec import pack, unpack
 from hotmesh.deploy.report import UpgradeReport
 from hotmesh.deploy.rollout import Batch, NodeResult, Rollout, _failure, plan
 
@@ -96,8 +97,11 @@ def test_report_is_a_dict_with_attributes_and_a_console_repr() -> None:
 
 
 def test_failure_of_a_remote_upgrade_keeps_step_and_reason() -> None:
-    message = str(UpgradeError("c@h", "xref", "shop/a.py:3: shop.a uses shop.b.gone"))
-    remote = RemoteError("c@h", "hotmesh._errors.UpgradeError", message, "tb")
-    assert _failure("c@h", remote) == ("xref", "shop/a.py:3: shop.a uses shop.b.gone")
-    assert _failure("c@h", UpgradeError("c@h", "load", "boom")) == ("load", "boom")
-    assert _failure("c@h", TimeoutError("late"))[0] == "call"
+    error = UpgradeError("c@h", "xref", "shop/a.py:3: shop.a uses shop.b.gone")
+    # What a caller gets: the RemoteError carries the UpgradeError as it
+    # travelled (rebuilt with its fields by the codec).
+    travelled = unpack(pack(error))
+    remote = RemoteError("c@h", "hotmesh._errors.UpgradeError", str(error), "tb", travelled)
+    assert _failure(remote) == ("xref", "shop/a.py:3: shop.a uses shop.b.gone")
+    assert _failure(UpgradeError("c@h", "load", "boom")) == ("load", "boom")
+    assert _failure(TimeoutError("late"))[0] == "call"

@@ -67,6 +67,35 @@ def test_syntax_error_fails_at_load_and_changes_nothing(release: Release) -> Non
     assert node_version() == before
 
 
+def test_module_body_raising_system_exit_fails_at_load_and_changes_nothing(
+    release: Release,
+) -> None:
+    shop = release.imp("shop")
+    before = node_version()
+    release.write("shop", "raise SystemExit(3)\n")
+    with pytest.raises(UpgradeError) as info:
+        upgrade_node()
+    assert (info.value.step, info.value.reason) == ("load", "SystemExit: 3")
+    assert shop.answer() == 1
+    assert node_version() == before
+
+
+def test_action_raising_keyboard_interrupt_reverts_and_fails_at_actions(
+    release: Release,
+) -> None:
+    shop = release.imp("shop")
+    release.write("shop", "def answer():\n    return 2\n")
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(UpgradeError) as info:
+        upgrade_node(actions=[("ctrl-c", interrupted)])
+    assert info.value.step == "actions"
+    assert "KeyboardInterrupt" in info.value.reason
+    assert shop.answer() == 1
+
+
 def test_dangling_reference_fails_at_xref(release: Release) -> None:
     release.write("helper", "def value():\n    return 1\n")
     release.write("shop", "from PKG import helper\n\ndef answer():\n    return helper.value()\n")

@@ -114,3 +114,24 @@ def test_cast_sends_no_reply() -> None:
     dispatcher.handle(b"client", message)
     assert ran.wait(5)
     assert sent == []
+
+
+@pytest.mark.parametrize("exc", [SystemExit(2), KeyboardInterrupt(), GeneratorExit()])
+def test_call_ending_in_a_base_exception_gets_an_error_reply(exc: BaseException) -> None:
+    done = threading.Event()
+    sent: list[dict[str, Any]] = []
+
+    def send(sender: bytes, reply: dict[str, Any]) -> None:
+        sent.append(reply)
+        done.set()
+
+    def end() -> None:
+        raise exc
+
+    dispatcher = Dispatcher(None, WorkerPool(1), send)
+    dispatcher.handle(b"client", messages.call_message(5, end, (), {}, 20.0))
+    assert done.wait(1.0)
+    with pytest.raises(RemoteError) as info:
+        messages.result_of(sent[0], "b@h", "end")
+    assert info.value.exc_type == type(exc).__name__
+    assert type(info.value.exc) is type(exc)

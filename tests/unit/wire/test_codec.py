@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hotmesh import DecodeError, EncodeError, WireError
+from hotmesh._errors import NodeDown, NoSuchFunction, RemoteError, UpgradeError
 from hotmesh._wire.codec import (
     MAX_EXCEPTION_NESTING,
     MAX_NESTING,
@@ -113,6 +114,36 @@ def test_builtin_exception_comes_back_as_the_same_class() -> None:
     assert type(back[0]) is ValueError and back[0].args == ("x",)
     assert type(back[1]) is KeyError and back[1].args == ("k",)
     assert type(back[2]) is FileNotFoundError and back[2].errno == 2
+
+
+def test_hotmesh_errors_come_back_with_their_fields() -> None:
+    upgrade, down, remote, plain = unpack(
+        pack(
+            [
+                UpgradeError("a@h", "load", "SyntaxError in shop.cart"),
+                NodeDown("b@h"),
+                RemoteError("c@h", "ValueError", "bad", "tb text", ValueError("bad")),
+                NoSuchFunction("no function x.y"),
+            ]
+        )
+    )
+    assert type(upgrade) is UpgradeError
+    assert (upgrade.node, upgrade.step, upgrade.reason) == (
+        "a@h",
+        "load",
+        "SyntaxError in shop.cart",
+    )
+    assert str(upgrade) == "upgrade of a@h failed at load: SyntaxError in shop.cart"
+    assert type(down) is NodeDown and down.node == "b@h" and str(down) == "node b@h is down"
+    assert type(remote) is RemoteError and remote.exc_type == "ValueError"
+    assert remote.traceback == "tb text" and type(remote.exc) is ValueError
+    assert type(plain) is NoSuchFunction and str(plain) == "no function x.y"
+
+
+def test_hotmesh_error_from_an_older_sender_stays_data() -> None:
+    # Before fields travelled, an UpgradeError's only arg was its message.
+    old = RemoteExceptionData("hotmesh._errors.UpgradeError", "upgrade of a failed", ("x",))
+    assert unpack(pack(old)) == old
 
 
 def test_exception_group_carries_its_nested_exceptions() -> None:
