@@ -1,212 +1,305 @@
-"""Remote call speed against raw pyzmq, measured in one run (real processes, loopback).
+"""Remote calls against raw pyzmq and rpyc, measured in the same run (real processes, loopback).
 
-Prints: the round trip of a raw pyzmq DEALER -> ROUTER + msgpack echo next to
-``node.call`` (median, p99, ratio); the same raw echo with CURVE and with the
-server handing each request to a worker thread, which splits the ratio into
-what encryption costs, what the hop off the I/O thread costs (hotmesh runs user
-code off its I/O thread by design) and the rest; calls per second with concurrent callers,
-and multicall latency to 4, 8 and 16 nodes. Run: ``python bench/rpc.py``.
+Run: .venv/bin/python bench/rpc.py [--quick]   (about 3 min; --quick: 1 repeat, shorter)
+
+Figures of issue 13, each beside its baselines timed in alternating blocks, three
+repeats (min/median/max), with the load average:
+  - call round trip p50, 16-byte argument, one call in flight:
+    ``node.call`` vs a raw pyzmq DEALER -> ROUTER + msgpack echo vs rpyc (target: beat rpyc);
+  - calls/s with 1, 4 and 16 caller threads in one caller process and from 2 caller
+    processes (4 threads each), with the CPU each side spends per call
+    (targets: >= 30k calls/s with 16 callers and from 2 processes; <= 20 us CPU per
+    call on each side, judged with 16 callers);
+  - multicall to 16 nodes p50 vs a raw fan-out over 16 DEALERs (target <= 1.5 ms);
+  - echo of 1 MiB p50 vs raw pyzmq with CURVE (hotmesh always encrypts), raw without,
+    and rpyc (target <= 1.2x raw with CURVE).
+Exit status 1 when a target is missed. Every process started is stopped on exit.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import statistics
+import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import msgpack
 import zmq
+from harness import Report, Spread, alternate_latency, percentile, process_cpu
+from peers import PAYLOAD, RawCaller, rpyc_function
 
-import hotmesh
 from hotmesh.testing import LocalCluster
 
-RAW_SERVER = """
-import queue, sys, threading, msgpack, zmq
-curve, handoff = "curve" in sys.argv, "handoff" in sys.argv
-ctx = zmq.Context()
-sock = ctx.socket(zmq.ROUTER)
-sock.linger = 0
-if curve:
-    sock.curve_secretkey = sys.argv[sys.argv.index("curve") + 1].encode()
-    sock.curve_server = True
-port = sock.bind_to_random_port("tcp://127.0.0.1")
-print(port, flush=True)
-lock = threading.Lock()
-jobs = queue.SimpleQueue()
-
-def reply(ident, request):
-    data = msgpack.packb({"id": request["id"], "v": len(request["a"][0])})
-    with lock:
-        sock.send_multipart([ident, data])
-
-def worker():
-    while True:
-        reply(*jobs.get())
-
-if handoff:
-    threading.Thread(target=worker, daemon=True).start()
-while True:
-    ident, data = sock.recv_multipart()
-    request = msgpack.unpackb(data)
-    if request["m"] == "stop":
-        break
-    if handoff:
-        jobs.put((ident, request))
-    else:
-        reply(ident, request)
-"""
-PAYLOAD = "x" * 16
+HERE = Path(__file__).resolve().parent
+MIB = b"x" * (1 << 20)
 
 
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+class Proc:
+    """A process from ``bench/peers.py`` whose first stdout line is read back."""
+
+    def __init__(self, *args: str) -> None:
+        self.popen = subprocess.Popen(
+            [sys.executable, str(HERE / "peers.py"), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.first = self.readline()
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def readline(self) -> str:
+        assert self.popen.stdout is not None
+        line = self.popen.stdout.readline()
+        if not line:
+            raise RuntimeError(f"bench process {self.popen.args} ended early")
+        return line.strip()
+
+    def ask(self, command: str) -> str:
+        assert self.popen.stdin is not None
+        self.popen.stdin.write(command + "\n")
+        self.popen.stdin.flush()
+        return self.readline()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.popen.kill()
+        self.popen.wait(5)
 
 
-def timed(fn: Callable[[], object], count: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(count):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return samples
+class FanOut:
+    """A raw multicall: one DEALER per raw server, send to all, then collect every reply."""
 
+    def __init__(self, ports: list[int]) -> None:
+        self.callers = [RawCaller(port) for port in ports]
+        self.poller = zmq.Poller()
+        for caller in self.callers:
+            self.poller.register(caller.sock, zmq.POLLIN)
 
-class RawClient:
-    """A raw pyzmq DEALER talking to a raw ROUTER + msgpack echo server process."""
-
-    def __init__(self, *, curve: bool = False, handoff: bool = False) -> None:
-        argv = [sys.executable, "-c", RAW_SERVER]
-        server_public, server_secret = zmq.curve_keypair()
-        argv += ["curve", server_secret.decode()] if curve else []
-        argv += ["handoff"] if handoff else []
-        self.server = subprocess.Popen(argv, stdout=subprocess.PIPE)
-        assert self.server.stdout is not None
-        port = int(self.server.stdout.readline())
-        self.ctx = zmq.Context()
-        self.sock = self.ctx.socket(zmq.DEALER)
-        self.sock.linger = 0
-        if curve:
-            self.sock.curve_serverkey = server_public
-            self.sock.curve_publickey, self.sock.curve_secretkey = zmq.curve_keypair()
-        self.sock.connect(f"tcp://127.0.0.1:{port}")
-        self.ids = iter(range(1, 10**9))
-
-    def round_trip(self) -> None:
-        request = {"id": next(self.ids), "m": "len", "a": [PAYLOAD], "k": {}}
-        self.sock.send(msgpack.packb(request))
-        msgpack.unpackb(self.sock.recv())
+    def call(self) -> dict[int, Any]:
+        data = msgpack.packb({"id": 1, "m": "len", "a": [PAYLOAD]})
+        for caller in self.callers:
+            caller.sock.send(data)
+        replies: dict[int, Any] = {}
+        while len(replies) < len(self.callers):
+            for sock, _ in self.poller.poll(5000):
+                replies[id(sock)] = msgpack.unpackb(sock.recv())["v"]
+        return replies
 
     def close(self) -> None:
-        self.sock.send(msgpack.packb({"id": 0, "m": "stop", "a": [], "k": {}}))
-        self.sock.close()
-        self.ctx.term()
-        self.server.wait(5)
+        for caller in self.callers:
+            caller.close()
 
 
-def interleaved(
-    first: Callable[[], object], second: Callable[[], object], count: int
-) -> tuple[list[float], list[float]]:
-    """Time both in alternating blocks, so that load on the machine hits both alike."""
-    a: list[float] = []
-    b: list[float] = []
-    block = max(1, count // 20)
-    timed(first, 0, warmup=300)
-    timed(second, 0, warmup=300)
-    while len(a) < count:
-        a += timed(first, block, warmup=0)
-        b += timed(second, block, warmup=0)
-    return a, b
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C
 
 
-def throughput(caller: hotmesh.Node, target: str, threads: int, seconds: float) -> float:
-    done = 0
-    lock = threading.Lock()
-    stop_at = time.perf_counter() + seconds
-
-    def worker() -> None:
-        nonlocal done
-        n = 0
-        while time.perf_counter() < stop_at:
-            caller.call(target, "len", PAYLOAD)
-            n += 1
-        with lock:
-            done += n
-
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    started = time.perf_counter()
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    return done / (time.perf_counter() - started)
+@contextlib.contextmanager
+def started(procs: list[Proc]) -> Iterator[list[Proc]]:
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.stop()
 
 
-def line(label: str, samples: list[float]) -> str:
-    med, p99 = statistics.median(samples) * 1e6, percentile(samples, 0.99) * 1e6
-    return f"{label:<34} median {med:8.1f} us   p99 {p99:8.1f} us"
+def p50_spread(
+    report: Report, variants: dict[str, Callable[[], object]], count: int, repeats: int
+) -> dict[str, Spread]:
+    """p50 latency of each variant per repeat (alternating blocks); rows printed."""
+    spreads = {label: Spread() for label in variants}
+    p99s = {label: Spread() for label in variants}
+    for _ in range(repeats):
+        samples = alternate_latency(variants, count)
+        for label, values in samples.items():
+            spreads[label].values.append(percentile(values, 0.5))
+            p99s[label].values.append(percentile(values, 0.99))
+    for label in variants:
+        report.row(
+            label,
+            f"p50 {spreads[label].text(1e6)} us   p99 {p99s[label].text(1e6)} us",
+        )
+    return spreads
 
 
-def main() -> None:
+def ratio(a: Spread, b: Spread) -> Spread:
+    """Per-repeat ratio a/b (the repeats were timed side by side)."""
+    return Spread([x / y for x, y in zip(a.values, b.values, strict=True)])
+
+
+def throughput(
+    report: Report,
+    callers: dict[str, list[Proc]],
+    servers: dict[str, int],
+    repeats: int,
+    seconds: float,
+) -> dict[tuple[str, str], tuple[Spread, Spread, Spread]]:
+    """calls/s and CPU per call (caller side, server side) per (row, kind)."""
+    rows = {
+        "1 caller": (1, 1),
+        "4 callers": (1, 4),
+        "16 callers": (1, 16),
+        "2 caller processes x 4": (2, 4),
+    }
+    out: dict[tuple[str, str], tuple[Spread, Spread, Spread]] = {}
+    kinds = list(callers)
+    for row, (procs, threads) in rows.items():
+        for kind in kinds:
+            out[row, kind] = (Spread(), Spread(), Spread())
+        for rep in range(repeats):
+            shift = rep % len(kinds)
+            for kind in kinds[shift:] + kinds[:shift]:
+                used = callers[kind][:procs]
+                cpu_before = [process_cpu(p.pid) for p in used]
+                server_before = process_cpu(servers[kind])
+                for proc in used:
+                    assert proc.popen.stdin is not None
+                    proc.popen.stdin.write(f"go {threads} {seconds}\n")
+                    proc.popen.stdin.flush()
+                calls = sum(int(proc.readline()) for proc in used)
+                caller_cpu = sum(map(process_cpu, (p.pid for p in used))) - sum(cpu_before)
+                server_cpu = process_cpu(servers[kind]) - server_before
+                rate, cpu_c, cpu_s = out[row, kind]
+                rate.values.append(calls / seconds)
+                cpu_c.values.append(caller_cpu / calls)
+                cpu_s.values.append(server_cpu / calls)
+        for kind in kinds:
+            rate, cpu_c, cpu_s = out[row, kind]
+            report.row(
+                f"{row}: {kind}",
+                f"{rate.text(fmt='{:.0f}')} calls/s   CPU/call caller "
+                f"{cpu_c.text(1e6)} us, server {cpu_s.text(1e6)} us",
+            )
+    return out
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--calls", type=int, default=5000)
-    parser.add_argument("--fanout", type=int, default=16, help="largest multicall")
+    parser.add_argument("--quick", action="store_true", help="one repeat, fewer calls")
+    parser.add_argument("--calls", type=int, default=3000, help="round trips per repeat")
+    parser.add_argument("--seconds", type=float, default=1.5, help="per throughput run")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _terminate)
+    repeats = 1 if args.quick else 3
+    calls = args.calls // 3 if args.quick else args.calls
+    seconds = args.seconds / 2 if args.quick else args.seconds
+    fanout = 16
 
-    tmp = tempfile.TemporaryDirectory()
+    tmp = tempfile.TemporaryDirectory(prefix="hotmesh-bench-rpc-")
     # Keep the bench's registry entries out of the user's state dir.
     os.environ["HOTMESH_STATE_DIR"] = str(Path(tmp.name) / "state")
-    with tmp, LocalCluster(args.fanout, tick=2.0, directory=Path(tmp.name) / "c") as cluster:
-        cluster.wait_full_mesh(timeout=30)
-        caller = cluster.client("bench")
+    report = Report("hotmesh remote calls vs raw pyzmq and rpyc (issue 13 figures)")
+    curve_public, curve_secret = zmq.curve_keypair()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(tmp)
+        cluster = stack.enter_context(
+            LocalCluster(fanout, tick=2.0, directory=Path(tmp.name) / "c", start_timeout=60)
+        )
+        cluster.wait_full_mesh(timeout=60)
+        client = cluster.client("bench")
         target = cluster.names[0]
-        variants = {
-            "raw pyzmq DEALER/ROUTER + msgpack": {},
-            "  same, with CURVE": {"curve": True},
-            "  same, CURVE + hop to a worker": {"curve": True, "handoff": True},
+        raw = stack.enter_context(started([Proc("raw-server")]))[0]
+        raw_curve = stack.enter_context(started([Proc("raw-server", curve_secret.decode())]))[0]
+        rpyc = stack.enter_context(started([Proc("rpyc-server")]))[0]
+        fan = stack.enter_context(started([Proc("raw-server") for _ in range(fanout)]))
+        raw_caller = RawCaller(int(raw.first))
+        stack.callback(raw_caller.close)
+        raw_curve_caller = RawCaller(int(raw_curve.first), curve_public)
+        stack.callback(raw_curve_caller.close)
+        rpyc_conn, rpyc_len = rpyc_function(int(rpyc.first), "len")
+        stack.callback(rpyc_conn.close)
+        _, rpyc_echo = rpyc_function(int(rpyc.first), "echo")
+
+        print("call round trip, 16-byte argument, one call in flight")
+        rt = p50_spread(
+            report,
+            {
+                "hotmesh node.call": lambda: client.call(target, "len", PAYLOAD),
+                "raw pyzmq DEALER/ROUTER + msgpack": lambda: raw_caller.call("len", PAYLOAD),
+                "rpyc": lambda: rpyc_len(PAYLOAD),
+            },
+            calls,
+            repeats,
+        )
+        vs_rpyc = ratio(rt["hotmesh node.call"], rt["rpyc"])
+        vs_raw = ratio(rt["hotmesh node.call"], rt["raw pyzmq DEALER/ROUTER + msgpack"])
+        report.row("hotmesh / rpyc (p50)", f"{vs_rpyc.text(fmt='{:.2f}')}x")
+        report.row("hotmesh / raw pyzmq (p50)", f"{vs_raw.text(fmt='{:.2f}')}x")
+        report.check("round trip p50 / rpyc p50", vs_rpyc.median, 1.0, "x")
+
+        print("\ncalls/s, one target process, caller processes on this host")
+        seed, state = cluster.endpoints[0], str(Path(tmp.name) / "callers")
+        hotmesh_args = ["caller", "hotmesh", target, seed, cluster.cookie, state]
+        caller_args = {
+            "hotmesh": hotmesh_args,
+            "rpyc": ["caller", "rpyc", rpyc.first],
+            "raw pyzmq": ["caller", "raw", raw.first],
         }
-        results: dict[str, tuple[list[float], list[float]]] = {}
-        for label, options in variants.items():
-            raw_client = RawClient(**options)
-            try:
-                results[label] = interleaved(
-                    raw_client.round_trip, lambda: caller.call(target, "len", PAYLOAD), args.calls
-                )
-            finally:
-                raw_client.close()
-        raw, calls = results["raw pyzmq DEALER/ROUTER + msgpack"]
-        print("round trip, 16-byte argument, one call in flight (alternating blocks)")
-        print(line("raw pyzmq DEALER/ROUTER + msgpack", raw))
-        print(line("node.call", calls))
-        ratio = statistics.median(calls) / statistics.median(raw)
-        print(f"{'node.call / raw (median)':<34} {ratio:.2f}x   (target: within 2x)")
-        print("what the ratio is made of (each baseline timed against node.call again):")
-        for label in list(variants)[1:]:
-            base, against = results[label]
-            share = statistics.median(against) / statistics.median(base)
-            print(f"{line(label, base)}   node.call / this {share:.2f}x")
-        print()
-        for threads in (1, 4, 16):
-            rate = throughput(caller, target, threads, seconds=2.0)
-            print(f"calls/s with {threads:>2} concurrent callers     {rate:10.0f}")
-        print()
-        print("multicall (one caller, N target processes on this host)")
-        for n in (4, 8, 16):
-            if n > args.fanout:
-                break
-            targets = cluster.names[:n]
-            samples = timed(lambda t=targets: caller.multicall(t, "len", PAYLOAD), 300, 30)
-            print(line(f"multicall to {n:>2} nodes", samples))
+        callers = {
+            kind: stack.enter_context(started([Proc(*argv) for _ in range(2)]))
+            for kind, argv in caller_args.items()
+        }
+        servers = {"hotmesh": cluster.node(0).pid, "rpyc": rpyc.pid, "raw pyzmq": raw.pid}
+        rates = throughput(report, callers, servers, repeats, seconds)
+        for row in ("16 callers", "2 caller processes x 4"):
+            rate, cpu_c, cpu_s = rates[row, "hotmesh"]
+            rpyc_rate = rates[row, "rpyc"][0]
+            report.row(f"{row}: hotmesh / rpyc", f"{ratio(rate, rpyc_rate).text(fmt='{:.2f}')}x")
+            report.check(f"calls/s, {row}", rate.median, 30_000, "calls/s", higher_is_better=True)
+        _, cpu_c, cpu_s = rates["16 callers", "hotmesh"]
+        report.check("CPU per call, caller side (16 callers)", cpu_c.median * 1e6, 20, "us")
+        report.check("CPU per call, target side (16 callers)", cpu_s.median * 1e6, 20, "us")
+
+        print(f"\nmulticall to {fanout} nodes, one caller, {fanout} target processes")
+        fan_out = FanOut([int(p.first) for p in fan])
+        stack.callback(fan_out.close)
+        names = cluster.names[:fanout]
+        mc = p50_spread(
+            report,
+            {
+                "hotmesh multicall": lambda: client.multicall(names, "len", PAYLOAD),
+                "raw pyzmq fan-out (16 DEALERs)": fan_out.call,
+            },
+            max(100, calls // 10),
+            repeats,
+        )
+        vs_fan = ratio(mc["hotmesh multicall"], mc["raw pyzmq fan-out (16 DEALERs)"])
+        report.row("hotmesh / raw fan-out (p50)", f"{vs_fan.text(fmt='{:.2f}')}x")
+        report.check("multicall to 16 nodes p50", mc["hotmesh multicall"].median * 1e3, 1.5, "ms")
+
+        print("\necho of 1 MiB (bytes), one call in flight")
+        echo = p50_spread(
+            report,
+            {
+                "hotmesh node.call": lambda: client.call(target, "bytes", MIB),
+                "raw pyzmq + CURVE": lambda: raw_curve_caller.call("echo", MIB),
+                "raw pyzmq": lambda: raw_caller.call("echo", MIB),
+                "rpyc": lambda: rpyc_echo(MIB),
+            },
+            max(60, calls // 25),
+            repeats,
+        )
+        vs_curve = ratio(echo["hotmesh node.call"], echo["raw pyzmq + CURVE"])
+        report.row("hotmesh / raw + CURVE (p50)", f"{vs_curve.text(fmt='{:.2f}')}x")
+        vs_plain = ratio(echo["hotmesh node.call"], echo["raw pyzmq"])
+        report.row("hotmesh / raw (p50)", f"{vs_plain.text(fmt='{:.2f}')}x")
+        report.check("echo 1 MiB p50 / raw + CURVE p50", vs_curve.median, 1.2, "x")
+        return report.finish()
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: every process started was stopped", file=sys.stderr)
+        raise SystemExit(130) from None
