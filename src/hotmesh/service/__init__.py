@@ -27,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -63,6 +64,8 @@ __all__ = [
     "stop_service",
     "suspend",
 ]
+
+log = logging.getLogger("hotmesh.service")
 
 _lock = threading.Lock()
 _registry: dict[str, Service] = {}
@@ -244,11 +247,14 @@ def resume(name: str, *, timeout: float = 5.0) -> None:
 def migrate(modules: Iterable[str], *, timeout: float = 5.0) -> list[Migration]:
     """Make every service running one of ``modules`` change code now, and report.
 
-    Each such service takes a system message between two ordinary messages (also
-    while suspended): if its callback module's current version differs from the one
-    it runs, it calls ``code_change`` (the new version's, or on a revert the leaving
-    version's with ``("down", vsn)``) and moves to it. All services are asked at once,
-    then waited for, up to ``timeout`` in total.
+    A service between two messages (also one suspended) changes code in place, in one
+    pass on the calling thread, as Erlang's release handler changes suspended
+    processes: it is held between messages while its code_change runs, and its next
+    message runs the new code. A service busy in a callback gets a system message
+    instead and changes code as soon as the callback returns; those are waited for, up
+    to ``timeout`` in total. Either way: if the callback module's current version
+    differs from the one it runs, the new version's ``code_change`` (or on a revert the
+    leaving version's, with ``("down", vsn)``) runs once and the service moves to it.
 
     Returns one Migration per service whose latest code change targets the module's
     current version (including one that already changed between messages); a
@@ -259,16 +265,38 @@ def migrate(modules: Iterable[str], *, timeout: float = 5.0) -> list[Migration]:
     wanted = set(modules)
     with _lock:
         targets = [s for s in _registry.values() if s.module in wanted and s.is_alive()]
+    report: list[Migration] = []
     asked: list[tuple[Service, Future[Any] | None]] = []
     for service in targets:
-        if threading.current_thread() is service.thread:
+        if service.is_current():
             asked.append((service, None))
+            continue
+        done, migration = service.try_migrate_in_place()
+        if done:
+            if migration is not None:
+                report.append(migration)
             continue
         try:
             asked.append((service, service.post_system("migrate")))
         except NoSuchService:
             continue
-    return _collect(asked, timeout)
+    _log_pass(report, len(asked))
+    return report + _collect(asked, timeout)
+
+
+def _log_pass(report: list[Migration], busy: int) -> None:
+    """One line for the services changed in place (each failure was logged on its own)."""
+    if report or busy:
+        ok = sum(1 for m in report if m.ok)
+        modules = ", ".join(sorted({m.module for m in report})) or "-"
+        log.info(
+            "migrate: %d service(s) migrated in place (%d ok, %d failed; %s), %d busy ones asked",
+            len(report),
+            ok,
+            len(report) - ok,
+            modules,
+            busy,
+        )
 
 
 def _collect(asked: list[tuple[Service, Future[Any] | None]], timeout: float) -> list[Migration]:
@@ -316,7 +344,7 @@ def _lookup(name: str) -> Service:
 def _lookup_other(name: str, what: str) -> Service:
     """The service, refusing a synchronous request from its own thread (it would deadlock)."""
     service = _lookup(name)
-    if threading.current_thread() is service.thread:
+    if service.is_current():
         raise ServiceError(
             f"service {name} cannot {what} itself from its own callbacks (it would wait "
             "for itself); use service_cast or service_info"

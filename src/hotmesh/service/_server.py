@@ -3,6 +3,8 @@
 The loop never holds a frame of the callback module between messages: before each
 ordinary message it asks the code server for the module's current version, runs a
 code_change if the version moved, then calls the callback in that version's namespace.
+A service's *turn* (a lock) is held while its state is in use: by its thread around
+every message, or, between messages, by a migrator changing its code in place.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from hotmesh.service._records import Migration, ServiceStatus
 log = logging.getLogger("hotmesh.service")
 
 _STOP = object()
+# The service whose code a migrator changes in place on this thread, if any.
+_acting = threading.local()
 
 
 class Service:
@@ -64,6 +68,9 @@ class Service:
         self.restarts = 0
         self.handled = 0
         self.started: Future[None] = Future()
+        # Held while the state is in use: by the thread around each message, or by
+        # a migrator that changes the code in place while the service is idle.
+        self.turn = threading.Lock()
         self.thread = threading.Thread(
             target=self._run, name=f"hotmesh-service-{name}", daemon=True
         )
@@ -108,36 +115,67 @@ class Service:
         """True while the service takes messages (not stopped, not given up)."""
         return self.status in ("starting", "running")
 
+    def is_current(self) -> bool:
+        """Whether the calling thread acts as this service (its thread, or a migrator
+        running its code_change in place): a request to itself would wait for itself."""
+        return (
+            threading.current_thread() is self.thread or getattr(_acting, "service", None) is self
+        )
+
+    def try_migrate_in_place(self) -> tuple[bool, Migration | None]:
+        """Change code now on the calling thread if the service is between messages.
+
+        Returns ``(False, None)`` when it is busy in a callback (its thread holds the
+        turn); else ``(True, what the migrate system message would have returned)``.
+        The service's thread waits for the turn before its next message, so that
+        message runs the new code, exactly as after the system message.
+        """
+        if not self.turn.acquire(blocking=False):
+            return False, None
+        _acting.service = self
+        try:
+            if not self.is_alive():
+                return True, None
+            return True, self._migrate_now(quiet=True)
+        finally:
+            _acting.service = None
+            self.turn.release()
+
     # -- the loop (service thread) -------------------------------------------
 
     def _run(self) -> None:
-        try:
-            self._start_instance()
-        except Exception as exc:
-            self.status = "failed"
-            self.last_crash = _format(exc)
-            self.mailbox.close()
-            self.started.set_exception(
-                ServiceCrashed(f"service {self.name}: init failed\n{self.last_crash}")
-            )
-            return
-        self.status = "running"
-        self.started.set_result(None)
+        with self.turn:
+            try:
+                self._start_instance()
+            except Exception as exc:
+                self.status = "failed"
+                self.last_crash = _format(exc)
+                self.mailbox.close()
+                self.started.set_exception(
+                    ServiceCrashed(f"service {self.name}: init failed\n{self.last_crash}")
+                )
+                return
+            self.status = "running"
+            self.started.set_result(None)
         while True:
             message = self.mailbox.take(normal=not self.suspended)
-            if isinstance(message, System):
-                if self._system(message) is _STOP:
+            with self.turn:
+                if not self._step(message):
                     return
-                continue
-            try:
-                self._sync_code()
-                self._handle(message)
-            except Exception as exc:
-                if not self._crashed(exc, message):
-                    return
-            finally:
-                del message  # hold no reference to the request between messages
-            self.handled += 1
+            del message  # hold no reference to the request between messages
+
+    def _step(self, message: Message | System) -> bool:
+        """Handle one message (holding the turn); False once the loop must end."""
+        if isinstance(message, System):
+            return self._system(message) is not _STOP
+        try:
+            self._sync_code()
+            self._handle(message)
+        except Exception as exc:
+            if not self._crashed(exc, message):
+                return False
+        self.handled += 1
+        return True
 
     def _start_instance(self) -> None:
         """Run ``init(*args)`` in the module's current version (first start and restarts)."""
@@ -183,7 +221,7 @@ class Service:
 
     # -- code change ----------------------------------------------------------
 
-    def _sync_code(self) -> None:
+    def _sync_code(self, *, quiet: bool = False) -> None:
         """Move to the module's current version, running code_change, if it changed."""
         running = self.running
         if running is None:
@@ -195,9 +233,11 @@ class Service:
         if step is CodeStep.STAY:
             self.failed_target = None
         elif step is not CodeStep.PINNED:
-            self._change_code(running, current, down=step is CodeStep.DOWN)
+            self._change_code(running, current, down=step is CodeStep.DOWN, quiet=quiet)
 
-    def _change_code(self, running: code.Version, target: code.Version, *, down: bool) -> None:
+    def _change_code(
+        self, running: code.Version, target: code.Version, *, down: bool, quiet: bool = False
+    ) -> None:
         if down:
             # Erlang's downgrade of a dynamic module: the leaving (newer) version knows
             # both state formats, so its code_change turns the state back.
@@ -230,11 +270,13 @@ class Service:
         self.last_migration = Migration(
             self.name, self.module, running.vsn, target.vsn, True, None, down
         )
-        log.info("service %s: code_change %s -> %s ok", self.name, running.vsn, target.vsn)
+        # migrate() sums up its pass in one line; a change between messages says so here.
+        level = logging.DEBUG if quiet else logging.INFO
+        log.log(level, "service %s: code_change %s -> %s ok", self.name, running.vsn, target.vsn)
 
-    def _migrate_now(self) -> Migration | None:
+    def _migrate_now(self, *, quiet: bool = False) -> Migration | None:
         """The ``migrate`` system message: change code now and report the latest change."""
-        self._sync_code()
+        self._sync_code(quiet=quiet)
         current = code.current_version(self.module)
         last = self.last_migration
         if current is not None and last is not None and last.to_vsn == current.vsn:

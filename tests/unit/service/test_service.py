@@ -167,6 +167,43 @@ def test_failing_code_change_keeps_old_code_and_state_and_is_reported(managed: M
     assert migrate([mod.name]) == [migration]
 
 
+def test_migrate_asks_a_busy_service_and_it_changes_code_before_its_next_message(
+    managed: Make,
+) -> None:
+    mod = managed(
+        "import threading\n\n__vsn__ = '1'\nGATE = threading.Event()\n\n"
+        "def init(start):\n    return start\n\n"
+        "def handle_call(msg, state):\n    return ('v1', state), state\n\n"
+        "def handle_cast(msg, state):\n    GATE.wait(10)\n    return state + msg\n"
+    )
+    name = _name()
+    start_service(name, mod.name, 1)
+    gate = sys.modules[mod.name].GATE
+    service_cast(name, 2)  # now busy in handle_cast until the gate opens
+    wait_until(lambda: service_status(name).queued == 0, timeout=5, message="cast taken")
+    mod.load(V2)
+    [unanswered] = migrate([mod.name], timeout=0.05)
+    assert not unanswered.ok
+    assert "no answer within" in (unanswered.error or "")
+    gate.set()
+    assert service_call(name, "get") == ("v2", {"count": 3, "changes": 1, "from": "1"})
+
+
+def test_a_code_change_calling_its_own_service_fails_instead_of_waiting(managed: Make) -> None:
+    mod = managed(V1)
+    name = _name()
+    start_service(name, mod.name, name)
+    mod.load(
+        "from hotmesh.service import service_call\n\n"
+        "def handle_call(msg, state):\n    return msg, state\n\n"
+        "def code_change(old_vsn, state):\n    return service_call(state, 'x', timeout=30)\n"
+    )
+    [migration] = migrate([mod.name], timeout=30)
+    assert not migration.ok
+    assert "cannot call itself" in (migration.error or "")
+    assert service_status(name).pinned
+
+
 def test_revert_runs_the_leaving_versions_down_code_change(managed: Make) -> None:
     mod = managed(V1)
     name = _name()
