@@ -1,17 +1,26 @@
 """Benchmarks of the code server, each against a baseline measured in the same run.
 
-Run: .venv/bin/python bench/code.py   (about 20 s)
+Run: .venv/bin/python bench/code.py [--only scaling]   (about 60 s; scaling alone ~40 s)
 Prints: qualified call through a facade vs a plain module; load_file of a
 generated 1,000-line module vs compile+exec of the same source; atomic_load of
 10 modules vs 10 x compile+exec; soft_purge with 1,000 asyncio tasks and 50
-threads vs walking the same tasks with Task.get_stack().
+threads vs walking the same tasks with Task.get_stack(); then the scaling of a
+load with the number of managed modules: load_file of a 1-line module with 0,
+50 and 200 other managed modules loaded (each variant in its own process,
+alternating blocks, three repeats), and the first load in a node managing a
+137-module app against compiling and executing the changed module.
+Exits 1 when a scaling target is missed: 200 modules within 1.5x of none, and
+the first load in the large app at most 20 ms beyond compile+exec.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -236,7 +245,193 @@ async def _spawn(handler, ev, count):  # type: ignore[no-untyped-def]
     return [asyncio.ensure_future(handler(ev)) for _ in range(count)]
 
 
+# ------------------------------------------------------------------ scaling
+# Each variant runs in its own process, so that the number of managed modules
+# in the node is exactly the variant's; variants alternate in blocks.
+
+SCALING_COUNTS = (0, 50, 200)
+SCALING_LOADS = 25
+APP_MODULES = 137
+
+
+def other_module(package: str, i: int) -> str:
+    """About 80 lines that import the 1-line module and their neighbours, like app code."""
+    out = ['"""Generated module."""', "import math", "from . import tiny"]
+    if i > 0:
+        out.append(f"from .m{i - 1} import f0 as prev_f0")
+    if i > 1:
+        out.append(f"from {package} import m{(i * 7) % i}")
+    out += [f"CONST_{i} = {i}", ""]
+    for j in range(16):
+        call = f"prev_f0(x) + {j}" if i > 0 else f"math.sqrt(abs(x)) + {j}"
+        if i > 1 and j % 4 == 0:
+            call = f"m{(i * 7) % i}.f{j}(x)"
+        out += [f"def f{j}(x):", f"    return tiny.X + {call}", ""]
+    out += [f"class Thing{i}:", "    def method(self):", "        return tiny.X", ""]
+    return "\n".join(out) + "\n"
+
+
+def scaling_worker(tmp: Path, others: int) -> list[float]:
+    """ms of each load_file of a 1-line module, with ``others`` managed modules loaded."""
+    package = "hm_scale_pkg"
+    (tmp / package).mkdir()
+    (tmp / package / "__init__.py").write_text("")
+    tiny = tmp / package / "tiny.py"
+    tiny.write_text("X = 0\n")
+    for i in range(others):
+        (tmp / package / f"m{i}.py").write_text(other_module(package, i))
+    sys.path.insert(0, str(tmp))
+    code.add_root(package)
+    importlib.import_module(f"{package}.tiny")
+    for i in range(others):
+        importlib.import_module(f"{package}.m{i}")
+    assert len(code.loaded()) == others + 2
+    samples = []
+    for n in range(1, SCALING_LOADS + 1):
+        code.purge(f"{package}.tiny")
+        tiny.write_text(f"X = {n}\n")
+        start = time.perf_counter()
+        code.load_file(f"{package}.tiny")
+        samples.append((time.perf_counter() - start) * 1e3)
+    return samples
+
+
+def app_module(name: str, siblings: list[str], index: int) -> str:
+    """About 120 lines of app code: imports of the shared util and of two siblings."""
+    out = ['"""Generated app module."""', "import math", "from app import util"]
+    out.append("from app.util import helper, Base")
+    for sib in siblings:
+        out.append(f"import {sib}")
+    out += [f"LIMIT = {index}", ""]
+    for j in range(22):
+        if siblings and j % 5 == 0:
+            call = f"{siblings[j % len(siblings)]}.f{j}(x)"
+        else:
+            call = f"util.scale(x, {j}) + helper(x)"
+        out += [f"def f{j}(x):", f"    return {call} + math.floor(x)", ""]
+    out += ["class Thing(Base):", "    def method(self):", "        return util.scale(1, 2)", ""]
+    return "\n".join(out) + "\n"
+
+
+def util_module(tag: int, extra: bool) -> str:
+    out = ['"""The module every app module uses."""', f"TAG = {tag}", ""]
+    out += ["def scale(x, k):", f"    return x * k + {tag}", ""]
+    out += ["def helper(x):", "    return x + 1", ""]
+    out += ["class Base:", "    pass", ""]
+    for j in range(60):
+        out += [f"def util{j}(x):", f"    return x * {j} + TAG", ""]
+    if extra:
+        out += ["def unused_helper(x):", "    return x", ""]
+    return "\n".join(out) + "\n"
+
+
+def app_worker(tmp: Path, removes_name: bool) -> dict[str, float]:
+    """The first load in a node managing a 137-module app, and compile+exec of its source."""
+    root = tmp / "app"
+    names = []
+    for sub in ("core", "web", "db"):
+        (root / sub).mkdir(parents=True)
+        (root / sub / "__init__.py").write_text("")
+        names.append(f"app.{sub}")
+    (root / "__init__.py").write_text("")
+    (root / "util.py").write_text(util_module(0, True))
+    modules = [f"app.{sub}.mod{i}" for sub in ("core", "web", "db") for i in range(44)]
+    names += modules
+    for index, mod in enumerate(modules):
+        siblings = [
+            modules[(index * 5 + 1) % len(modules)],
+            modules[(index * 3 + 2) % len(modules)],
+        ]
+        siblings = [s for s in siblings if s != mod]
+        path = root.joinpath(*mod.split(".")[1:]).with_suffix(".py")
+        path.write_text(app_module(mod, siblings, index))
+    sys.path.insert(0, str(tmp))
+    code.add_root("app")
+    importlib.import_module("app.util")
+    for mod in names:
+        importlib.import_module(mod)
+    assert len(code.loaded()) == APP_MODULES, len(code.loaded())
+    source = util_module(1, not removes_name)
+    (root / "util.py").write_text(source)
+    start = time.perf_counter()
+    code.load_file("app.util")
+    first = (time.perf_counter() - start) * 1e3
+    base = []
+    for _ in range(9):
+        start = time.perf_counter()
+        exec(compile(source, str(root / "util.py"), "exec"), {"__name__": "app.util"})
+        base.append((time.perf_counter() - start) * 1e3)
+    return {"first": first, "compile_exec": statistics.median(base)}
+
+
+def run_worker(args: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmpdir:
+        if args[0] == "scaling":
+            result: object = scaling_worker(Path(tmpdir), int(args[1]))
+        else:
+            result = app_worker(Path(tmpdir), args[1] == "removes")
+    print(json.dumps(result))
+
+
+def in_process(*args: str) -> object:
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", *args], check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def spread(values: list[float]) -> str:
+    return f"{min(values):6.2f} / {statistics.median(values):6.2f} / {max(values):6.2f}"
+
+
+def bench_scaling() -> bool:
+    """Load cost against the number of managed modules; True when the targets are met."""
+    samples: dict[int, list[float]] = {n: [] for n in SCALING_COUNTS}
+    apps: dict[str, list[dict[str, float]]] = {"keeps names": [], "removes a name": []}
+    before = os.getloadavg()
+    for _block in range(3):
+        for n in SCALING_COUNTS:
+            samples[n] += in_process("scaling", str(n))  # type: ignore[arg-type]
+        for label, arg in (("keeps names", "keeps"), ("removes a name", "removes")):
+            apps[label].append(in_process("app", arg))  # type: ignore[arg-type]
+    after = os.getloadavg()
+    print(
+        f"load_file of a 1-line module with N other managed modules loaded "
+        f"({SCALING_LOADS} loads x 3 alternating blocks, one process per block; "
+        f"load average {before[0]:.2f} -> {after[0]:.2f}):"
+    )
+    base = statistics.median(samples[0])
+    ok = True
+    for n in SCALING_COUNTS:
+        ratio = statistics.median(samples[n]) / base
+        print(f"  N={n:4d}: min/median/max {spread(samples[n])} ms, ratio to N=0 {ratio:5.2f}")
+        if n == max(SCALING_COUNTS) and ratio > 1.5:
+            ok = False
+    print(f"  target: N={max(SCALING_COUNTS)} within 1.5x of N=0: {'met' if ok else 'MISSED'}")
+    print(f"first load_file in a node managing a {APP_MODULES}-module app (app.util, 3 processes):")
+    for label, runs in apps.items():
+        first = [r["first"] for r in runs]
+        extra = [r["first"] - r["compile_exec"] for r in runs]
+        met = statistics.median(extra) <= 20.0
+        ok = ok and met
+        print(
+            f"  {label:15s}: first load min/median/max {spread(first)} ms; beyond compile+exec "
+            f"of the new util {spread(extra)} ms (target <= 20: {'met' if met else 'MISSED'})"
+        )
+    return ok
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--worker"]:
+        run_worker(sys.argv[2:])
+        return
+    if sys.argv[1:] != ["--only", "scaling"]:
+        run_classic()
+    print(f"Python {sys.version.split()[0]}")
+    sys.exit(0 if bench_scaling() else 1)
+
+
+def run_classic() -> None:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         managed = "hm_bench_pkg"

@@ -24,12 +24,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from hotmesh.code.build import keep
-from hotmesh.code.crossref import Problem
 from hotmesh.code.purging import PurgeReport
 from hotmesh.code.scan import Offender
 from hotmesh.code.server import CodeServer, Prepared, Status
 from hotmesh.code.stale import StaleReference
 from hotmesh.code.versions import Version
+from hotmesh.code.xref_source import Problem
 
 __all__ = [
     "CodeServer",

@@ -23,13 +23,12 @@ from importlib.machinery import ModuleSpec
 from typing import Any, Literal
 
 from hotmesh._errors import CodeError, LoadError, NotManaged, StickyModule, XrefError
-from hotmesh.code import crossref, scan
+from hotmesh.code import scan
 from hotmesh.code.batch import Batch, PeerLoader
 from hotmesh.code.build import Built, build_version
 from hotmesh.code.facade import Switch, deleted_namespace
 from hotmesh.code.finder import ManagedFinder, ManagedLoader
 from hotmesh.code.purging import PurgeReport, stop_runners
-from hotmesh.code.refcheck import RefChecker
 from hotmesh.code.roots import (
     Root,
     is_source,
@@ -52,6 +51,8 @@ from hotmesh.code.versions import (
     make_vsn,
     source_hash,
 )
+from hotmesh.code.xref_index import XrefIndex
+from hotmesh.code.xref_source import Problem
 
 Status = Literal["not_loaded", "loaded", "modified", "removed"]
 
@@ -75,7 +76,7 @@ class CodeServer:
         self._world: dict[str, Entry] = {}
         self._facades: dict[str, types.ModuleType] = {}
         self._codefiles: dict[str, str] = {}  # vsn -> linecache key
-        self._refcheck = RefChecker()
+        self._xref = XrefIndex()
         self._disk: dict[str, tuple[int, int, str]] = {}  # path -> (mtime_ns, size, hash)
         self._lock = threading.RLock()  # serialises loads, purges, deletes, reverts
         self._switch = threading.Lock()  # held only while publishing, never around user code
@@ -289,7 +290,7 @@ class CodeServer:
         return ModuleSpec(name, PeerLoader(self, name))
 
     def _check_references(self, built: dict[str, Built]) -> None:
-        problems = self._refcheck.for_load(self._world, {m: b.version for m, b in built.items()})
+        problems = self._xref.for_load(self._world, {m: b.version for m, b in built.items()})
         if problems:
             listing = "\n".join(f"  {problem}" for problem in problems)
             raise XrefError(
@@ -365,7 +366,7 @@ class CodeServer:
             self._codefiles[b.version.vsn] = b.code_filename
 
     def _forget(self, version: Version) -> None:
-        self._refcheck.forget(version)
+        self._xref.forget(version)
         codefile = self._codefiles.pop(version.vsn, None)
         if codefile is not None:
             linecache.cache.pop(codefile, None)
@@ -540,7 +541,7 @@ class CodeServer:
         return find_stale(old.namespace, current_ns, labels)
 
     # ------------------------------------------------------------------ xref
-    def xref(self, mods: Iterable[str]) -> list[crossref.Problem]:
+    def xref(self, mods: Iterable[str]) -> list[Problem]:
         """Dangling references if ``mods`` were loaded from disk now (nothing executes)."""
         sources: dict[str, tuple[str, str]] = {}
         for mod in mods:
@@ -548,7 +549,7 @@ class CodeServer:
             assert spec.origin is not None
             sources[mod] = (spec.origin, read_source(spec.origin))
         try:
-            return self._refcheck.for_sources(self._world, sources)
+            return self._xref.for_sources(self._world, sources)
         except SyntaxError as exc:
             raise LoadError(f"cannot parse {exc.filename or 'a new source'}: {exc}") from exc
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hotmesh import CodeError, NotPurged
-from hotmesh.code import crossref, versions
+from hotmesh.code import versions
+from hotmesh.code import xref_source as xref
 from hotmesh.code.versions import Version
 
 
@@ -47,6 +48,7 @@ def test_vsn_and_hash() -> None:
 
 
 KNOWN = frozenset({"app", "app.a", "app.b"})
+HEADS = frozenset({"app"})
 
 
 def test_references_through_import_alias_from_import_and_relative_import() -> None:
@@ -58,30 +60,35 @@ def test_references_through_import_alias_from_import_and_relative_import() -> No
         "def f():\n"
         "    return app.b.one() + bb.two() + b.three() + g()\n"
     )
-    refs = crossref.references("app.a", source, False, KNOWN)
+    refs = xref.references("app.a", source, False, KNOWN.__contains__, HEADS)
     assert {(r.target, r.name) for r in refs} == {
         ("app.b", "one"),
         ("app.b", "two"),
         ("app.b", "three"),
         ("app.b", "g"),
     }
-    assert crossref.references("app.a", "import json\njson.dumps\n", False, KNOWN) == []
+    assert (
+        xref.references("app.a", "import json\njson.dumps\n", False, KNOWN.__contains__, HEADS)
+        == []
+    )
 
 
 def test_defined_names_is_none_when_unknowable() -> None:
-    assert crossref.defined_names("X = 1\ndef f():\n    global Y\n    Y = 2\n") == {"X", "f", "Y"}
-    assert crossref.defined_names("from os import *\n") is None
-    assert crossref.defined_names("def __getattr__(name):\n    return 1\n") is None
-    assert crossref.defined_names("globals()['Z'] = 1\n") is None
+    assert xref.defined_names("X = 1\ndef f():\n    global Y\n    Y = 2\n") == {"X", "f", "Y"}
+    assert xref.defined_names("from os import *\n") is None
+    assert xref.defined_names("def __getattr__(name):\n    return 1\n") is None
+    assert xref.defined_names("globals()['Z'] = 1\n") is None
 
 
 def test_check_words_problems_and_ignores_unrelated_modules() -> None:
     refs = {
-        "app.a": ("app/a.py", [crossref.Ref(12, "app.b", "missing_func")]),
-        "app.c": ("app/c.py", [crossref.Ref(3, "app.d", "gone")]),
+        "app.a": ("app/a.py", [xref.Ref(12, "app.b", "missing_func")]),
+        "app.c": ("app/c.py", [xref.Ref(3, "app.d", "gone")]),
     }
     names = {"app.a": {"x"}, "app.b": {"other"}, "app.c": set(), "app.d": set()}
-    problems = crossref.check(refs, names, {"app.b"}, {"app.b": {"missing_func"}})
+    problems = xref.check(
+        refs, names.get, names.__contains__, {"app.b"}, {"app.b": {"missing_func"}}
+    )
     assert [str(p) for p in problems] == [
         "app/a.py:12: app.a uses app.b.missing_func (removed in the new version)"
     ]

@@ -1,4 +1,4 @@
-"""Cross-module reference checks before a load, like Erlang's xref (no I/O: works on source text).
+"""Cross-module references in source text, and which dangle, like Erlang's xref (no I/O).
 
 A reference is ``m.f`` where ``m`` is bound by an import of a managed module,
 or ``from m import f``. A load is refused when a reference, in the code that
@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import functools
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 
@@ -67,6 +67,23 @@ def mentions(source: str, words: frozenset[str]) -> bool:
     return bool(words) and _word_pattern(words).search(source) is not None
 
 
+@functools.lru_cache(maxsize=64)
+def _names_pattern(words: frozenset[str]) -> re.Pattern[str]:
+    return re.compile(rf"\b(?:{'|'.join(sorted(re.escape(word) for word in words))})\b")
+
+
+def names_any(source: str, words: frozenset[str]) -> bool:
+    """Whether ``source`` contains any of ``words`` as a word (comments and strings count).
+
+    A module whose source does not cannot refer to any of them. A substring
+    search (C speed, no per-position work) comes first; the word-boundary
+    regex runs only on sources that contain one of the words.
+    """
+    return (
+        any(word in source for word in words) and _names_pattern(words).search(source) is not None
+    )
+
+
 def _nodes(tree: ast.AST) -> Iterator[ast.AST]:
     """Every node of ``tree`` (like ast.walk, about twice as fast)."""
     stack = [tree]
@@ -81,15 +98,22 @@ def _nodes(tree: ast.AST) -> Iterator[ast.AST]:
                 stack.append(value)
 
 
-def references(module: str, source: str, is_package: bool, known: frozenset[str]) -> list[Ref]:
+def references(
+    module: str,
+    source: str,
+    is_package: bool,
+    is_module: Callable[[str], bool],
+    heads: frozenset[str],
+) -> list[Ref]:
     """The references ``module``'s source makes to names of other modules.
 
-    ``known`` are the dotted names of the modules we can check; references to
-    anything else are ignored. A SyntaxError propagates.
+    ``is_module`` tells the dotted names of the modules we can check;
+    references to anything else are ignored. ``heads`` are their top-level
+    names: a source naming none of them (and without relative imports) is not
+    parsed. A SyntaxError propagates.
     """
-    if not mentions(source, frozenset(name.split(".")[0] for name in known)):
+    if not mentions(source, heads):
         return []
-    is_module = known.__contains__
     tree = ast.parse(source)
     bound: dict[str, str] = {}
     refs: list[Ref] = []
@@ -177,7 +201,8 @@ def defined_names(source: str) -> set[str] | None:
 
 def check(
     refs: Mapping[str, tuple[str, list[Ref]]],
-    names: Mapping[str, Collection[str] | None],
+    names: Callable[[str], Collection[str] | None],
+    is_module: Callable[[str], bool],
     changed: Collection[str],
     before: Mapping[str, Collection[str]],
 ) -> list[Problem]:
@@ -186,7 +211,9 @@ def check(
     Args:
         refs: referencing module -> (file shown in problems, its references), for
             the code that will be current after the load.
-        names: every checkable module -> the names it will define (None: unknown).
+        names: a checkable module -> the names it will define (None: unknown,
+            or not a checkable module).
+        is_module: whether a dotted name will be a checkable module.
         changed: the modules being loaded.
         before: changed module -> the names its current version defines, to
             tell "removed in the new version" from "not defined".
@@ -196,10 +223,10 @@ def check(
         for ref in module_refs:
             if module not in changed and ref.target not in changed:
                 continue
-            defined = names.get(ref.target)
+            defined = names(ref.target)
             if defined is None or ref.name in defined or ref.name.startswith("__"):
                 continue
-            if f"{ref.target}.{ref.name}" in names:
+            if is_module(f"{ref.target}.{ref.name}"):
                 continue
             if ref.target in changed:
                 why = (
