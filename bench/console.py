@@ -22,6 +22,7 @@ from collections.abc import Callable
 from hotmesh._console.client import ConsoleClient
 from hotmesh._console.completion import complete
 from hotmesh._mesh import client as mesh_client
+from hotmesh._rpc import client_calls
 from hotmesh.testing import LocalCluster
 
 ROUNDS = 400
@@ -44,9 +45,9 @@ def median_ms(action: Callable[[], object], runs: int, budget: float = 10.0) -> 
 def round_trips(client: ConsoleClient, conn: mesh_client.Connection) -> None:
     for _ in range(20):  # warm both paths
         client.execute("1+1")
-        mesh_client.call(conn, "operator.add", 1, 1)
+        client_calls.call(conn, "operator.add", 1, 1)
     console = median_ms(lambda: client.execute("1+1"), ROUNDS)
-    call = median_ms(lambda: mesh_client.call(conn, "operator.add", 1, 1), ROUNDS)
+    call = median_ms(lambda: client_calls.call(conn, "operator.add", 1, 1), ROUNDS)
     print(f"statement round trip '1+1':   {console:7.3f} ms  (median of up to {ROUNDS})")
     print(f"node call round trip (add):   {call:7.3f} ms")
     print(f"  ratio console/call:         {console / call:7.2f}x")

@@ -4,7 +4,8 @@
     ├── ConfigError ── CookieError
     ├── TransportError
     │   ├── AuthError
-    │   ├── NodeDown
+    │   ├── NodeDown (a peer is gone: not connected, or went down)
+    │   ├── NodeStopped (this node stopped: nothing was or will be delivered)
     │   ├── NameInUse
     │   └── NoSuchNode
     ├── WireError
@@ -73,6 +74,18 @@ class NodeDown(TransportError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class NodeStopped(TransportError):
+    """Raised when a call is made, or still waits, on a node that has stopped.
+
+    The peer is not to blame (that is ``NodeDown``): this node left the mesh,
+    so nothing more goes out or comes back. ``.node`` is the stopped node.
+    """
+
+    def __init__(self, node: str, message: str | None = None) -> None:
+        self.node = node
+        super().__init__(message or f"node {node} has stopped")
 
 
 class NameInUse(TransportError):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hotmesh._files import append_line, atomic_write_json, read_json
+from hotmesh._runtime import NodeLike
 
 log = logging.getLogger("hotmesh.settings")
 
@@ -259,7 +260,7 @@ def load(path: Path, node_name: str = "local") -> dict[str, Any]:
     return dict(data)
 
 
-def _start(node: Any) -> Callable[[], None]:
+def _start(node: NodeLike) -> Callable[[], None]:
     """Node extension: load the node's settings file; the stop callable unbinds it."""
     load(Path(node.state_dir) / FILE_NAME, node.name)
 

@@ -35,7 +35,7 @@ def test_context_manager_stops_the_node() -> None:
     with hotmesh.start("ctx") as node:
         assert node.call(node.name, "len", "abc") == 3
     assert not node.is_alive()
-    with pytest.raises(hotmesh.NodeDown):
+    with pytest.raises(hotmesh.NodeStopped):
         node.call("someone@else", "len", "x")
 
 

@@ -13,6 +13,7 @@ import pytest
 
 import hotmesh
 from hotmesh._mesh import client as mesh_client
+from hotmesh._rpc import client_calls
 from hotmesh.testing import LocalCluster
 from tests.waiting import wait_until
 
@@ -232,9 +233,9 @@ def test_shipped_function_runs_on_the_target(mesh3: LocalCluster, caller: hotmes
 
 def test_client_connection_makes_plain_calls(mesh3: LocalCluster) -> None:
     with mesh_client.Connection(mesh3.endpoints[0], mesh3.cookie) as conn:
-        assert mesh_client.call(conn, f"{HERE}.add", 40, 2) == 42
+        assert client_calls.call(conn, f"{HERE}.add", 40, 2) == 42
         with pytest.raises(hotmesh.RemoteError, match="nope"):
-            mesh_client.call(conn, f"{HERE}.fail", "nope")
-        endpoint = mesh_client.call(conn, "hotmesh._node.endpoint_of", mesh3.names[2])
+            client_calls.call(conn, f"{HERE}.fail", "nope")
+        endpoint = client_calls.call(conn, "hotmesh._node.endpoint_of", mesh3.names[2])
         assert endpoint == mesh3.endpoints[2]
-        assert mesh_client.ping(conn)["node"] == mesh3.names[0]
+        assert client_calls.ping(conn)["node"] == mesh3.names[0]

@@ -16,6 +16,7 @@ import zmq
 import hotmesh
 from hotmesh._mesh import client as mesh_client
 from hotmesh._mesh.cookie import curve_keypair
+from hotmesh._rpc import client_calls
 from hotmesh._wire.frames import encode_frame
 from tests.waiting import wait_until
 
@@ -38,7 +39,7 @@ def test_client_with_wrong_cookie_cannot_call_and_is_logged(
     conn = mesh_client.Connection(node.endpoint, "a-wrong-cookie")
     try:
         with pytest.raises((hotmesh.AuthError, hotmesh.CallTimeout)):
-            mesh_client.call(conn, "os.getpid", timeout=1.0)
+            client_calls.call(conn, "os.getpid", timeout=1.0)
     finally:
         conn.close()
     wait_until(lambda: "refused connection from" in mesh_log(caplog), timeout=5)
@@ -122,7 +123,7 @@ def test_bad_frames_are_dropped_and_logged_and_the_node_keeps_answering(
     with mesh_client.Connection(node.endpoint, "the-right-cookie") as conn:
         for frame in bad_frames:
             conn.send_raw(frame)
-        assert mesh_client.call(conn, "len", "abc") == 3
+        assert client_calls.call(conn, "len", "abc") == 3
     text = mesh_log(caplog)
     assert text.count("dropped a frame") >= len(bad_frames) - 1
     assert "protocol version 99" in text
@@ -145,7 +146,7 @@ def test_multipart_message_and_raw_tcp_garbage_do_not_hurt_the_node(node: hotmes
     with socket.create_connection((host, int(port)), timeout=5) as raw:
         raw.sendall(os.urandom(2048))
     with mesh_client.Connection(node.endpoint, "the-right-cookie") as conn:
-        assert mesh_client.ping(conn, timeout=5)["node"] == node.name
+        assert client_calls.ping(conn, timeout=5)["node"] == node.name
 
 
 def test_oversized_call_is_refused_at_the_caller(node: hotmesh.Node) -> None:

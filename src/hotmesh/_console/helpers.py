@@ -13,6 +13,7 @@ from typing import Any
 
 from hotmesh._console.output import Outbox, current_route
 from hotmesh._errors import ConsoleError
+from hotmesh._runtime import NodeLike, current_node
 
 # Helpers carry this attribute so code shipping leaves them behind: the
 # target node's session namespace has its own.
@@ -41,7 +42,7 @@ class NodeProxy:
     because a console must never stop its node by accident.
     """
 
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: NodeLike) -> None:
         object.__setattr__(self, "_node", node)
 
     def stop(self, *, confirm: bool = False, **kwargs: Any) -> Any:
@@ -200,7 +201,7 @@ def _mark(fn: Any, name: str) -> Any:
     return fn
 
 
-def make_namespace(get_node: Callable[[], Any]) -> dict[str, Any]:
+def make_namespace(get_node: Callable[[], NodeLike]) -> dict[str, Any]:
     """A fresh session namespace whose helpers act on the node ``get_node()`` returns.
 
     The node is looked up at each helper call, so a namespace built for
@@ -247,10 +248,8 @@ def make_namespace(get_node: Callable[[], Any]) -> dict[str, Any]:
     return namespace
 
 
-def running_node() -> Any:
-    """The node of this process (``hotmesh._node.current_node``), looked up when called."""
-    from hotmesh._node import current_node
-
+def running_node() -> NodeLike:
+    """The node of this process (``hotmesh._runtime.current_node``), looked up when called."""
     return current_node()
 
 

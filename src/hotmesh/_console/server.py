@@ -23,6 +23,7 @@ from hotmesh._console.output import Outbox
 from hotmesh._console.session import Session
 from hotmesh._console.timers import Timers
 from hotmesh._rpc import shipping
+from hotmesh._runtime import NodeLike
 
 _log = logging.getLogger("hotmesh.console")
 Handler = Callable[[bytes, dict[str, Any]], None]
@@ -52,7 +53,7 @@ class ConsoleServer:
 
     def __init__(
         self,
-        node: Any,
+        node: NodeLike,
         *,
         lease: float = 10.0,
         idle_timeout: float = 60.0,
@@ -305,10 +306,10 @@ class ConsoleServer:
             _log.debug("console reply to a vanished client dropped: %s", exc)
 
 
-def start_console(node: Any) -> Callable[[], None]:
+def start_console(node: NodeLike) -> Callable[[], None]:
     """Start the console server of ``node``; returns the callable that stops it.
 
-    This is the node's extension entry (``hotmesh._node._EXTENSIONS``).
+    This is the node's extension entry (``hotmesh._node.extensions``).
     """
     server = ConsoleServer(node)
     server.start()

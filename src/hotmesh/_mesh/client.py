@@ -1,24 +1,20 @@
 """Client connections to a node from a process that is not a mesh member (socket I/O).
 
 The console client and the CLI use ``Connection``: a CURVE DEALER keyed from the
-cookie, authenticated by the node exactly like a peer. ``call`` makes a plain
-remote call over it; ``resolve`` turns a node name into an endpoint.
+cookie, authenticated by the node exactly like a peer. Remote calls and pings
+over it, and finding a node's endpoint by name, are in ``hotmesh._rpc.client_calls``.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import itertools
-import os
 import time
-from collections.abc import Callable
 from typing import Any
 
 import zmq
 
-from hotmesh._errors import AuthError, DecodeError, MessageTooLarge, NoSuchNode, TransportError
-from hotmesh._paths import full_node_name
+from hotmesh._errors import AuthError, DecodeError, MessageTooLarge, TransportError
 from hotmesh._wire.frames import DEFAULT_MAX_MESSAGE_SIZE, decode_frame, encode_frame
 
 _HANDSHAKE_FAILED = (
@@ -26,7 +22,6 @@ _HANDSHAKE_FAILED = (
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
     | zmq.EVENT_HANDSHAKE_FAILED_AUTH
 )
-_ids = itertools.count(1)
 
 
 class Connection:
@@ -151,81 +146,3 @@ class Connection:
                     f"{self.endpoint} refused this client: CURVE handshake failed "
                     "(is this the cluster's cookie?)"
                 )
-
-
-def call(conn: Connection, fn: str, *args: Any, timeout: float = 5.0, **kwargs: Any) -> Any:
-    """Run ``fn(*args, **kwargs)`` on the node behind ``conn`` and return its value.
-
-    Other messages that arrive meanwhile are kept in ``conn.backlog`` (``recv``
-    returns them first).
-
-    Raises:
-        CallTimeout: no reply within ``timeout``.
-        RemoteError, NoSuchFunction: as for ``Node.call``.
-    """
-    # The message helpers belong to the rpc layer; imported here, at call time,
-    # so that clients share the exact call/reply format with nodes.
-    from hotmesh._errors import CallTimeout
-    from hotmesh._rpc import messages
-
-    call_id = next(_ids) + (os.getpid() << 32)
-    message = messages.call_message(call_id, fn, args, kwargs, timeout)
-    conn.send(message)
-    reply = _await_reply(conn, lambda m: m.get("t") == "reply" and m.get("id") == call_id, timeout)
-    if reply is None:
-        raise CallTimeout(f"call to {fn} on {conn.endpoint} timed out after {timeout:g}s")
-    return messages.result_of(reply, conn.endpoint, messages.describe(message))
-
-
-def ping(conn: Connection, timeout: float = 2.0) -> dict[str, Any] | None:
-    """Ask the node for a pong: ``{"node": name, "inc": incarnation}``, or None on timeout."""
-    conn.send({"t": "ping"})
-    return _await_reply(conn, lambda m: m.get("t") == "pong", timeout)
-
-
-def _await_reply(
-    conn: Connection, is_it: Callable[[dict[str, Any]], bool], timeout: float
-) -> dict[str, Any] | None:
-    """The first message ``is_it`` accepts within ``timeout``, or None.
-
-    Messages that arrive meanwhile are kept, in order, in ``conn.backlog``.
-    """
-    deadline = time.monotonic() + timeout
-    held: list[dict[str, Any]] = []
-    try:
-        while (remaining := deadline - time.monotonic()) > 0:
-            message = conn.recv(remaining)
-            if message is None:
-                return None
-            if is_it(message):
-                return message
-            held.append(message)
-    finally:
-        conn.backlog.extend(held)
-    return None
-
-
-def resolve(target: str, *, cookie: str | None = None, timeout: float = 2.0) -> str:
-    """The endpoint of ``target``: an endpoint as is, a local node from the registry,
-    else whatever a local node knows of that mesh member.
-
-    Raises:
-        NoSuchNode: no local node knows ``target``.
-    """
-    from hotmesh._mesh import registry
-
-    if "://" in target:
-        return target
-    entry = registry.lookup(target)
-    if entry is not None:
-        return entry.endpoint
-    name = full_node_name(target)
-    for local in registry.entries():
-        with Connection(local.endpoint, cookie) as conn, contextlib.suppress(Exception):
-            endpoint = call(conn, "hotmesh._node.endpoint_of", name, timeout=timeout)
-            if isinstance(endpoint, str):
-                return endpoint
-    raise NoSuchNode(
-        f"no node {name} on this host, and no local node knows it; "
-        "give its endpoint (tcp://host:port) instead"
-    )

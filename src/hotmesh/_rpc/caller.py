@@ -1,10 +1,10 @@
-"""The caller side of remote calls: call, cast, multicall (threads; sockets via callables).
+"""The caller side of remote calls: call, cast, multicall (threads; sockets via ``Peers``).
 
 A call goes out on the calling thread's own line and the same thread reads its
 reply there; node-down and stop notices reach it through its ``Waiter``. When
 no line is available, the call goes out on the shared per-peer path and the
 node's I/O thread hands the reply over. Nothing here touches a socket: the
-node gives ``line_for``, ``send`` and ``is_up``.
+node gives one ``Peers`` object (``hotmesh._node.router.Router``).
 """
 
 from __future__ import annotations
@@ -15,13 +15,18 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, Protocol
 
-from hotmesh._errors import CallTimeout, DecodeError, HotmeshError, NodeDown, TransportError
+from hotmesh._errors import (
+    CallTimeout,
+    DecodeError,
+    HotmeshError,
+    NodeDown,
+    NodeStopped,
+    TransportError,
+)
 from hotmesh._rpc import messages
 from hotmesh._rpc.pending import PendingCalls
 from hotmesh._wire.frames import decode_frame
 
-Encode = Callable[[dict[str, Any]], bytes]
-Send = Callable[[str, bytes], None]
 log = logging.getLogger("hotmesh.rpc")
 
 _SLICE = 0.05  # a caller waiting on its line looks at its waiter this often
@@ -35,8 +40,39 @@ class Line(Protocol):
     def recv(self, timeout: float) -> bytes | None: ...
 
 
-LineFor = Callable[[str], Line | None]
-RunLocal = Callable[[dict[str, Any], Callable[[dict[str, Any]], None]], None]
+Deliver = Callable[[dict[str, Any]], None]
+
+
+class Peers(Protocol):
+    """The node's side of a call: who is up, how bytes reach them, the codec, local runs."""
+
+    def is_up(self, target: str) -> bool:
+        """Whether ``target`` is a connected peer."""
+        ...
+
+    def line_for(self, target: str) -> Line | None:
+        """The calling thread's own line to ``target`` (None: use ``send``)."""
+        ...
+
+    def send(self, target: str, data: bytes) -> None:
+        """Send a frame to ``target`` on the shared per-peer path."""
+        ...
+
+    def encode(self, message: dict[str, Any]) -> bytes:
+        """One message as a frame (the node's size limit applies)."""
+        ...
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        """One frame as a message (the node's size limit applies)."""
+        ...
+
+    def run_local(self, message: dict[str, Any], deliver: Deliver) -> None:
+        """Run a call to this node on a worker; ``deliver`` its reply."""
+        ...
+
+    def on_io_thread(self) -> bool:
+        """Whether the calling thread is the node's I/O thread."""
+        ...
 
 
 class Waiter:
@@ -68,28 +104,20 @@ class Waiter:
 class Caller:
     """call / cast / multicall for one node."""
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        encode: Encode,
-        send: Send,
-        is_up: Callable[[str], bool],
-        run_local: RunLocal,
-        on_io_thread: Callable[[], bool],
-        line_for: LineFor | None = None,
-        decode: Callable[[bytes], dict[str, Any]] | None = None,
-    ) -> None:
+    def __init__(self, name: str, peers: Peers) -> None:
         self.name = name
-        self._line_for = line_for
-        self._decode = decode or decode_frame
-        self._encode = encode
-        self._send = send
-        self._is_up = is_up
-        self._run_local = run_local
-        self._on_io_thread = on_io_thread
+        self.peers = peers
+        # Bound once: the hot path pays no attribute lookup on ``peers``.
+        self._line_for = peers.line_for
+        self._decode = peers.decode
+        self._encode = peers.encode
+        self._send = peers.send
+        self._is_up = peers.is_up
+        self._run_local = peers.run_local
+        self._on_io_thread = peers.on_io_thread
         self._pending: PendingCalls[Waiter] = PendingCalls()
         self._lock = threading.Lock()
+        self._closed = False
 
     # ---- public operations ---------------------------------------------
     def call(
@@ -117,6 +145,8 @@ class Caller:
         """Ask ``target`` to run ``fn`` without waiting for the outcome."""
         message = messages.call_message(0, fn, args, kwargs, timeout, reply=False)
         data = self._encode(message)
+        if self._closed:
+            raise NodeStopped(self.name)
         if target == self.name:
             self._run_local(self._roundtrip(data), _log_failed_cast)
         elif not self._is_up(target):
@@ -140,7 +170,7 @@ class Caller:
         for target in dict.fromkeys(targets):
             try:
                 started.append((target, self._start(target, dict(message), timeout)))
-            except NodeDown as exc:
+            except (NodeDown, NodeStopped) as exc:
                 bad[target] = exc
         deadline = time.monotonic() + timeout
         results: dict[str, Any] = {}
@@ -173,11 +203,14 @@ class Caller:
             pending.waiter.set_error(NodeDown(node, f"node {node} went down during the call"))
 
     def close(self) -> None:
-        """Fail every call still waiting (the node stops)."""
+        """Fail every call still waiting, and every later one, with NodeStopped (the node stops)."""
         with self._lock:
+            self._closed = True
             lost = self._pending.expire(float("inf"))
         for pending in lost:
-            pending.waiter.set_error(NodeDown(pending.node, "this node stopped"))
+            pending.waiter.set_error(
+                NodeStopped(self.name, f"node {self.name} stopped during the call")
+            )
 
     # ---- internals -----------------------------------------------------
     def _check_thread(self) -> None:
@@ -188,6 +221,8 @@ class Caller:
             )
 
     def _start(self, target: str, message: dict[str, Any], timeout: float) -> _Started:
+        if self._closed:
+            raise NodeStopped(self.name)
         waiter = Waiter()
         if target == self.name:
             data = self._encode(message)
@@ -196,6 +231,8 @@ class Caller:
         if not self._is_up(target):
             raise NodeDown(target, f"node {target} is not connected")
         with self._lock:
+            if self._closed:  # close() ran since the check above
+                raise NodeStopped(self.name)
             call_id = self._pending.add(target, time.monotonic() + timeout, waiter)
         message["id"] = call_id
         try:
@@ -204,7 +241,7 @@ class Caller:
             with self._lock:
                 self._pending.settle(call_id)
             raise
-        line = self._line_for(target) if self._line_for is not None else None
+        line = self._line_for(target)
         if line is not None:
             try:
                 line.send(data)

@@ -6,7 +6,6 @@ No sockets here: replies leave through the ``send`` callable the node gives.
 from __future__ import annotations
 
 import builtins
-import contextvars
 import importlib
 import logging
 import sys
@@ -17,12 +16,10 @@ from typing import Any
 from hotmesh._errors import EncodeError, MessageTooLarge, NoSuchFunction
 from hotmesh._rpc import messages
 from hotmesh._rpc.workers import WorkerPool
+from hotmesh._runtime import CURRENT_NODE, NodeLike
 from hotmesh._wire.frames import decode_frame
 
 log = logging.getLogger("hotmesh.rpc")
-
-CURRENT_NODE: contextvars.ContextVar[Any] = contextvars.ContextVar("hotmesh_current_node")
-"""The node whose dispatcher runs the current call (read by ``current_node()``)."""
 
 Send = Callable[[bytes, dict[str, Any]], None]
 
@@ -75,7 +72,7 @@ def resolve(path: str) -> Callable[..., Any]:
 class Dispatcher:
     """Runs call messages for one node on its worker pool and sends the replies."""
 
-    def __init__(self, node: Any, pool: WorkerPool, send: Send) -> None:
+    def __init__(self, node: NodeLike, pool: WorkerPool, send: Send) -> None:
         self._node = node
         self._pool = pool
         self._send = send

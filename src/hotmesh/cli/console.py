@@ -76,8 +76,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _connect(args: argparse.Namespace, via: str) -> Any:
     """Resolve NODE, connect and open a session; returns the ConsoleClient."""
     from hotmesh._console.client import ConsoleClient
-    from hotmesh._mesh.client import resolve
     from hotmesh._mesh.cookie import load_cookie
+    from hotmesh._rpc.client_calls import resolve
 
     cookie = load_cookie(cookie_file=args.cookie_file)
     endpoint = resolve(args.node, cookie=cookie)

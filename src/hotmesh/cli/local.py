@@ -63,14 +63,15 @@ def run_ls(args: argparse.Namespace) -> int:
 
 def run_ping(args: argparse.Namespace) -> int:
     """Ping one node; exit status 0 on pong."""
-    from hotmesh._mesh import client
+    from hotmesh._mesh.client import Connection
     from hotmesh._mesh.cookie import load_cookie
+    from hotmesh._rpc import client_calls
 
     try:
         cookie = load_cookie(cookie_file=args.cookie_file)
-        endpoint = client.resolve(args.node, cookie=cookie, timeout=args.timeout)
-        with client.Connection(endpoint, cookie) as conn:
-            pong = client.ping(conn, timeout=args.timeout)
+        endpoint = client_calls.resolve(args.node, cookie=cookie, timeout=args.timeout)
+        with Connection(endpoint, cookie) as conn:
+            pong = client_calls.ping(conn, timeout=args.timeout)
     except hotmesh.HotmeshError as exc:
         print(f"no pong from {args.node}: {exc}", file=sys.stderr)
         return 1

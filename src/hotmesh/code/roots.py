@@ -16,8 +16,6 @@ import sysconfig
 from dataclasses import dataclass
 from importlib.machinery import ModuleSpec, PathFinder, SourceFileLoader
 
-import hotmesh
-
 
 @dataclass(frozen=True)
 class Root:
@@ -47,12 +45,16 @@ def make_root(root: str | os.PathLike[str], allow_sticky: bool = False) -> Root:
     return Root(text, False, allow_sticky)
 
 
+# hotmesh's own package directory (this file is hotmesh/code/roots.py).
+_HOTMESH_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def _sticky_dirs() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     dirs = {paths.get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
     dirs.update(site.getsitepackages() if hasattr(site, "getsitepackages") else ())
     dirs.add(site.getusersitepackages())
-    dirs.add(os.path.dirname(os.path.abspath(hotmesh.__file__)))
+    dirs.add(_HOTMESH_DIR)
     return tuple(os.path.realpath(d) + os.sep for d in dirs if d)
 
 

@@ -11,13 +11,14 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hotmesh import code
 from hotmesh._errors import ConfigError, DeployError
 from hotmesh._files import atomic_write_json, atomic_write_text, fsync_dir, read_json
+from hotmesh._runtime import NodeLike
 from hotmesh.deploy._state import Deployment, install, uninstall
 from hotmesh.deploy.airbag import RECORD_NAME, airbag_for, drop_airbag
 from hotmesh.deploy.release import MANIFEST_NAME, read_manifest
@@ -25,20 +26,13 @@ from hotmesh.deploy.release import MANIFEST_NAME, read_manifest
 log = logging.getLogger("hotmesh.deploy")
 
 
-def _option(node: Any, name: str) -> Any:
-    options = getattr(node, "options", None)
-    if isinstance(options, Mapping):
-        return options.get(name)
-    return getattr(options, name, None)
-
-
-def start(node: Any) -> Callable[[], None]:
+def start(node: NodeLike) -> Callable[[], None]:
     """Node extension: set up this node's deployment; returns its stop callable.
 
     Raises:
         ConfigError: the release dir has no valid manifest.
     """
-    release = _option(node, "release")
+    release = node.options.get("release")
     deployment = Deployment(
         node.name,
         Path(node.state_dir) / "deploy",

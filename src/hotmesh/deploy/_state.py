@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hotmesh import code
+from hotmesh._runtime import current_node
 from hotmesh.deploy.release import Manifest, read_manifest, version_string
 
 
@@ -88,8 +89,6 @@ def current() -> Deployment:
     with _lock:
         if len(_deployments) == 1:
             return next(iter(_deployments.values()))
-    from hotmesh._node import current_node
-
     node = current_node()
     with _lock:
         found = _deployments.get(node.name)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hotmesh._errors import HotmeshError, NodeDown, RemoteError, TransportError
+from hotmesh._runtime import NodeLike, current_node
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,8 @@ class Unreachable:
         return f"unreachable: {self.reason}"
 
 
-def this_node() -> Any:
+def this_node() -> NodeLike:
     """The node running in this process (raises HotmeshError when none runs)."""
-    from hotmesh._node import current_node
-
     return current_node()
 
 

@@ -42,6 +42,7 @@ from hotmesh._errors import (
     ServiceCrashed,
     ServiceError,
 )
+from hotmesh._runtime import current_node
 from hotmesh.service._mailbox import Call, Cast, Info
 from hotmesh.service._policy import RESTART_TYPES
 from hotmesh.service._records import Migration, ServiceStatus
@@ -374,8 +375,6 @@ def _timeout_text(name: str, what: str, timeout: float) -> str:
 def _is_remote(node: str | None) -> bool:
     if node is None:
         return False
-    from hotmesh._node import current_node
-
     return node != current_node().name
 
 
@@ -388,8 +387,6 @@ _REMOTE_ERRORS: dict[str, type[ServiceError] | type[CallTimeout]] = {
 
 def _call_remote(kind: str, node: str | None, name: str, msg: Any, timeout: float) -> Any:
     """Run the local operation ``kind`` on ``node`` through the mesh (Node.call)."""
-    from hotmesh._node import current_node
-
     assert node is not None
     try:
         return current_node().call(

@@ -81,11 +81,12 @@ class NodeProcess:
 
     def call(self, fn: str, *args: Any, timeout: float = 5.0, **kwargs: Any) -> Any:
         """Run ``fn(*args, **kwargs)`` on this node through a client connection."""
-        from hotmesh._mesh import client
+        from hotmesh._mesh.client import Connection
+        from hotmesh._rpc import client_calls
 
         if self._conn is None:
-            self._conn = client.Connection(self.endpoint, self.cluster.cookie)
-        return client.call(self._conn, fn, *args, timeout=timeout, **kwargs)
+            self._conn = Connection(self.endpoint, self.cluster.cookie)
+        return client_calls.call(self._conn, fn, *args, timeout=timeout, **kwargs)
 
     def wait_ready(self, timeout: float) -> None:
         """Wait for the READY line; raise RuntimeError (with its stderr) if none comes."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 import hotmesh
-from hotmesh._node import _resolve_app, current_node
+from hotmesh._node import current_node
+from hotmesh._node.options import NodeOptions, resolve_app
 
 
 def test_bad_node_name_is_refused() -> None:
@@ -24,9 +27,20 @@ def test_current_node_without_a_running_node_says_so() -> None:
 
 
 def test_app_spec_resolves_module_and_attribute() -> None:
-    assert _resolve_app("os.path:join") is __import__("os").path.join
+    assert resolve_app("os.path:join") is __import__("os").path.join
 
 
 def test_app_spec_without_colon_is_refused() -> None:
     with pytest.raises(hotmesh.ConfigError, match=r"pkg\.mod:func"):
-        _resolve_app("os.path.join")
+        resolve_app("os.path.join")
+
+
+def test_options_are_a_frozen_read_only_mapping_of_the_start_arguments() -> None:
+    options = NodeOptions(name="a", tick=0.8, seeds=("tcp://127.0.0.1:1",))
+    assert options["tick"] == 0.8 and options.get("release") is None
+    assert dict(options)["seeds"] == ("tcp://127.0.0.1:1",) and "cookie" not in options
+    assert options.wait_to_join == 1.6
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.tick = 1.0  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        options["tick"] = 1.0  # type: ignore[index]

@@ -11,13 +11,50 @@ from typing import Any
 
 import pytest
 
-from hotmesh._errors import CallTimeout, EncodeError, NodeDown, RemoteError
+from hotmesh._errors import CallTimeout, EncodeError, NodeDown, NodeStopped, RemoteError
 from hotmesh._rpc import messages
-from hotmesh._rpc.caller import Caller
+from hotmesh._rpc.caller import Caller, Deliver
 from hotmesh._wire.frames import decode_frame, encode_frame
 from tests.waiting import wait_until
 
 Answer = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+
+
+class FakePeers:
+    """The node's side of the caller: a fake network that answers frames from a thread."""
+
+    def __init__(
+        self,
+        up: set[str],
+        send: Callable[[str, bytes], None] = lambda target, data: None,
+        run_local: Callable[[dict[str, Any], Deliver], None] = lambda message, deliver: None,
+        line: FakeLine | None = None,
+    ) -> None:
+        self.up = up
+        self._send = send
+        self._run_local = run_local
+        self.line = line
+
+    def is_up(self, target: str) -> bool:
+        return target in self.up
+
+    def line_for(self, target: str) -> FakeLine | None:
+        return self.line
+
+    def send(self, target: str, data: bytes) -> None:
+        self._send(target, data)
+
+    def encode(self, message: dict[str, Any]) -> bytes:
+        return encode_frame(message)
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        return decode_frame(data)
+
+    def run_local(self, message: dict[str, Any], deliver: Deliver) -> None:
+        self._run_local(message, deliver)
+
+    def on_io_thread(self) -> bool:
+        return False
 
 
 def make_caller(answer: Answer, up: set[str]) -> Caller:
@@ -28,17 +65,10 @@ def make_caller(answer: Answer, up: set[str]) -> Caller:
         if reply is not None:
             threading.Thread(target=caller.on_reply, args=(target, reply)).start()
 
-    def run_local(message: dict[str, Any], deliver: Callable[[dict[str, Any]], None]) -> None:
+    def run_local(message: dict[str, Any], deliver: Deliver) -> None:
         deliver(messages.ok_reply(0, ("local", message["a"])))
 
-    caller = Caller(
-        "a@h",
-        encode=encode_frame,
-        send=send,
-        is_up=lambda name: name in up,
-        run_local=run_local,
-        on_io_thread=lambda: False,
-    )
+    caller = Caller("a@h", FakePeers(up, send, run_local))
     return caller
 
 
@@ -129,12 +159,24 @@ def test_multicall_splits_results_and_bad_nodes() -> None:
     assert isinstance(bad["e@h"], NodeDown)
 
 
-def test_close_fails_every_waiting_call() -> None:
+def test_close_fails_every_waiting_call_with_node_stopped() -> None:
     caller = make_caller(lambda t, m: None, {"b@h"})
     thread, outcome = start_waiting_call(caller)
     caller.close()
     thread.join(5)
-    assert isinstance(outcome[0], NodeDown)
+    assert isinstance(outcome[0], NodeStopped) and not isinstance(outcome[0], NodeDown)
+    assert outcome[0].node == "a@h"
+
+
+def test_calls_after_close_fail_at_once_with_node_stopped() -> None:
+    caller = make_caller(echo, {"b@h"})
+    caller.close()
+    with pytest.raises(NodeStopped):
+        caller.call("b@h", "m.f", (), {}, 5.0)
+    with pytest.raises(NodeStopped):
+        caller.cast("b@h", "m.f", (), {}, 5.0)
+    results, bad = caller.multicall(["a@h", "b@h"], "m.f", (), {}, 5.0)
+    assert results == {} and all(isinstance(e, NodeStopped) for e in bad.values())
 
 
 class FakeLine:
@@ -160,15 +202,7 @@ class FakeLine:
 
 
 def make_line_caller(line: FakeLine) -> Caller:
-    return Caller(
-        "a@h",
-        encode=encode_frame,
-        send=lambda target, data: None,
-        is_up=lambda name: name == "b@h",
-        run_local=lambda message, deliver: None,
-        on_io_thread=lambda: False,
-        line_for=lambda target: line,
-    )
+    return Caller("a@h", FakePeers({"b@h"}, line=line))
 
 
 def test_call_on_a_line_returns_the_reply_read_by_the_calling_thread() -> None:

@@ -10,8 +10,9 @@ import pytest
 
 from hotmesh._errors import NoSuchFunction, RemoteError
 from hotmesh._rpc import messages
-from hotmesh._rpc.dispatch import CURRENT_NODE, Dispatcher, resolve
+from hotmesh._rpc.dispatch import Dispatcher, resolve
 from hotmesh._rpc.workers import WorkerPool
+from hotmesh._runtime import CURRENT_NODE
 
 VALUE = 42
 

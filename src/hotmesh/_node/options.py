@@ -1,0 +1,95 @@
+"""The options a node starts with: ``NodeOptions``, checked before any socket opens (no I/O).
+
+``resolve_app`` turns the ``app`` option (``"pkg.mod:func"`` or a callable)
+into the callable ``start()`` runs last.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, cast
+
+from hotmesh._errors import ConfigError
+from hotmesh._paths import NODE_NAME_RE, full_node_name
+from hotmesh._wire.frames import DEFAULT_MAX_MESSAGE_SIZE
+
+DEFAULT_TICK = 4.0
+"""Seconds within which a silent peer is reported down (heartbeats every tick/4)."""
+
+
+@dataclass(frozen=True)
+class NodeOptions(Mapping[str, Any]):
+    """The arguments of ``hotmesh.start()`` (but the cookie), frozen and checked.
+
+    Also a read-only mapping (``node.options["tick"]``), so the layers the node
+    starts read it without knowing this class.
+
+    Raises:
+        ConfigError: a bad node name, or a tick, message size or worker count
+            that is not positive.
+    """
+
+    name: str
+    listen: str = "tcp://127.0.0.1:0"
+    seeds: tuple[str, ...] = ()
+    cookie_file: str | os.PathLike[str] | None = None
+    tick: float = DEFAULT_TICK
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    state_dir: str | os.PathLike[str] | None = None
+    code_roots: tuple[str | os.PathLike[str], ...] = ()
+    release: str | os.PathLike[str] | None = None
+    app: str | Callable[..., Any] | None = None
+    join_timeout: float | None = None
+    max_workers: int = 64
+
+    def __post_init__(self) -> None:
+        if not NODE_NAME_RE.match(self.full_name):
+            raise ConfigError(
+                f"bad node name {self.name!r}: use letters, digits, '_', '.', '-' and one '@'"
+            )
+        if self.tick <= 0 or self.max_message_size <= 0 or self.max_workers <= 0:
+            raise ConfigError("tick, max_message_size and max_workers must be positive")
+
+    @property
+    def full_name(self) -> str:
+        """``name@host`` (the host defaults to this host's short name)."""
+        return full_node_name(self.name)
+
+    @property
+    def wait_to_join(self) -> float:
+        """Seconds ``start()`` waits for the seeds' welcome (default ``2 * tick``)."""
+        return self.join_timeout if self.join_timeout is not None else 2 * self.tick
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in _FIELDS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_FIELDS)
+
+    def __len__(self) -> int:
+        return len(_FIELDS)
+
+
+_FIELDS = tuple(f.name for f in fields(NodeOptions))
+
+
+def resolve_app(app: str | Callable[..., Any]) -> Callable[..., Any]:
+    """The callable an ``app`` option names (``"pkg.mod:func"``), or ``app`` itself.
+
+    Raises:
+        ConfigError: a string without ``:``.
+    """
+    if callable(app):
+        return app
+    module_name, sep, attr = app.partition(":")
+    if not sep:
+        raise ConfigError(f"app must look like 'pkg.mod:func', not {app!r}")
+    target: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    return cast("Callable[..., Any]", target)

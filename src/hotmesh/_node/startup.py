@@ -1,0 +1,98 @@
+"""``start()``: check the options, build a ``Node``, open it, start its layers (sockets)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from hotmesh._mesh import cookie as cookies
+from hotmesh._node.node import Node
+from hotmesh._node.options import DEFAULT_TICK, NodeOptions, resolve_app
+from hotmesh._wire.frames import DEFAULT_MAX_MESSAGE_SIZE
+from hotmesh.code import add_root
+
+
+def start(
+    name: str,
+    *,
+    listen: str = "tcp://127.0.0.1:0",
+    seeds: Iterable[str] = (),
+    cookie: str | None = None,
+    cookie_file: str | os.PathLike[str] | None = None,
+    tick: float = DEFAULT_TICK,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    state_dir: str | os.PathLike[str] | None = None,
+    code_roots: Iterable[str | os.PathLike[str]] = (),
+    release: str | os.PathLike[str] | None = None,
+    app: str | Callable[[Node], Any] | None = None,
+    join_timeout: float | None = None,
+    max_workers: int = 64,
+) -> Node:
+    """Start a node in this process and join the mesh; return it running.
+
+    The node's I/O runs on its own thread ("hotmesh-io") with its own event
+    loop, so it never blocks the host program (plain, threaded or asyncio;
+    an asyncio program calls ``start`` through ``asyncio.to_thread``).
+    It binds ``listen``, registers in the per-host registry, says hello to the
+    seeds and waits up to ``join_timeout`` (default ``2 * tick``) to be
+    accepted; unreachable seeds only log a warning (the hello waits in the
+    seed's queue and goes out when it comes up). Then the code roots are
+    handed to the code server, the node's layers start (settings, deploy, the
+    console: ``hotmesh._node.extensions``) and ``app`` runs.
+
+    Example::
+
+        node = hotmesh.start("billing", seeds=["tcp://127.0.0.1:7001"])
+        node.call(node.nodes()[0], "os.getpid")
+        node.stop()
+
+    Args:
+        name: ``name`` or ``name@host`` (host defaults to this host's short name).
+        listen: zmq endpoint to bind; port 0 picks a free port.
+        seeds: endpoints of any members of the mesh to join.
+        cookie, cookie_file: the cluster secret (see ``load_cookie``).
+        tick: a silent peer is reported down within this many seconds.
+        max_message_size: larger frames are refused when sent, dropped when received.
+        state_dir: this node's files (default ``hotmesh._paths.node_state_dir(name)``).
+        code_roots: managed code roots handed to ``hotmesh.code.add_root``.
+        release: release directory (read by the deploy layer from ``options``).
+        app: ``"pkg.mod:func"`` or callable, called with the node once started.
+        join_timeout: seconds to wait for the seeds' welcome.
+        max_workers: most threads running remote calls at once.
+
+    Raises:
+        ConfigError: a bad name or option (nothing was opened).
+        AuthError: CURVE is unavailable in this pyzmq build.
+        CookieError: the cookie is missing, empty or its file is readable by others.
+        NameInUse: a node of that name runs on this host or is in the mesh.
+        TransportError: ``listen`` cannot be bound.
+    """
+    options = NodeOptions(
+        name=name,
+        listen=listen,
+        seeds=tuple(seeds),
+        cookie_file=cookie_file,
+        tick=tick,
+        max_message_size=max_message_size,
+        state_dir=state_dir,
+        code_roots=tuple(code_roots),
+        release=release,
+        app=app,
+        join_timeout=join_timeout,
+        max_workers=max_workers,
+    )
+    cookies.require_curve()
+    secret = cookies.load_cookie(cookie, cookie_file)
+    node = Node(options, keys=cookies.curve_keypair(secret))
+    try:
+        node._open(options.seeds, options.wait_to_join)
+        for root in options.code_roots:
+            add_root(root)
+        node._start_extensions()
+        if app is not None:
+            resolve_app(app)(node)
+    except BaseException:
+        node.stop()
+        raise
+    return node
