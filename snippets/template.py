@@ -6,7 +6,7 @@
 # Tried:   <where it was rehearsed: local cluster (LocalCluster / hotmesh demo)
 #          on <date>, staging on <date>; what was checked>
 # Plan:    upgrade_node() on the attached node, look at it, then
-#          rolling_upgrade(nodes_at("v1")) one node at a time (or batch=...)
+#          rolling_upgrade() one node at a time (or batch=...)
 #
 # Pasting this into `hotmesh attach NODE` only defines things: nothing is
 # upgraded until you call a function. Non-interactive:
@@ -47,27 +47,25 @@ def upgrade_node(provisional=None):
 
 
 def node_versions():
-    """{node: version} for every node; Unreachable(reason) for silent ones."""
+    """Every node's version, airbag, pending actions and drift (a table); Unreachable(reason)."""
     return deploy.node_versions()
 
 
 def nodes_at(vsn, count=None):
-    """Names of all (or `count`) nodes running `vsn` ("v1" or "v1+3fa9c1d2")."""
+    """Names of all (or `count`) nodes fully at `vsn` ("v1" or "v1+3fa9c1d2")."""
     return deploy.nodes_at(vsn, count)
 
 
 def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None):
-    """Upgrade `nodes` (default: every node not on RELEASE yet), `batch` at a time.
+    """Upgrade `nodes` (default: every node not fully on RELEASE), `batch` at a time.
 
+    "Fully": a node restarted onto the new files before its turn runs RELEASE's
+    code but not its upgrade actions; it is upgraded too (the actions run).
     `check(nodes_just_upgraded)` runs after each batch; returning False or
     raising stops the rollout. Ctrl-C stops after the nodes in flight.
     """
     if nodes is None:
-        nodes = [
-            name
-            for name, version in deploy.node_versions().items()
-            if isinstance(version, str) and version.split("+")[0] != RELEASE
-        ]
+        nodes = deploy.nodes_not_at(RELEASE)
     return deploy.rolling_upgrade(
         nodes, upgrade=upgrade_node, batch=batch, pause=pause, check=check
     )

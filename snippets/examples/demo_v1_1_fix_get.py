@@ -37,19 +37,19 @@ def upgrade_node(provisional=None):
 
 
 def node_versions():
-    """{node: version} for every node; Unreachable(reason) for silent ones."""
+    """Every node's version, airbag, pending actions and drift (a table); Unreachable(reason)."""
     return deploy.node_versions()
 
 
 def nodes_at(vsn, count=None):
-    """Names of all (or `count`) nodes running `vsn` ("v1" or "v1+3fa9c1d2")."""
+    """Names of all (or `count`) nodes fully at `vsn` ("v1" or "v1+3fa9c1d2")."""
     return deploy.nodes_at(vsn, count)
 
 
 def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None):
     """Upgrade `nodes` (default: every node still on v1), checking each batch."""
     if nodes is None:
-        nodes = nodes_at("v1")
+        nodes = nodes_at("v1")  # not nodes_not_at: a node already on v2 stays there
     return deploy.rolling_upgrade(
         nodes,
         upgrade=upgrade_node,
@@ -61,8 +61,11 @@ def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None):
 
 # What it prints (3 demo nodes, clients connected; from the rehearsal test):
 #
-#   >>> node_versions()
-#   {'demo1@vm': 'v1+30ecaa48', 'demo2@vm': 'v1+30ecaa48', 'demo3@vm': 'v1+30ecaa48'}
+#   >>> node_versions()     # v1.1 on every disk, not loaded yet: drift
+#   node      version      airbag     pending actions  drift                    notes
+#   demo1@vm  v1+30ecaa48  confirmed  -                demokv, demokv.server
+#   demo2@vm  v1+30ecaa48  confirmed  -                demokv, demokv.server
+#   demo3@vm  v1+30ecaa48  confirmed  -                demokv, demokv.server
 #   >>> rolling_upgrade()
 #   rolling upgrade of 3 node(s) in 3 batch(es) of 1
 #   demo1@vm  ok, v1+30ecaa48 -> v1.1+742d0f76, 2 modules loaded  (0.02 s)

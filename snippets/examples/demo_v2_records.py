@@ -65,19 +65,19 @@ def upgrade_node(provisional=PROVISIONAL):
 
 
 def node_versions():
-    """{node: version} for every node; Unreachable(reason) for silent ones."""
+    """Every node's version, airbag, pending actions and drift (a table); Unreachable(reason)."""
     return deploy.node_versions()
 
 
 def nodes_at(vsn, count=None):
-    """Names of all (or `count`) nodes running `vsn` ("v1" or "v1+3fa9c1d2")."""
+    """Names of all (or `count`) nodes fully at `vsn` ("v1" or "v1+3fa9c1d2")."""
     return deploy.nodes_at(vsn, count)
 
 
 def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None):
-    """Upgrade `nodes` (default: every node on v1 or v1.1), confirming each batch."""
+    """Upgrade `nodes` (default: every node not fully on v2), confirming each batch."""
     if nodes is None:
-        nodes = nodes_at("v1") + nodes_at("v1.1")
+        nodes = deploy.nodes_not_at(RELEASE)
     return deploy.rolling_upgrade(
         nodes,
         upgrade=upgrade_node,

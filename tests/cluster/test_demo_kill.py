@@ -1,10 +1,12 @@
 """The proof, part 3: a node killed with SIGKILL in the middle of a rolling upgrade to v2
 leaves the rest of the mesh healthy: the rollout reports it, the other nodes' clients
-see nothing, the restarted node rejoins on the release on its disk, and running the
-rollout again over the nodes left finishes the job (the upgrade action included)."""
+see nothing, the restarted node rejoins on the release on its disk but reports the
+upgrade action it never ran as pending (so it is not at v2), and the snippet's
+rollout run again finds it and finishes the job: the action runs there exactly once."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -131,10 +133,10 @@ def test_node_killed_mid_rollout_leaves_the_rest_of_the_mesh_healthy(
         CONNECTIONS
     ] * 3
 
-    # The restarted node rejoins the full mesh on the release now on its disk (v2).
+    # The restarted node rejoins the full mesh on the release now on its disk (v2) ...
     killed.restart()
     demo.cluster.wait_full_mesh(timeout=20)
-    assert version_of(demo, KILLED) == v2
+    assert version_of(demo, KILLED).startswith("v2+")
     port = int(killed.call("hotmesh.demo.app.port"))
     fresh = Traffic([("127.0.0.1", port)], per_endpoint=2, max_requests=20, interval=0.0).start()
     assert fresh.wait_done(15)
@@ -142,17 +144,36 @@ def test_node_killed_mid_rollout_leaves_the_rest_of_the_mesh_healthy(
     assert fresh_report.ok, (fresh_report.summary(), fresh_report.problems[:5])
     assert fresh_report.formats["v2"] == 40, fresh_report.summary()
 
-    # It came back on v2 code but without the upgrade action, which it never reached:
-    # running the snippet's rollout over the nodes left runs the action there (nothing
-    # to load) and upgrades demo4 when the first run stopped before it.
+    # ... but without the upgrade action, which it never reached: its version is not
+    # the upgraded nodes', the fleet shows the action pending there, and it is not at v2.
+    action = "2026-11-24-demo-max-counters"
     limit = "demo.max_counters"
     assert killed.call("hotmesh.settings.get", limit) is None
+    assert version_of(demo, KILLED) != v2
+    table = hotmesh_run(demo, ["versions", "demo1", "--json"], timeout=30)
+    assert table.returncode == 0, table.stderr
+    shown = json.loads(table.stdout)
+    assert shown[names[KILLED]]["pending"] == [action], shown
+    assert shown[names[0]]["pending"] == [], shown
+    at_v2 = demo.cluster.node(0).call("hotmesh.deploy.nodes_at", "v2")
+    assert names[KILLED] not in at_v2 and names[0] in at_v2
+
+    # The snippet's rollout, run again with no arguments, upgrades what the truth
+    # requires: the restarted node (its action runs, nothing to load) and demo4 when
+    # the first run stopped before it.
     left = [names[KILLED]] + ([names[3]] if stop_on_error else [])
-    argv = ["run", "demo1", str(V2_SNIPPET), "--call", "rolling_upgrade", repr(left)]
-    finish = hotmesh_run(demo, argv, timeout=60)
+    finish = hotmesh_run(demo, ["run", "demo1", str(V2_SNIPPET), "--call", "rolling_upgrade"], 60)
     assert finish.returncode == 0, (finish.stdout, finish.stderr)
     assert f"{len(left)} upgraded, 0 failed, 0 not started" in finish.stdout, finish.stdout
+    restarted_line = re.search(rf"^{re.escape(names[KILLED])}\s+ok, .*$", finish.stdout, re.M)
+    assert restarted_line and "0 modules loaded, 1 action run" in restarted_line[0], finish.stdout
     assert [version_of(demo, i) for i in range(demo.size)] == [v2] * demo.size
+    # Exactly once on the restarted node: one record, one upgrade in its history that ran it.
+    deploy_dir = killed.state_dir / "deploy"
+    records = json.loads((deploy_dir / "actions.json").read_text())
+    assert [k for k in records if k.endswith(action)] == [f"v2/{action}"]
+    history = [json.loads(line) for line in (deploy_dir / "history.jsonl").read_text().splitlines()]
+    assert sum(action in entry["actions"] for entry in history) == 1
     settled = [demo.cluster.node(i).call("hotmesh.settings.get", limit) for i in range(demo.size)]
     assert settled == [100_000] * demo.size
 

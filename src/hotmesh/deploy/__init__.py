@@ -20,26 +20,37 @@ from hotmesh.deploy.airbag import (
     unregister_health_check,
 )
 from hotmesh.deploy.fanout import Unreachable
+from hotmesh.deploy.fleet import NodeVersion, Versions
 from hotmesh.deploy.release import MANIFEST_NAME, Manifest, read_manifest
 from hotmesh.deploy.report import UpgradeReport
 from hotmesh.deploy.rollout import Batch, NodeResult, Rollout, plan, rolling_upgrade
 from hotmesh.deploy.upgrade import upgrade_node
-from hotmesh.deploy.versions import node_version, node_versions, nodes_at
+from hotmesh.deploy.versions import (
+    node_status,
+    node_version,
+    node_versions,
+    nodes_at,
+    nodes_not_at,
+)
 
 __all__ = [
     "MANIFEST_NAME",
     "Batch",
     "Manifest",
     "NodeResult",
+    "NodeVersion",
     "Rollout",
     "Unreachable",
     "UpgradeAction",
     "UpgradeReport",
+    "Versions",
     "confirm",
     "mark_action_done",
+    "node_status",
     "node_version",
     "node_versions",
     "nodes_at",
+    "nodes_not_at",
     "plan",
     "read_manifest",
     "register_health_check",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -21,7 +22,7 @@ from hotmesh._files import atomic_write_json, atomic_write_text, fsync_dir, read
 from hotmesh._runtime import NodeLike
 from hotmesh.deploy._state import Deployment, install, uninstall
 from hotmesh.deploy.airbag import RECORD_NAME, airbag_for, drop_airbag
-from hotmesh.deploy.release import MANIFEST_NAME, read_manifest
+from hotmesh.deploy.release import MANIFEST_NAME, UNRELEASED, read_manifest, release_of
 
 log = logging.getLogger("hotmesh.deploy")
 
@@ -42,6 +43,7 @@ def start(node: NodeLike) -> Callable[[], None]:
     if deployment.release_path is not None:
         _enter_release(deployment)
     deployment.known_modules = set(code.available_modules())
+    deployment.upgraded_at = _last_upgrade(deployment)
     install(deployment)
     airbag_for(deployment)
 
@@ -50,6 +52,20 @@ def start(node: NodeLike) -> Callable[[], None]:
         uninstall(deployment)
 
     return stop
+
+
+def _last_upgrade(deployment: Deployment) -> float | None:
+    """When the last recorded upgrade brought this node to the release it runs, or None."""
+    try:
+        lines = (deployment.state_dir / "history.jsonl").read_text(encoding="utf-8").splitlines()
+        last = json.loads(lines[-1]) if lines else {}
+    except (OSError, ValueError):
+        return None
+    at = last.get("at") if isinstance(last, dict) else None
+    version = str(last.get("new_version", "")) if isinstance(last, dict) else ""
+    if isinstance(at, int | float) and release_of(version) == (deployment.release or UNRELEASED):
+        return float(at)
+    return None
 
 
 def _enter_release(deployment: Deployment) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hotmesh import code
 from hotmesh._runtime import current_node
+from hotmesh.deploy.actions import ActionLog, record_key
 from hotmesh.deploy.release import Manifest, read_manifest, version_string
 
 
@@ -23,7 +24,8 @@ class Deployment:
     the real directory the running code came from (the previous release dir
     of the symlink layout). ``known_modules`` are the managed modules present
     on disk at the last boot or upgrade: a module on disk that is not among
-    them is new and gets loaded by the next upgrade.
+    them is new and gets loaded by the next upgrade. ``upgraded_at`` is when
+    an upgrade last changed this node (from its history at start), or None.
     """
 
     node_name: str
@@ -33,6 +35,7 @@ class Deployment:
     manifest_text: str | None = None
     running_dir: Path | None = None
     known_modules: set[str] = field(default_factory=set)
+    upgraded_at: float | None = None
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def read_manifest(self) -> Manifest | None:
@@ -50,8 +53,22 @@ class Deployment:
         return self.release_path is not None and self.release_path.is_symlink()
 
     def version(self) -> str:
-        """``"<release>+<fingerprint of the loaded managed modules>"``."""
-        return version_string(self.release, managed_hashes())
+        """``"<release>+<fingerprint>"`` of the loaded managed modules and the
+        release's upgrade actions done on this node."""
+        return version_string(self.release, managed_hashes(), self.actions_done())
+
+    def action_log(self) -> ActionLog:
+        """The record of the upgrade actions run on this node."""
+        return ActionLog(self.state_dir / "actions.json")
+
+    def actions_done(self, release: str | None = None) -> list[str]:
+        """Ids of the upgrade actions of ``release`` (default: the running one) done here."""
+        prefix = record_key(release or self.release, "")
+        return sorted(
+            key[len(prefix) :]
+            for key, record in self.action_log().records().items()
+            if key.startswith(prefix) and record.get("state") == "done"
+        )
 
 
 def managed_hashes() -> dict[str, str]:

@@ -259,6 +259,7 @@ class Airbag:
         self.deployment.manifest_text = record.get("manifest_before")
         if record.get("previous_dir"):
             self.deployment.running_dir = Path(record["previous_dir"])
+        self.deployment.upgraded_at = None  # this node's last upgrade is undone
         # Gone from memory again: the next upgrade must see them as new.
         self.deployment.known_modules -= set(record.get("new_modules", []))
         problems = _services.migrate(record["modules"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,21 +91,31 @@ def read_manifest(release_dir: str | Path) -> Manifest:
     return parse_manifest(text, source=str(path))
 
 
-def fingerprint(hashes: Mapping[str, str]) -> str:
-    """Eight hex digits identifying a set of loaded modules by their source hashes.
+def fingerprint(hashes: Mapping[str, str], actions: Iterable[str] = ()) -> str:
+    """Eight hex digits identifying loaded modules (by source hash) and actions done.
 
-    Depends only on the (module, hash) pairs, not on their order: two nodes that
-    loaded the same code get the same fingerprint.
+    Depends only on the (module, hash) pairs and the set of action ids, not on
+    their order: two nodes that loaded the same code and ran the same upgrade
+    actions get the same fingerprint. Without actions it is the fingerprint of
+    the code alone.
     """
     digest = hashlib.sha256()
     for module in sorted(hashes):
         digest.update(f"{module}\0{hashes[module]}\n".encode())
+    for action in sorted(set(actions)):
+        digest.update(f"action\0{action}\n".encode())
     return digest.hexdigest()[:8]
 
 
-def version_string(release: str | None, hashes: Mapping[str, str]) -> str:
-    """``"<release>+<fingerprint>"``, e.g. ``"v2+3fa9c1d2"`` (``unreleased`` without a release)."""
-    return f"{release or UNRELEASED}+{fingerprint(hashes)}"
+def version_string(
+    release: str | None, hashes: Mapping[str, str], actions: Iterable[str] = ()
+) -> str:
+    """``"<release>+<fingerprint>"``, e.g. ``"v2+3fa9c1d2"`` (``unreleased`` without a release).
+
+    ``actions`` are the ids of the release's upgrade actions done on the node:
+    a node that has not run them has another version.
+    """
+    return f"{release or UNRELEASED}+{fingerprint(hashes, actions)}"
 
 
 def release_of(version: str) -> str:

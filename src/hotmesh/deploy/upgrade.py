@@ -343,6 +343,7 @@ class _Upgrade:
     def record(self, report: UpgradeReport) -> None:
         entry = {"at": time.time(), **report}
         append_line(self.dep.state_dir / "history.jsonl", json.dumps(entry, sort_keys=True))
+        self.dep.upgraded_at = entry["at"]
         log.info("%s upgraded: %s", self.dep.node_name, report.summary())
 
 

@@ -1,52 +1,138 @@
-"""Which version every node runs: ``node_version``, ``node_versions``,
-``nodes_at``. Calls other nodes over the mesh."""
+"""Which version every node runs, and whether it is really there:
+``node_version``, ``node_status``, ``node_versions``, ``nodes_at``,
+``nodes_not_at``. Reads this node's deploy records; calls other nodes over the mesh."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
+from typing import Any
 
+from hotmesh import code
+from hotmesh._errors import CodeError, DeployError
 from hotmesh.deploy import _state
-from hotmesh.deploy.fanout import Unreachable, reason_of, resolve_targets, run_on
-from hotmesh.deploy.release import matches
+from hotmesh.deploy.actions import record_key
+from hotmesh.deploy.airbag import airbag_for
+from hotmesh.deploy.fanout import reason_of, resolve_targets, run_on
+from hotmesh.deploy.fleet import NodeVersion, Versions, versions_from
+from hotmesh.deploy.release import parse_manifest
 
 
 def node_version() -> str:
     """This node's version: ``"<release>+<fingerprint>"``, e.g. ``"v2+3fa9c1d2"``.
 
     The release part comes from the manifest of the release the node runs; the
-    fingerprint identifies the source of every loaded managed module, so two
-    nodes with the same fingerprint run the same code.
+    fingerprint identifies the source of every loaded managed module and the
+    upgrade actions of the release done on this node, so two nodes with the
+    same version run the same code and ran the same actions.
     """
     return _state.current().version()
 
 
-def node_versions(
-    nodes: Iterable[str] | None = None, *, timeout: float = 5.0
-) -> dict[str, str | Unreachable]:
-    """``{node: version}`` for this node and every connected one (or ``nodes``).
+def node_status() -> dict[str, Any]:
+    """What this node knows of its own version (a plain dict: it travels).
 
-    A node that does not answer within ``timeout`` is given as
-    ``Unreachable(reason)`` instead of a version; this call never raises for it.
+    Keys: ``node``, ``version``, ``done`` (ids of its release's upgrade
+    actions done here), ``pending`` (its manifest's actions not done here, and
+    any started but never finished), ``provisional_left`` (seconds left in an
+    unconfirmed airbag window, or None), ``drift`` (managed modules modified
+    on disk but not loaded), ``upgraded_at`` (when an upgrade last changed
+    this node, or None since it started).
+    """
+    dep = _state.current()
+    done, unfinished = _action_records(dep)
+    pending = [a for a in _manifest_actions(dep) if a not in done and a not in unfinished]
+    pending += [f"{a} (started, never finished)" for a in unfinished]
+    record = airbag_for(dep).pending()
+    left = None
+    if record is not None:
+        left = max(0.0, float(record.get("deadline", 0.0)) - time.time())
+    try:
+        drift = sorted(code.modified_modules())
+    except CodeError:
+        drift = []
+    return {
+        "node": dep.node_name,
+        "version": dep.version(),
+        "done": done,
+        "pending": pending,
+        "provisional_left": left,
+        "drift": drift,
+        "upgraded_at": dep.upgraded_at,
+    }
+
+
+def _action_records(dep: _state.Deployment) -> tuple[list[str], list[str]]:
+    """(done, started-but-never-finished) action ids of the release ``dep`` runs."""
+    prefix = record_key(dep.release, "")
+    done: list[str] = []
+    unfinished: list[str] = []
+    for key, record in sorted(dep.action_log().records().items()):
+        if key.startswith(prefix):
+            target = done if record.get("state") == "done" else unfinished
+            target.append(key[len(prefix) :])
+    return done, unfinished
+
+
+def _manifest_actions(dep: _state.Deployment) -> list[str]:
+    """Ids of the upgrade actions the running release's manifest declares."""
+    if not dep.manifest_text:
+        return []
+    try:
+        return [a.id for a in parse_manifest(dep.manifest_text).actions]
+    except DeployError:
+        return []
+
+
+def node_versions(nodes: Iterable[str] | None = None, *, timeout: float = 5.0) -> Versions:
+    """Every node's version and whether it is really there, printed as a table.
+
+    For this node and every connected one (or ``nodes``), asked in parallel:
+    ``{node: NodeVersion}`` where ``NodeVersion`` is the version string with
+    ``.pending`` (upgrade actions of its release not done there: its
+    manifest's, and those other nodes of the release ran), ``.provisional``
+    (seconds left to confirm, or None), ``.drift`` (modules modified on disk
+    but not loaded) and ``.behind`` (the fleet's release, when it runs
+    another). A node that does not answer within ``timeout`` is
+    ``Unreachable(reason)``; this call never raises for it.
 
     Example::
 
         >>> node_versions()
-        {'app1@web1': 'v2+3fa9c1d2', 'app2@web1': 'v1+77e0a1b3',
-         'app3@web2': Unreachable('node app3@web2 is down')}
+        node       version      airbag                  pending actions  drift  notes
+        app1@web1  v2+3fa9c1d2  provisional, 87 s left  -                -
+        app2@web1  v2+77e0a1b3  confirmed               2026-11-24-fix   -
+        app3@web2  -            -                       -                -      unreachable: ...
+    """
+    return versions_from(node_statuses(nodes, per_node_timeout=timeout))
+
+
+def node_statuses(
+    nodes: Iterable[str] | None = None, *, per_node_timeout: float = 5.0
+) -> dict[str, dict[str, Any]]:
+    """``node_status()`` of this node and every connected one (or ``nodes``), in parallel.
+
+    Plain values (they travel: ``hotmesh versions`` asks a node for them): a
+    node that does not answer is ``{"unreachable": reason}``.
     """
     targets = resolve_targets("all" if nodes is None else list(nodes))
-    outcome = run_on(targets, "hotmesh.deploy.versions.node_version", timeout=timeout)
+    outcome = run_on(targets, "hotmesh.deploy.versions.node_status", timeout=per_node_timeout)
     return {
-        name: value if ok else Unreachable(reason_of(value))
+        name: value if ok and isinstance(value, dict) else {"unreachable": _why(ok, value)}
         for name, (ok, value) in outcome.items()
     }
+
+
+def _why(ok: bool, value: Any) -> str:
+    return reason_of(value) if not ok else f"answered {type(value).__name__}, not a status"
 
 
 def nodes_at(vsn: str, count: int | None = None, *, timeout: float = 5.0) -> list[str]:
     """Names of the nodes running ``vsn`` (all of them, or the first ``count``).
 
     ``vsn`` is a release (``"v1"``: any fingerprint) or a full version string
-    (``"v1+77e0a1b3"``). Unreachable nodes are left out. The order is stable:
+    (``"v1+77e0a1b3"``). A node with upgrade actions of that release still
+    pending is not at it. Unreachable nodes are left out. The order is stable:
     this node first, then its peers by name.
     """
     if count is not None and count < 0:
@@ -54,6 +140,20 @@ def nodes_at(vsn: str, count: int | None = None, *, timeout: float = 5.0) -> lis
     found = [
         name
         for name, version in node_versions(timeout=timeout).items()
-        if isinstance(version, str) and matches(version, vsn)
+        if isinstance(version, NodeVersion) and version.is_at(vsn)
     ]
     return found if count is None else found[:count]
+
+
+def nodes_not_at(vsn: str, *, timeout: float = 5.0) -> list[str]:
+    """Names of the reachable nodes not (fully) at ``vsn``: what a rollout to it must upgrade.
+
+    A node on another release, or on ``vsn`` with some of its upgrade actions
+    pending (restarted onto the new files before its turn, say). Unreachable
+    nodes are left out.
+    """
+    return [
+        name
+        for name, version in node_versions(timeout=timeout).items()
+        if isinstance(version, NodeVersion) and not version.is_at(vsn)
+    ]

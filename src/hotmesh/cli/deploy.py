@@ -1,0 +1,55 @@
+"""``hotmesh versions``: every node's version, airbag, pending actions and drift,
+asked through one node of the mesh (network I/O)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import hotmesh
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``versions`` subcommand."""
+    versions = subparsers.add_parser(
+        "versions",
+        help="show which version every node of the mesh runs",
+        description=(
+            "Ask NODE for the version of every node of its mesh: version, confirmed or "
+            "provisional (time left), upgrade actions pending, modules modified on disk "
+            "but not loaded (drift), nodes behind the fleet's release or unreachable. "
+            "Exits 0 with the table (unreachable nodes included), 1 when NODE cannot be asked."
+        ),
+    )
+    versions.add_argument("node", metavar="NODE", help="name, name@host or tcp://host:port")
+    versions.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    versions.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds each node has to answer (default 5)"
+    )
+    versions.add_argument("--cookie-file", help="cluster cookie file (mode 0600)")
+    versions.set_defaults(func=run_versions)
+
+
+def run_versions(args: argparse.Namespace) -> int:
+    """Print the fleet's versions as seen by one node."""
+    from hotmesh._mesh import client
+    from hotmesh._mesh.cookie import load_cookie
+    from hotmesh.deploy.fleet import versions_from
+
+    try:
+        cookie = load_cookie(cookie_file=args.cookie_file)
+        endpoint = client.resolve(args.node, cookie=cookie)
+        with client.Connection(endpoint, cookie) as conn:
+            raw = client.call(
+                conn,
+                "hotmesh.deploy.versions.node_statuses",
+                timeout=args.timeout + 5.0,
+                per_node_timeout=args.timeout,
+            )
+    except hotmesh.HotmeshError as exc:
+        print(f"cannot ask {args.node} for the versions: {exc}", file=sys.stderr)
+        return 1
+    versions = versions_from(raw)
+    print(versions.as_json() if args.json else versions.table())
+    return 0
