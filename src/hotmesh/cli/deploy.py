@@ -33,15 +33,16 @@ def register(subparsers: Any) -> None:
 
 def run_versions(args: argparse.Namespace) -> int:
     """Print the fleet's versions as seen by one node."""
-    from hotmesh._mesh import client
+    from hotmesh._mesh.client import Connection
     from hotmesh._mesh.cookie import load_cookie
+    from hotmesh._rpc import client_calls
     from hotmesh.deploy.fleet import versions_from
 
     try:
         cookie = load_cookie(cookie_file=args.cookie_file)
-        endpoint = client.resolve(args.node, cookie=cookie)
-        with client.Connection(endpoint, cookie) as conn:
-            raw = client.call(
+        endpoint = client_calls.resolve(args.node, cookie=cookie)
+        with Connection(endpoint, cookie) as conn:
+            raw = client_calls.call(
                 conn,
                 "hotmesh.deploy.versions.node_statuses",
                 timeout=args.timeout + 5.0,

@@ -37,7 +37,7 @@ def register_health_check(fn: Callable[[], Any], name: str | None = None) -> str
     """
     if not callable(fn):
         raise TypeError(f"health check {fn!r} is not callable")
-    key = name or getattr(fn, "__qualname__", repr(fn))
+    key = str(name or getattr(fn, "__qualname__", None) or repr(fn))
     with _checks_lock:
         _health_checks[key] = fn
     return key
@@ -207,7 +207,7 @@ class Airbag:
             self._wake.clear()
             armed = self._armed
             wait = armed.window.wait_time(time.monotonic()) if armed else None
-            if wait is None:
+            if armed is None or wait is None:
                 self._wake.wait()
                 continue
             if wait > 0 and self._wake.wait(wait):

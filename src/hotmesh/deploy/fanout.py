@@ -57,7 +57,8 @@ def call_local(fn: str | Callable[..., Any], *args: Any) -> Any:
     """Call ``fn`` (a function or a ``"pkg.mod.func"`` path) in this process."""
     if isinstance(fn, str):
         module, _, attr = fn.rpartition(".")
-        fn = getattr(importlib.import_module(module), attr)
+        found: Callable[..., Any] = getattr(importlib.import_module(module), attr)
+        return found(*args)
     return fn(*args)
 
 

@@ -93,7 +93,7 @@ class Rollout:
         rows = [("node", "result", "version or reason", "time")]
         for r in self.results:
             if r.ok:
-                detail = (r.report or {}).get("new_version", "") if r.report else ""
+                detail = r.report.get("new_version", "") if r.report else ""
                 rows.append((r.node, "ok", str(detail), f"{r.seconds:.2f} s"))
             else:
                 rows.append(
