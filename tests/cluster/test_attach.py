@@ -3,7 +3,9 @@ terminal (pexpect pseudo-terminal) and real node processes."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -186,3 +188,67 @@ def test_eval_with_another_clusters_cookie_is_refused(single: LocalCluster, tmp_
         "3",
     )
     assert done.returncode == 3 and "cookie" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "stderr"),
+    [
+        ("print('fine')", 0, ""),
+        ("exit()", 0, ""),
+        ("import sys; print('leaving'); sys.exit(3)", 3, ""),
+        ("raise SystemExit('bad config')", 1, "bad config"),
+        ("raise ValueError('nope')", 1, "ValueError: nope"),
+        # A module body calling sys.exit(0) during a load is a failure, not a success.
+        ("exec(compile('raise SystemExit(0)', 'lib_mod.py', 'exec'))", 1, "lib_mod.py"),
+    ],
+)
+def test_eval_exit_status_is_the_statements(
+    single: LocalCluster, code: str, status: int, stderr: str
+) -> None:
+    done = hotmesh(single, "eval", single.names[0], code)
+    assert done.returncode == status, done.stderr
+    assert stderr in done.stderr
+
+
+def test_run_whose_snippet_exits_before_its_call_fails(
+    single: LocalCluster, tmp_path: Path
+) -> None:
+    snippet = tmp_path / "early.py"
+    snippet.write_text("import sys\ndef report():\n    return 1\nsys.exit(0)\n")
+    done = hotmesh(single, "run", single.names[0], str(snippet), "--call", "report")
+    assert done.returncode == 1 and "before report" in done.stderr
+    snippet.write_text("import sys\nsys.exit(4)\n")
+    assert hotmesh(single, "run", single.names[0], str(snippet)).returncode == 4
+
+
+def test_eval_interrupted_by_ctrl_c_exits_one(single: LocalCluster) -> None:
+    code = "import time; print('go', flush=True); time.sleep(60)"
+    with subprocess.Popen(
+        [sys.executable, "-m", "hotmesh", "eval", single.names[0], code],
+        env=cli_env(single),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    ) as child:
+        try:
+            assert child.stdout is not None and child.stdout.readline() == "go\n"
+            child.send_signal(signal.SIGINT)
+            _, err = child.communicate(timeout=20)
+        finally:
+            child.kill()
+    assert child.returncode == 1 and "KeyboardInterrupt" in err
+
+
+@pytest.mark.timeout(90)
+def test_eval_that_kills_its_node_exits_three_and_is_on_record(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOTMESH_STATE_DIR", str(tmp_path_factory.mktemp("doomed") / "state"))
+        with LocalCluster(1, prefix="doomed", tick=2.0) as cluster:
+            done = hotmesh(cluster, "eval", cluster.names[0], "import os; os._exit(9)")
+            audit = Path(cluster.node(0).state_dir) / "audit.log"
+            records = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert done.returncode == 3 and "stopped answering" in done.stderr
+    assert [r["code"] for r in records if r["event"] == "exec"] == ["import os; os._exit(9)"]

@@ -119,7 +119,7 @@ def test_exit_ends_the_session_and_the_node_keeps_running(
     with pytest.raises(SessionClosed):
         client.execute("1")
     outcome, _ = run(attach(), "raise SystemExit(3)")
-    assert outcome.status == "exit"
+    assert (outcome.status, outcome.exit_code) == ("exit", 3)
     assert pair.node(0).is_running()
     assert run(attach(), "1 + 1")[0].results == ["2"]
 
@@ -133,10 +133,10 @@ def test_audit_log_has_attach_statements_outcomes_and_detach(
     run(client, "undefined_name_here")
     client.close()
     records = [r for r in audit_records(pair, 0) if r.get("sid") == sid]
-    assert [r["event"] for r in records] == ["attach", "exec", "exec", "detach"]
-    attached, ok, failed, detached = records
+    assert [r["event"] for r in records] == ["attach", "exec", "done", "exec", "done", "detach"]
+    attached, started, ok, _, failed, detached = records
     assert attached["user"] and attached["host"] and attached["node"] == pair.names[0]
-    assert (ok["code"], ok["outcome"]) == ("audit_marker = 1", "ok")
+    assert (started["code"], ok["outcome"]) == ("audit_marker = 1", "ok")
     assert failed["outcome"] == "NameError" and failed["duration"] >= 0
     assert detached["reason"] == "client detached"
 
@@ -190,7 +190,7 @@ def test_statement_of_a_vanished_client_runs_to_its_end_and_is_audited(
 
     def outcome() -> str | None:
         for record in audit_records(pair, 0):
-            if record.get("sid") == sid and record["event"] == "exec":
+            if record.get("sid") == sid and record["event"] == "done":
                 return str(record["outcome"])
         return None
 

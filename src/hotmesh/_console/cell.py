@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import linecache
+import os
 import traceback
 import types
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 CO_COROUTINE = 0x80
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 REPR_LIMIT = 256 * 1024
+_CONSOLE_DIR = os.path.dirname(__file__)
 _INTERNAL_TAIL = (
     "hotmesh/_console/interrupt.py",
     "hotmesh/_console/output.py",
@@ -86,6 +88,36 @@ def safe_repr(value: object) -> str:
     if len(text) > REPR_LIMIT:
         return text[:REPR_LIMIT] + f"... ({len(text) - REPR_LIMIT} characters cut)"
     return text
+
+
+def is_statement_exit(exc: SystemExit) -> bool:
+    """True when the console statement itself asked to exit.
+
+    ``exit()``, ``sys.exit(3)`` or ``raise SystemExit`` in a cell, or in a
+    function a cell defined, ends the session. A SystemExit raised deeper (a
+    module body run by a load, a library calling ``sys.exit``) is an error
+    like any other: it is reported and the session goes on.
+    """
+    tb = exc.__traceback__
+    last = ""
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not filename.startswith(_CONSOLE_DIR):
+            last = filename
+        tb = tb.tb_next
+    return last.startswith("<console ")
+
+
+def exit_status(exc: SystemExit) -> tuple[int, str]:
+    """The process exit status ``exc`` stands for, as the Python command computes it,
+    and the text it prints: None is 0; an int in 0-255 is itself, any other int 1;
+    anything else is printed and gives 1."""
+    code = exc.code
+    if code is None:
+        return 0, ""
+    if isinstance(code, int) and not isinstance(code, bool):
+        return (code, "") if 0 <= code <= 255 else (1, "")
+    return 1, str(code)
 
 
 def format_exception(

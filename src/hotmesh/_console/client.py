@@ -43,13 +43,18 @@ class SessionInfo:
 
 @dataclass
 class Outcome:
-    """How a statement ended: status 'ok', 'error', 'interrupted' or 'exit'."""
+    """How a statement ended: status 'ok', 'error', 'interrupted' or 'exit'.
+
+    ``exit_code`` is the status an 'exit' asked for (``sys.exit(3)`` gives 3,
+    ``exit()`` 0), as the Python command would exit with.
+    """
 
     status: str
     exc_type: str = ""
     traceback: str = ""
     duration: float = 0.0
     results: list[str] = field(default_factory=list)
+    exit_code: int = 0
 
     @property
     def ok(self) -> bool:
@@ -443,6 +448,7 @@ class _Statement:
         outcome.exc_type = message.get("exc_type", "")
         outcome.traceback = message.get("traceback", "")
         outcome.duration = message.get("duration", 0.0)
+        outcome.exit_code = int(message.get("exit_code") or 0)
         if outcome.status == "exit":
             self.client._closed = "the session ended (exit)"
         self.outcome = outcome

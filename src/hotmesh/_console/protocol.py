@@ -88,7 +88,7 @@ INPUT = declare("console.input", "to client", "sid seq rid", _CLIENT)
 DONE = declare(
     "console.done",
     "to client",
-    "sid seq rid status duration [exc_type] [traceback]",
+    "sid seq rid status duration [exc_type] [traceback] [exit_code]",
     _CLIENT,
     late=True,
 )
@@ -177,12 +177,22 @@ def input_request(rid: int) -> Message:
     return {"t": INPUT, "rid": rid}
 
 
-def done(rid: int, status: str, duration: float, exc_type: str = "", tb: str = "") -> Message:
-    """Statement ``rid`` ended with ``status`` (ok, error, interrupted, exit)."""
+def done(
+    rid: int,
+    status: str,
+    duration: float,
+    exc_type: str = "",
+    tb: str = "",
+    exit_code: int | None = None,
+) -> Message:
+    """Statement ``rid`` ended with ``status`` (ok, error, interrupted, exit);
+    ``exit_code`` is the status an ``exit`` asks for."""
     message: Message = {"t": DONE, "rid": rid, "status": status, "duration": round(duration, 6)}
     if exc_type:
         message["exc_type"] = exc_type
         message["traceback"] = tb
+    if exit_code is not None:
+        message["exit_code"] = exit_code
     return message
 
 

@@ -16,7 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 from hotmesh._console import output, protocol
-from hotmesh._console.cell import compile_cell, forget_sources, format_exception, safe_repr
+from hotmesh._console.cell import (
+    compile_cell,
+    exit_status,
+    forget_sources,
+    format_exception,
+    is_statement_exit,
+    safe_repr,
+)
 from hotmesh._console.interrupt import SessionInterrupt, SleepGate, sleep_gate
 from hotmesh._console.output import Outbox, Route, current_route
 
@@ -190,26 +197,30 @@ class Session:
             self._interrupt_requested = False
             self._input_interrupt = False
             self._answer = None
+        # On record before it runs: a statement that ends the process
+        # (os._exit, a crash in C) or never ends is still in the log.
+        self._audit({"event": "exec", "sid": self.sid, "rid": rid, "code": code})
         try:
             error = self._run_cell(code, filename, rid)
         except KeyboardInterrupt as late:
             error = late
         status, exc_type, text = self._outcome(error)
+        exit_code = None
+        if status == "exit":
+            assert isinstance(error, SystemExit)
+            exit_code, message = exit_status(error)
+            if message:
+                self.outbox.write("stderr", message + "\n", rid)
         duration = time.monotonic() - started
-        done = protocol.done(rid, status, duration, exc_type, text)
+        record: dict[str, Any] = {"event": "done", "sid": self.sid, "rid": rid}
+        record.update(outcome=exc_type if status == "error" else status)
+        record["duration"] = round(duration, 6)
+        if exit_code is not None:
+            record["exit_code"] = exit_code
         # Audited before the client hears the outcome, so that a detach it
         # sends next is always logged after this statement.
-        self._audit(
-            {
-                "event": "exec",
-                "sid": self.sid,
-                "rid": rid,
-                "code": code,
-                "outcome": exc_type if status == "error" else status,
-                "duration": round(duration, 6),
-            }
-        )
-        self.outbox.send(done)
+        self._audit(record)
+        self.outbox.send(protocol.done(rid, status, duration, exc_type, text, exit_code))
         if status == "exit":
             self.close()
 
@@ -264,7 +275,7 @@ class Session:
     def _outcome(self, error: BaseException | None) -> tuple[str, str, str]:
         if error is None:
             return "ok", "", ""
-        if isinstance(error, SystemExit):
+        if isinstance(error, SystemExit) and is_statement_exit(error):
             return "exit", "SystemExit", ""
         interrupted = isinstance(error, KeyboardInterrupt) or (
             isinstance(error, asyncio.CancelledError) and self._interrupt_requested

@@ -55,7 +55,7 @@ class Connection:
         require_curve()
         if identity is not None and (not identity or identity.startswith((b"@", b"\0"))):
             raise ValueError("a client identity must be non-empty and not start with '@' or NUL")
-        public, secret = curve_keypair(load_cookie(cookie))
+        public, secret = curve_keypair(load_cookie(cookie, create=False))
         self.endpoint = endpoint
         self.max_message_size = max_message_size
         self.backlog: collections.deque[dict[str, Any]] = collections.deque()

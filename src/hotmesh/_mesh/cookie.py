@@ -36,17 +36,21 @@ _MAX_COOKIE_BYTES = 4096
 
 
 def load_cookie(
-    cookie: str | None = None, cookie_file: str | os.PathLike[str] | None = None
+    cookie: str | None = None,
+    cookie_file: str | os.PathLike[str] | None = None,
+    *,
+    create: bool = True,
 ) -> str:
-    """The cluster cookie, creating the cookie file on first use.
+    """The cluster cookie, creating the cookie file on first use (``create``).
 
     Precedence: ``cookie`` > ``cookie_file`` > ``$HOTMESH_COOKIE`` >
     ``$HOTMESH_COOKIE_FILE`` > ``~/.hotmesh.cookie``: what the caller passes
     (an option, a command-line flag) beats the environment. Surrounding whitespace
     (the trailing newline of an edited file) is stripped.
 
-    A missing file is created, parent directories too, with mode 0600 and a
-    random secret. Creation is atomic and exclusive: the secret is written to a
+    A missing file is created (nodes do this; clients pass ``create=False``
+    and get a CookieError naming the file instead), parent directories too,
+    with mode 0600 and a random secret. Creation is atomic and exclusive: the secret is written to a
     private temporary file, then hard-linked into place, so two nodes starting
     at once agree on one cookie and nobody ever reads a half-written file.
 
@@ -61,14 +65,28 @@ def load_cookie(
         env = os.environ.get(COOKIE_ENV)
         if env is not None:
             return _checked(env, f"${COOKIE_ENV}")
-    path = Path(cookie_file) if cookie_file is not None else default_cookie_file()
+    if cookie_file is not None:
+        path, source = Path(cookie_file), "the cookie file option"
+    elif os.environ.get(COOKIE_FILE_ENV):
+        path, source = Path(os.environ[COOKIE_FILE_ENV]), f"${COOKIE_FILE_ENV}"
+    else:
+        path, source = default_cookie_file(), "the default location"
     path = path.expanduser()
     try:
         return _read(path)
     except FileNotFoundError:
-        pass
+        if not create:
+            raise CookieError(_missing(path, source)) from None
     _create(path)
     return _read(path)
+
+
+def _missing(path: Path, source: str) -> str:
+    return (
+        f"no cookie file {path} ({source}); clients never create one. Copy the cluster's "
+        f"cookie there from a node's host (mode 600: chmod 600 {path}), or name the file "
+        f"with --cookie-file or ${COOKIE_FILE_ENV}, or put the secret in ${COOKIE_ENV}"
+    )
 
 
 def _checked(value: str, source: str) -> str:

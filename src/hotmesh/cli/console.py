@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hotmesh._errors import HotmeshError, SessionClosed
+from hotmesh._errors import CookieError, HotmeshError, SessionClosed
 
-# Exit statuses of eval and run (2 is argparse's usage error).
-OK, FAILED, UNREACHABLE, ABANDONED = 0, 1, 3, 130
+# Exit statuses of eval and run (2 is argparse's usage error, and ours for a
+# missing or unsafe cookie).
+OK, FAILED, USAGE, UNREACHABLE, ABANDONED = 0, 1, 2, 3, 130
 
 
 def register(subparsers: Any) -> None:
@@ -36,8 +37,9 @@ def register(subparsers: Any) -> None:
         help="evaluate Python on a node and print the result",
         description=(
             "Run CODE (an expression or statements) in a fresh session on NODE, print "
-            "its output and result. Exit status: 0 ok, 1 it raised (remote traceback on "
-            "stderr), 3 the node cannot be reached."
+            "its output and result. Exit status: 0 ok; the code of sys.exit(N); 1 it "
+            "raised or was interrupted (remote traceback on stderr); 3 the node cannot be "
+            "reached or stopped answering; 130 you stopped waiting (Ctrl-C three times)."
         ),
     )
     _common(evaluate)
@@ -79,7 +81,7 @@ def _connect(args: argparse.Namespace, via: str) -> Any:
     from hotmesh._mesh.cookie import load_cookie
     from hotmesh._rpc.client_calls import resolve
 
-    cookie = load_cookie(cookie_file=args.cookie_file)
+    cookie = load_cookie(cookie_file=args.cookie_file, create=False)
     endpoint = resolve(args.node, cookie=cookie)
     client = ConsoleClient.connect(endpoint, cookie)
     try:
@@ -95,7 +97,7 @@ def _history_file(cookie_file: str | None) -> str:
     from hotmesh._mesh.cookie import cookie_fingerprint, load_cookie
     from hotmesh._paths import state_root
 
-    fingerprint = cookie_fingerprint(load_cookie(cookie_file=cookie_file))
+    fingerprint = cookie_fingerprint(load_cookie(cookie_file=cookie_file, create=False))
     path = state_root() / "history" / f"console-{fingerprint}"
     path.parent.mkdir(parents=True, exist_ok=True)
     return str(path)
@@ -107,6 +109,9 @@ def run_attach(args: argparse.Namespace) -> int:
 
     try:
         client = _connect(args, "attach")
+    except CookieError as exc:
+        print(f"hotmesh attach: {exc}", file=sys.stderr)
+        return USAGE
     except HotmeshError as exc:
         print(f"hotmesh attach: {exc}", file=sys.stderr)
         return UNREACHABLE
@@ -164,21 +169,24 @@ def _batch(args: argparse.Namespace, via: str, cells: list[tuple[str, str]]) -> 
     command = f"hotmesh {via}"
     try:
         client = _connect(args, via)
+    except CookieError as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return USAGE
     except HotmeshError as exc:
         print(f"{command}: {exc}", file=sys.stderr)
         return UNREACHABLE
     try:
-        for code, name in cells:
+        for index, (code, name) in enumerate(cells):
             outcome = client.execute(
                 code,
                 on_result=lambda text: print(text, flush=True),
                 on_input=_stdin_line,
                 name=name,
             )
+            sys.stdout.flush()
             if outcome.status == "exit":
-                return OK
+                return _exit_status(command, outcome.exit_code, skipped=cells[index + 1 :])
             if not outcome.ok:
-                sys.stdout.flush()
                 sys.stderr.write(outcome.traceback or f"{outcome.exc_type}\n")
                 sys.stderr.write(f"{command}: failed on {client.node}\n")
                 return FAILED
@@ -193,6 +201,18 @@ def _batch(args: argparse.Namespace, via: str, cells: list[tuple[str, str]]) -> 
         return ABANDONED
     finally:
         client.close()
+
+
+def _exit_status(command: str, code: int, skipped: list[tuple[str, str]]) -> int:
+    """The statement called ``sys.exit(code)``: exit with ``code``, unless a
+    ``--call`` was still to run (then the snippet ended too early: never 0)."""
+    if skipped and code == OK:
+        print(
+            f"{command}: the snippet exited (sys.exit(0)) before {skipped[0][0]} could run",
+            file=sys.stderr,
+        )
+        return FAILED
+    return code
 
 
 def _stdin_line() -> str | None:

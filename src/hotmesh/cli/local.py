@@ -68,7 +68,7 @@ def run_ping(args: argparse.Namespace) -> int:
     from hotmesh._rpc import client_calls
 
     try:
-        cookie = load_cookie(cookie_file=args.cookie_file)
+        cookie = load_cookie(cookie_file=args.cookie_file, create=False)
         endpoint = client_calls.resolve(args.node, cookie=cookie, timeout=args.timeout)
         with Connection(endpoint, cookie) as conn:
             pong = client_calls.ping(conn, timeout=args.timeout)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from hotmesh._mesh.cookie import cookie_fingerprint, load_cookie
-from hotmesh.cli import build_parser
+from hotmesh.cli import build_parser, main
 from hotmesh.cli.console import _history_file, _literal
 
 
@@ -34,3 +36,21 @@ def test_history_is_kept_per_cluster_cookie(tmp_path: Path) -> None:
     assert first != second
     assert first.endswith(cookie_fingerprint(load_cookie(cookie_file=one)))
     assert Path(first).parent.is_dir()
+
+
+@pytest.mark.parametrize("command", [["ping", "n1"], ["eval", "n1", "1"], ["attach", "n1"]])
+def test_client_commands_create_no_cookie_and_say_which_file_is_missing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    monkeypatch.delenv("HOTMESH_COOKIE_FILE", raising=False)
+    monkeypatch.delenv("HOTMESH_COOKIE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    typo = tmp_path / "typo" / "prod.cookie"
+    assert main([*command]) != 0
+    assert main([*command, "--cookie-file", str(typo)]) != 0
+    err = capsys.readouterr().err
+    assert str(tmp_path / "home" / ".hotmesh.cookie") in err and str(typo) in err
+    assert not (tmp_path / "home").exists() and not (tmp_path / "typo").exists()

@@ -242,7 +242,7 @@ def test_completion_uses_the_live_namespace(attach: Attach) -> None:
     assert names == ["bit_length"]
 
 
-def test_audit_log_records_attach_statements_and_detach(
+def test_audit_log_records_attach_each_statement_at_start_and_end_and_detach(
     attach: Attach, server: ConsoleServer
 ) -> None:
     client = attach()
@@ -250,12 +250,52 @@ def test_audit_log_records_attach_statements_and_detach(
     run(client, "x = 1")
     client.close()
     events = server.audit.read()
-    assert [e["event"] for e in events] == ["attach", "exec", "exec", "detach"]
-    attach_event, failed, ok, detach = events
+    assert [e["event"] for e in events] == ["attach", "exec", "done", "exec", "done", "detach"]
+    attach_event, started, failed, _, ok, detach = events
     assert attach_event["user"] and attach_event["host"] and attach_event["node"] == "alpha@box"
-    assert (failed["code"], failed["outcome"]) == ("1/0", "ZeroDivisionError")
+    assert started["code"] == "1/0" and started["rid"] == failed["rid"]
+    assert failed["outcome"] == "ZeroDivisionError"
     assert ok["outcome"] == "ok" and ok["duration"] >= 0
     assert detach["reason"] == "client detached"
+
+
+def test_a_statement_is_on_record_while_it_still_runs(
+    attach: Attach, server: ConsoleServer
+) -> None:
+    client = attach()
+    future, _ = started(client, "import time\nprint('go')\ntime.sleep(100)")
+    running = [e for e in server.audit.read() if e["event"] == "exec"]
+    assert running and "time.sleep(100)" in running[-1]["code"]
+    assert not [e for e in server.audit.read() if e["event"] == "done"]
+    client.interrupt()
+    assert future.result(timeout=5).status == "interrupted"
+
+
+@pytest.mark.parametrize(
+    ("code", "exit_code", "stderr"),
+    [
+        ("exit()", 0, ""),
+        ("import sys\nsys.exit(3)", 3, ""),
+        ("def leave():\n    raise SystemExit(7)\nleave()", 7, ""),
+        ("raise SystemExit('no config')", 1, "no config\n"),
+        ("raise SystemExit(999)", 1, ""),
+    ],
+)
+def test_an_exit_of_the_statement_ends_the_session_with_its_exit_code(
+    attach: Attach, code: str, exit_code: int, stderr: str
+) -> None:
+    client = attach()
+    outcome, out = run(client, code)
+    assert (outcome.status, outcome.exit_code, out) == ("exit", exit_code, stderr)
+
+
+def test_a_system_exit_raised_deeper_is_an_error_and_the_session_goes_on(attach: Attach) -> None:
+    client = attach()
+    # What a module body calling sys.exit() does to a load.
+    outcome, _ = run(client, "exec(compile('raise SystemExit(0)', 'settings_mod.py', 'exec'))")
+    assert (outcome.status, outcome.exc_type) == ("error", "SystemExit")
+    assert "settings_mod.py" in outcome.traceback
+    assert run(client, "'still here'")[0].results == ["'still here'"]
 
 
 def test_vanished_client_statement_finishes_and_session_is_reaped(
@@ -280,7 +320,8 @@ def test_vanished_client_statement_finishes_and_session_is_reaped(
     server_session.namespace["gate"].set()
     wait_until(lambda: server.session_count() == 0, timeout=10, message="session reaped")
     events = server.audit.read()
-    finished = [e for e in events if e["event"] == "exec" and "gate.wait" in e["code"]]
+    started = [e for e in events if e["event"] == "exec" and "gate.wait" in e["code"]]
+    finished = [e for e in events if e["event"] == "done" and e["rid"] == started[0]["rid"]]
     assert finished and finished[0]["outcome"] == "ok"
     assert events[-1]["event"] == "detach" and events[-1]["reason"] == "lease expired"
 

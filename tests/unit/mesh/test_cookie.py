@@ -65,6 +65,20 @@ def test_missing_file_is_created_with_mode_0600_and_parents(tmp_path: Path) -> N
     assert [p.name for p in path.parent.iterdir()] == ["cookie"]
 
 
+def test_a_client_never_creates_the_cookie_and_names_the_missing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    typo = tmp_path / "no-such-dir" / "prod.cookie"
+    with pytest.raises(CookieError, match="--cookie-file") as caught:
+        load_cookie(cookie_file=typo, create=False)
+    assert str(typo) in str(caught.value) and "the cookie file option" in str(caught.value)
+    monkeypatch.delenv("HOTMESH_COOKIE_FILE")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(CookieError, match="the default location"):
+        load_cookie(create=False)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_processes_creating_the_cookie_at_once_agree(tmp_path: Path) -> None:
     path = tmp_path / "shared" / "cookie"
     script = (
