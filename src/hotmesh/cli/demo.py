@@ -36,8 +36,10 @@ def register(subparsers: Any) -> None:
             "every node's disk. On a terminal, attach a console to the first node: paste "
             "the deploy snippet it shows and watch the replies switch to v2 without a "
             "dropped connection. Without a terminal (or --no-attach), run that snippet "
-            "and print the traffic before, during and after the upgrade. Ctrl-C stops "
-            "everything the demo started."
+            "and print the traffic before, during and after the upgrade. In the console, "
+            "Ctrl-C interrupts the running statement only (the nodes run in process "
+            "sessions of their own) and Ctrl-D stops everything the demo started; without "
+            "it, Ctrl-C does."
         ),
     )
     parser.add_argument("--nodes", type=int, default=3, help="node processes (default 3)")

@@ -133,6 +133,9 @@ class NodeProcess:
                 # Die with the test process, however it ends (the parent thread
                 # counts, so only when spawned from the main thread).
                 preexec_fn=_die_with_parent if _on_main_thread() else None,
+                # A session of its own: Ctrl-C in the terminal that started the
+                # cluster (`hotmesh demo`) reaches that program, never the nodes.
+                start_new_session=True,
             )
         # Replace the process before clearing the flag: the reader of a previous
         # process only acts while its process is the current one.
