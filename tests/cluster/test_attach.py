@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -252,3 +253,64 @@ def test_eval_that_kills_its_node_exits_three_and_is_on_record(
             records = [json.loads(line) for line in audit.read_text().splitlines()]
     assert done.returncode == 3 and "stopped answering" in done.stderr
     assert [r["code"] for r in records if r["event"] == "exec"] == ["import os; os._exit(9)"]
+
+
+# Numbered lines of 1 KiB: order, loss and corruption all show.
+def _big_code(lines: int) -> str:
+    return (
+        "import sys\n"
+        f"for i in range({lines}): sys.stdout.write(f'{{i:09d}} ' + 'x' * 1013 + '\\n')\n"
+        "print('END' + '-MARK')\n"
+    )
+
+
+def _big_output(lines: int) -> bytes:
+    return b"".join(b"%09d " % i + b"x" * 1013 + b"\n" for i in range(lines))
+
+
+@pytest.mark.timeout(120)
+def test_eval_streams_100_mib_byte_exact(single: LocalCluster) -> None:
+    lines = 100 * 1024
+    done = subprocess.run(
+        [sys.executable, "-m", "hotmesh", "eval", single.names[0], _big_code(lines)],
+        env=cli_env(single),
+        capture_output=True,
+        timeout=100,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == _big_output(lines) + b"END-MARK\n"
+
+
+@pytest.mark.timeout(120)
+def test_attach_streams_output_to_the_terminal_byte_exact(single: LocalCluster) -> None:
+    # 24 MiB: a pseudo-terminal moves ~5 MiB/s on a loaded CI machine. The
+    # client path is the one eval takes (100 MiB above); here the terminal
+    # is the slow reader the statement must wait for.
+    lines = 24 * 1024
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "hotmesh", "attach", single.names[0], "--no-history"],
+        env=cli_env(single),
+        dimensions=(40, 120),
+        timeout=15,
+    )
+    try:
+        child.expect(rb"\[1\]")
+        child.send("\x1b[200~" + _big_code(lines) + "\x1b[201~")  # pasted
+        child.send("\r")
+        received = bytearray()
+        while b"END-MARK" not in received[-4096:]:
+            received += child.read_nonblocking(1 << 20, timeout=30)
+        child.expect(rb"\[2\]")
+        child.sendcontrol("d")
+        child.expect("exit")
+        child.send("y")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    # The terminal turns each \n into \r\n; ptpython leaves a few escape
+    # sequences before the first line. The statement's lines are whole and in order.
+    text = re.sub(rb"\x1b\[[0-9;? ]*[A-Za-z]", b"", bytes(received)).replace(b"\r\n", b"\n")
+    numbered = [line + b"\n" for line in text.split(b"\n") if re.match(rb"\d{9} x", line)]
+    assert b"".join(numbered) == _big_output(lines)

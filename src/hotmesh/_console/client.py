@@ -22,6 +22,9 @@ from hotmesh._console import protocol
 from hotmesh._console.protocol import Message
 from hotmesh._errors import ConsoleError, HotmeshError, SessionClosed
 
+# Messages the node may send before it waits for our acknowledgement.
+WINDOW = 64
+
 
 class Link(Protocol):
     """What the client needs from a connection (``hotmesh._mesh.client.Connection``)."""
@@ -102,6 +105,9 @@ class ConsoleClient:
         self._sigints = 0
         self._sigints_handled = 0
         self._reading_input = False
+        self._handled_seq = 0
+        self._acked_seq = 0
+        self._ack_every = 1 << 62
         self.info: SessionInfo | None = None
 
     @classmethod
@@ -128,7 +134,7 @@ class ConsoleClient:
         rid = next(self._rids)
         waiter = self._register(rid)
         hello = protocol.open_request(
-            rid, user=_user(), host=socket.gethostname(), pid=os.getpid(), via=via
+            rid, user=_user(), host=socket.gethostname(), pid=os.getpid(), via=via, window=WINDOW
         )
         self._last_heard = time.monotonic()
         self._send(hello)
@@ -139,6 +145,10 @@ class ConsoleClient:
         if reply.get("t") != protocol.OPENED:
             raise ConsoleError(f"the node refused the console: {reply.get('error', reply)}")
         self.info = SessionInfo(reply["sid"], reply["node"], reply["pid"], reply["python"])
+        window = reply.get("window")
+        # A node without flow control never needs an ack; one with it gets one
+        # every quarter window, so it never waits for us while we keep up.
+        self._ack_every = max(1, int(window) // 4) if isinstance(window, int) else 1 << 62
         self._keeper = threading.Thread(target=self._keep, name="hotmesh-console-lease")
         self._keeper.daemon = True
         self._keeper.start()
@@ -267,6 +277,7 @@ class ConsoleClient:
             except queue.Empty:
                 pass
             else:
+                self._handled(message)
                 kind = message.get("t")
                 if kinds is None or kind in kinds or kind == protocol.ERROR:
                     return message
@@ -308,10 +319,32 @@ class ConsoleClient:
         waiter = self._waiters.get(rid) if isinstance(rid, int) else None
         if waiter is not None:
             waiter.put(message)
-        elif message.get("t") == protocol.ERROR and message.get("gone"):
+            return
+        if message.get("t") == protocol.ERROR and message.get("gone"):
             self._closed = str(message.get("error"))
         elif message.get("t") in protocol.late_kinds():
             self.on_unsolicited(message)
+        self._handled(message, locked=True)
+
+    def _handled(self, message: Message, *, locked: bool = False) -> None:
+        """Flow control: acknowledge what was handled, a quarter window at a time.
+
+        Messages are acknowledged once handed to their handler, not when
+        received, so a slow consumer (a terminal) slows the node's statement
+        down instead of piling messages up here.
+        """
+        seq = message.get("seq")
+        if not isinstance(seq, int) or seq <= self._handled_seq:
+            return
+        self._handled_seq = seq
+        if self.info is None or seq - self._acked_seq < self._ack_every:
+            return
+        self._acked_seq = seq
+        ack = protocol.ack(self.info.sid, seq)
+        if locked:
+            self._link.send(ack)
+        else:
+            self._send(ack)
 
     def _keep(self) -> None:
         # Renews the lease and takes late output while nobody else reads;

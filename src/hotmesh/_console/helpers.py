@@ -103,10 +103,22 @@ def spawn(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> threading.Thread
     ``spawn`` from a console sends its output to that console.
     """
     context = contextvars.copy_context()
+    route = current_route.get()
+
+    def run() -> None:
+        # Like the statement, it waits for a console that is behind instead
+        # of losing output.
+        if route is not None:
+            route.outbox.add_writer_thread()
+        try:
+            fn(*args, **kwargs)
+        finally:
+            if route is not None:
+                route.outbox.remove_writer_thread()
+
     thread = threading.Thread(
         target=context.run,
-        args=(fn, *args),
-        kwargs=kwargs,
+        args=(run,),
         daemon=True,
         name=f"spawn-{getattr(fn, '__name__', 'fn')}",
     )

@@ -69,19 +69,22 @@ def late_kinds() -> frozenset[str]:
 
 # -- client -> node (handled by hotmesh._console.server) -----------------------
 _SERVER = "server.ConsoleServer"
-OPEN = declare("console.open", "to node", "rid user host pid via", _SERVER)
+OPEN = declare("console.open", "to node", "rid user host pid via [window]", _SERVER)
 EXEC = declare("console.exec", "to node", "sid rid code [name]", _SERVER)
 INTERRUPT = declare("console.interrupt", "to node", "sid [rid]", _SERVER)
 INPUT_REPLY = declare("console.input_reply", "to node", "sid rid text eof", _SERVER)
 COMPLETE = declare("console.complete", "to node", "sid rid code pos", _SERVER)
 PING = declare("console.ping", "to node", "sid", _SERVER)
 CLOSE = declare("console.close", "to node", "sid rid", _SERVER)
+ACK = declare("console.ack", "to node", "sid seq", _SERVER)
 # Asked by the client, answered by the node with the same kind.
 WHERE = declare("console.where", "both", "sid rid [stack]", "server / client.ConsoleClient")
 
 # -- node -> client (handled by hotmesh._console.client) -----------------------
 _CLIENT = "client.ConsoleClient"
-OPENED = declare("console.opened", "to client", "rid sid seq node pid python protocol", _CLIENT)
+OPENED = declare(
+    "console.opened", "to client", "rid sid seq node pid python protocol [window]", _CLIENT
+)
 OUT = declare("console.out", "to client", "sid seq rid name text", _CLIENT, late=True)
 RESULT = declare("console.result", "to client", "sid seq rid repr", _CLIENT, late=True)
 INPUT = declare("console.input", "to client", "sid seq rid", _CLIENT)
@@ -101,9 +104,20 @@ ERROR = declare("console.error", "to client", "sid rid error [gone]", _CLIENT)
 # -- builders: client -> node --------------------------------------------------
 
 
-def open_request(rid: int, *, user: str, host: str, pid: int, via: str) -> Message:
-    """Open a session; ``via`` is how the client runs (attach, eval, run)."""
-    return {"t": OPEN, "rid": rid, "via": via, "pid": pid, "user": user, "host": host}
+def open_request(
+    rid: int, *, user: str, host: str, pid: int, via: str, window: int | None = None
+) -> Message:
+    """Open a session; ``via`` is how the client runs (attach, eval, run).
+
+    ``window``: the client acknowledges what it handled (``console.ack``), so
+    the node may have up to that many messages unacknowledged; without it the
+    node sends without flow control.
+    """
+    message: Message = {"t": OPEN, "rid": rid, "via": via, "pid": pid, "user": user}
+    message["host"] = host
+    if window is not None:
+        message["window"] = window
+    return message
 
 
 def exec_request(sid: str, rid: int, code: str, name: str = "") -> Message:
@@ -142,6 +156,11 @@ def ping(sid: str) -> Message:
     return {"t": PING, "sid": sid}
 
 
+def ack(sid: str, seq: int) -> Message:
+    """Every message up to ``seq`` has been handled (flow control)."""
+    return {"t": ACK, "sid": sid, "seq": seq}
+
+
 def close_request(sid: str, rid: int) -> Message:
     """End the session (detach)."""
     return {"t": CLOSE, "sid": sid, "rid": rid}
@@ -150,16 +169,13 @@ def close_request(sid: str, rid: int) -> Message:
 # -- builders: node -> client (the outbox adds sid and seq) ---------------------
 
 
-def opened(rid: int, *, node: str, pid: int, python: str) -> Message:
-    """The session is ready."""
-    return {
-        "t": OPENED,
-        "rid": rid,
-        "node": node,
-        "pid": pid,
-        "python": python,
-        "protocol": VERSION,
-    }
+def opened(rid: int, *, node: str, pid: int, python: str, window: int | None = None) -> Message:
+    """The session is ready; ``window`` when the node applies flow control."""
+    message: Message = {"t": OPENED, "rid": rid, "node": node, "pid": pid, "python": python}
+    message["protocol"] = VERSION
+    if window is not None:
+        message["window"] = window
+    return message
 
 
 def out(rid: int, name: str, text: str) -> Message:

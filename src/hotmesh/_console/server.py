@@ -27,6 +27,10 @@ from hotmesh._runtime import NodeLike
 
 _log = logging.getLogger("hotmesh.console")
 Handler = Callable[[bytes, dict[str, Any]], None]
+# Messages a session may have sent and not had acknowledged: 256 output messages
+# of 16 Ki characters at most, well under the ROUTER's queue of 1,000 messages
+# per client, beyond which libzmq would drop them.
+MAX_WINDOW = 256
 # Console servers running in this process (several nodes in one process share
 # the shipping namespace factory; the last one to stop removes it).
 _servers: set[ConsoleServer] = set()
@@ -89,6 +93,7 @@ class ConsoleServer:
             protocol.PING: self._on_ping,
             protocol.CLOSE: self._on_close,
             protocol.WHERE: self._on_where,
+            protocol.ACK: self._on_ack,
         }
         for kind, handler in handlers.items():
             self._node.register_handler(kind, self._guarded(kind, handler))
@@ -152,13 +157,17 @@ class ConsoleServer:
         }
         entry = _Attached(sender, client)
         assert self._timers is not None
+        window = _window(message.get("window"))
         # The outbox reads entry.sender at each send, so output follows a reconnected client.
-        outbox = Outbox(sid, lambda m: self._node.send_to(entry.sender, m), self._timers)
+        outbox = Outbox(
+            sid, lambda m: self._node.send_to(entry.sender, m), self._timers, window=window
+        )
         opened = protocol.opened(
             message.get("rid", 0),
             node=self._node.name,
             pid=os.getpid(),
             python=sys.version.split()[0],
+            window=window,
         )
 
         def started() -> None:
@@ -227,6 +236,11 @@ class ConsoleServer:
         if entry is not None:
             self._reply(sender, message, protocol.where_reply(entry.session.stack()))
 
+    def _on_ack(self, sender: bytes, message: dict[str, Any]) -> None:
+        entry = self._find(sender, message)
+        if entry is not None:
+            entry.session.outbox.acked(int(message["seq"]))
+
     def _on_close(self, sender: bytes, message: dict[str, Any]) -> None:
         entry = self._find(sender, message)
         if entry is None:
@@ -240,10 +254,14 @@ class ConsoleServer:
         self, sender: bytes, message: dict[str, Any], *, retarget: bool = True
     ) -> _Attached | None:
         sid = message.get("sid")
+        back = False
         with self._lock:
             entry = self._sessions.get(sid) if isinstance(sid, str) else None
             if entry is not None:
+                back = self._leases.is_detached(sid)
                 self._leases.heard(sid, time.monotonic())
+        if entry is not None and back:
+            entry.session.outbox.reattach()
         if entry is None:
             error = f"no console session {sid!r} on {self._node.name} (it ended or was reaped)"
             self._reply(sender, message, protocol.error(error, gone=True))
@@ -289,6 +307,8 @@ class ConsoleServer:
                 self.audit.write(
                     {"event": "lease expired", "sid": effect.sid, "busy": effect.sid in busy}
                 )
+                # Its statement goes on without waiting for a client that may be gone.
+                entry.session.outbox.detach()
             elif isinstance(effect, Reap):
                 self._end(entry, "lease expired")
         if self._timers is not None:
@@ -304,6 +324,13 @@ class ConsoleServer:
             self._node.send_to(sender, message)
         except Exception as exc:
             _log.debug("console reply to a vanished client dropped: %s", exc)
+
+
+def _window(asked: object) -> int | None:
+    """The flow-control window for a client that asked for ``asked`` messages."""
+    if not isinstance(asked, int) or isinstance(asked, bool) or asked <= 0:
+        return None  # a client that does not acknowledge: no flow control
+    return max(4, min(asked, MAX_WINDOW))
 
 
 def start_console(node: NodeLike) -> Callable[[], None]:

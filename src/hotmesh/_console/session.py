@@ -164,6 +164,7 @@ class Session:
     def _work(self) -> None:
         ident = threading.get_ident()
         self._gate.register(ident)
+        self.outbox.add_writer_thread(ident)
         try:
             self.namespace.update(self._make_namespace())
             self._on_start()

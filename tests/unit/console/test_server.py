@@ -346,3 +346,23 @@ def test_malformed_message_is_refused_without_harm(
     reply = link.recv(timeout=5)
     assert reply is not None and reply["t"] == "console.error"
     assert sys.stdout is not None
+
+
+def test_a_vanished_client_never_leaves_a_statement_waiting_and_its_end_is_audited(
+    fake_node: FakeNode, short_lease_server: ConsoleServer
+) -> None:
+    server = short_lease_server
+    link = fake_node.connect()
+    client = ConsoleClient(link, ping_interval=0.1, silence_limit=5.0)
+    client.open()
+    chunks: list[str] = []
+    code = "print('go')\nfor i in range(20000): print('x' * 100)\n'finished'"
+    in_background(client, code, chunks)
+    wait_until(lambda: "go" in "".join(chunks), timeout=5, message="statement started")
+    link.mute = True  # gone: no acks, no pings; the statement's writes wait for it...
+    # ... until its lease expires; then the statement runs to its end, on record.
+    wait_until(
+        lambda: any(e["event"] == "done" and e["outcome"] == "ok" for e in server.audit.read()),
+        timeout=10,
+        message="the statement's end audited",
+    )

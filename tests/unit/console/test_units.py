@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from hotmesh._console.cell import compile_cell, format_exception, safe_repr
-from hotmesh._console.interrupt import SessionInterrupt, SleepGate
+from hotmesh._console.interrupt import SessionInterrupt, SleepGate, raise_in_thread
 from hotmesh._console.leases import Detach, LeaseBook, Reap
 from hotmesh._console.output import Outbox, Route, RoutedStream, current_route
 from hotmesh._console.timers import Timers
@@ -107,7 +107,98 @@ def test_outbox_flushes_after_its_delay_and_cuts_huge_writes(timers: Timers) -> 
     outbox.write("stdout", "tick\n", 1)
     wait_until(lambda: sent, timeout=5, message="timer flush")
     outbox.write("stdout", "x" * 2500, 1)
+    wait_until(lambda: len(sent) == 4, timeout=5, message="the tail flushed by the timer")
     assert [len(m["text"]) for m in sent[1:]] == [1000, 1000, 500]
+
+
+def _acking(sent: list[dict[str, Any]], outbox: Outbox) -> Callable[[], None]:
+    """Acknowledge everything sent so far (what a client that caught up does)."""
+
+    def ack() -> None:
+        if sent:
+            outbox.acked(sent[-1]["seq"])
+
+    return ack
+
+
+def test_outbox_makes_a_writer_thread_wait_for_the_client_and_loses_nothing(
+    timers: Timers,
+) -> None:
+    sent: list[dict[str, Any]] = []
+    outbox = Outbox("s1", sent.append, timers, delay=10.0, max_bytes=10, window=4)
+    outbox.add_writer_thread()
+    done = threading.Event()
+
+    def writer() -> None:
+        outbox.add_writer_thread()
+        for i in range(100):
+            outbox.write("stdout", f"{i:09d}\n", 1)
+        outbox.send({"t": "console.done", "rid": 1})
+        done.set()
+
+    threading.Thread(target=writer, daemon=True).start()
+    wait_until(lambda: len(sent) == 4, timeout=5, message="a full window")
+    assert not done.wait(0.2) and len(sent) == 4  # waits: the client is behind
+    ack = _acking(sent, outbox)
+    while not done.is_set():
+        ack()
+        assert outbox.in_flight <= 4
+        wait_until(lambda: outbox.in_flight == 4 or done.is_set(), timeout=5)
+    text = "".join(m.get("text", "") for m in sent)
+    assert text == "".join(f"{i:09d}\n" for i in range(100))
+    assert sent[-1]["t"] == "console.done"
+
+
+def test_outbox_never_blocks_other_threads_and_says_what_it_dropped(timers: Timers) -> None:
+    sent: list[dict[str, Any]] = []
+    outbox = Outbox("s1", sent.append, timers, delay=0.01, max_bytes=10, window=2, overflow=50)
+    for _ in range(20):
+        outbox.write("stderr", "log line\n", 0)  # a service thread's log record
+    assert len(sent) == 2  # the window; the rest queued up to the overflow limit
+    while True:
+        before = len(sent)
+        outbox.acked(sent[-1]["seq"])
+        outbox.flush()
+        if len(sent) == before:
+            break
+    texts = [m["text"] for m in sent]
+    notes = [t for t in texts if "characters of output dropped" in t]
+    kept = "".join(t for t in texts if t not in notes)
+    dropped = int(notes[0].split("[")[1].split()[0])
+    assert len(notes) == 1 and len(kept) + dropped == 20 * len("log line\n")
+
+
+def test_outbox_of_a_detached_client_no_longer_waits(timers: Timers) -> None:
+    sent: list[dict[str, Any]] = []
+    outbox = Outbox("s1", sent.append, timers, delay=10.0, max_bytes=10, window=2)
+    outbox.add_writer_thread()
+    outbox.write("stdout", "x" * 20, 1)
+    outbox.detach()
+    outbox.write("stdout", "y" * 30, 1)
+    outbox.send({"t": "console.done", "rid": 1})
+    assert sent[-1]["t"] == "console.done" and len(sent) == 6
+
+
+def test_a_writer_waiting_for_the_client_can_be_interrupted(timers: Timers) -> None:
+    outbox = Outbox("s1", lambda m: None, timers, delay=10.0, max_bytes=10, window=1)
+    raised: list[BaseException] = []
+    waiting = threading.Event()
+
+    def writer() -> None:
+        outbox.add_writer_thread()
+        outbox.write("stdout", "x" * 10, 1)  # fills the window
+        waiting.set()
+        try:
+            outbox.write("stdout", "y" * 10, 1)
+        except KeyboardInterrupt as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    waiting.wait(5)
+    wait_until(lambda: raise_in_thread(thread.ident or 0), timeout=5)
+    thread.join(5)
+    assert raised and not thread.is_alive()
 
 
 def test_routed_stream_sends_session_output_and_passes_the_rest(timers: Timers) -> None:
