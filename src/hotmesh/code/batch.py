@@ -14,6 +14,7 @@ from importlib.machinery import ModuleSpec
 from typing import TYPE_CHECKING
 
 from hotmesh.code.build import Built, redirect_references
+from hotmesh.code.imports import BatchImports
 from hotmesh.code.versions import Version
 
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ class Batch:
     built: dict[str, Built] = field(default_factory=dict)
     facades: dict[str, types.ModuleType] = field(default_factory=dict)
     expected: dict[str, Version | None] = field(default_factory=dict)
+    hidden: dict[str, types.ModuleType] = field(default_factory=dict)  # built or being built
+    gone: dict[str, bool] = field(default_factory=dict)  # loaded modules whose file is gone
+    imports: BatchImports | None = None
 
     def hide_peers(self) -> None:
         """Take back the sys.modules entries and package attributes peer imports made."""
@@ -44,14 +48,19 @@ class Batch:
                 del holder.__dict__[child]
 
     def redirect_captured(self) -> None:
-        """Point code that kept a hidden module at its facade; then drop the hidden modules."""
+        """Point bindings of hidden modules and proxies at the real modules; drop them."""
         captured = {
             id(b.module): (b.module, self.facades[m])
             for m, b in self.built.items()
-            # The Built's reference and getrefcount's argument: anything more is code.
-            if b.module is not None and sys.getrefcount(b.module) > 2
+            if b.module is not None
         }
+        if self.imports is not None:
+            captured.update(self.imports.objects())
+            self.imports.views.clear()
+            self.imports.proxies.clear()
+        self.hidden.clear()
         redirect_references(captured)
+        captured.clear()
         for b in self.built.values():
             b.module = None
 

@@ -124,6 +124,7 @@ def build_version(
     *,
     translate: bool = True,
     into: types.ModuleType | None = None,
+    hidden: types.ModuleType | None = None,
 ) -> Built:
     """Compile and execute a new version of ``name`` in a fresh namespace.
 
@@ -132,7 +133,9 @@ def build_version(
     code each version really runs even after the file changed. The new
     version's ``__upgrade__(old_namespace, old_version)`` runs after the body
     when there is a previous version. With ``into`` (a first import), the body
-    runs in that module's own dict, which is already in sys.modules.
+    runs in that module's own dict, which is already in sys.modules; with
+    ``hidden``, in that module (made by the caller so that imports of the
+    module while its body runs find it), else in a new module.
 
     Raises LoadError (when ``translate``; else the original exception) if the
     body or the hook fails; nothing outside the new namespace changed, except
@@ -146,7 +149,7 @@ def build_version(
         code = compile_source(source, code_filename)
     else:
         code = source
-    module = into if into is not None else types.ModuleType(name)
+    module = into if into is not None else hidden or types.ModuleType(name)
     namespace = module.__dict__
     if into is None:
         namespace.update(identity_of(facade))

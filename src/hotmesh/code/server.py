@@ -26,8 +26,9 @@ from hotmesh._errors import CodeError, LoadError, NotManaged, StickyModule, Xref
 from hotmesh.code import scan
 from hotmesh.code.batch import Batch, PeerLoader
 from hotmesh.code.build import Built, build_version
-from hotmesh.code.facade import Switch, deleted_namespace
+from hotmesh.code.facade import Switch, deleted_namespace, identity_of
 from hotmesh.code.finder import ManagedFinder, ManagedLoader
+from hotmesh.code.imports import BatchImports
 from hotmesh.code.purging import PurgeReport, stop_runners
 from hotmesh.code.roots import (
     Root,
@@ -121,6 +122,8 @@ class CodeServer:
             return True
         module = sys.modules.get(mod)
         origin = getattr(module, "__file__", None) if module is not None else None
+        if origin is not None and not _is_named_by_its_file(mod, module, origin):
+            return False  # an alias of another module (or a copy an import hook made)
         if origin is None:
             spec = locate(mod)
             origin = spec.origin if spec is not None and spec.has_location else None
@@ -149,7 +152,12 @@ class CodeServer:
             if module is None or name in self._facades or checked.get(name) is module:
                 continue
             origin = getattr(module, "__file__", None)
-            if isinstance(origin, str) and origin.endswith(".py") and self.manages(name, origin):
+            if (
+                isinstance(origin, str)
+                and origin.endswith(".py")
+                and self.manages(name, origin)
+                and _is_named_by_its_file(name, module, origin)
+            ):
                 self._adopt(name, module, origin)
             else:
                 checked[name] = module
@@ -246,10 +254,14 @@ class CodeServer:
         force: bool,
     ) -> Prepared:
         batch = Batch(threading.get_ident(), sources)
+        imports = batch.imports = BatchImports(
+            set(sources), self._build_for_import, self._claim, self._gone
+        )
         self._batch = batch
+        imports.install()
         try:
-            for mod in sorted(sources, key=lambda m: m.count(".")):
-                self._build_peer(mod)
+            for mod in sorted(sources, key=lambda m: (m.count("."), m)):
+                imports.view(mod)
                 batch.hide_peers()
             batch.redirect_captured()
             if not force:
@@ -258,24 +270,116 @@ class CodeServer:
             batch.forget_code()
             raise
         finally:
+            imports.uninstall()
             self._batch = None
             batch.hide_peers()
+            batch.imports = None
         versions = {mod: b.version for mod, b in batch.built.items()}
         return Prepared(versions, batch.built, batch.facades, batch.expected)
 
     def _build_peer(self, mod: str) -> types.ModuleType | None:
-        """Build ``mod`` of the batch being prepared, once; its hidden module."""
+        """Build ``mod`` of the batch being prepared, once; its hidden module.
+
+        While the body runs, the hidden module is returned as it is (partly
+        executed), as the import system does with a module being imported.
+        """
         batch = self._batch
         assert batch is not None
-        if mod not in batch.built:
-            path, source, spec = batch.sources[mod]
-            facade = self._facades.get(mod) or self._new_facade(mod, spec)
-            previous = self._world.get(mod, EMPTY)[0]
-            batch.facades[mod] = facade
-            batch.expected[mod] = previous
-            built = build_version(mod, source, path, facade, previous, next(self._counter))
-            batch.built[mod] = built
-        return batch.built[mod].module
+        if mod in batch.built:
+            return batch.built[mod].module
+        if mod in batch.hidden:
+            return batch.hidden[mod]
+        path, source, spec = batch.sources[mod]
+        facade = self._facades.get(mod) or self._new_facade(mod, spec)
+        previous = self._world.get(mod, EMPTY)[0]
+        hidden = types.ModuleType(mod)
+        hidden.__dict__.update(identity_of(facade))
+        # A package's new body starts with its children bound, as its parent's
+        # import of them left them; children of the batch bind when imported.
+        hidden.__dict__.update(
+            {c: m for c, m in self._children(mod).items() if f"{mod}.{c}" not in batch.sources}
+        )
+        batch.hidden[mod] = hidden
+        try:
+            built = build_version(
+                mod, source, path, facade, previous, next(self._counter), hidden=hidden
+            )
+        finally:
+            del batch.hidden[mod]
+        batch.facades[mod] = facade
+        batch.expected[mod] = previous
+        batch.built[mod] = built
+        return built.module
+
+    def _build_for_import(self, mod: str) -> types.ModuleType:
+        """_build_peer for an import statement: a failed import raises what it raised."""
+        try:
+            module = self._build_peer(mod)
+        except LoadError as exc:
+            if isinstance(exc.__cause__, ImportError):
+                raise exc.__cause__ from None  # `try: import m / except ImportError` works
+            raise
+        if module is None:
+            raise ImportError(f"{mod} is being prepared and has no module", name=mod)
+        return module
+
+    def _claim(self, mod: str) -> bool:
+        """Add a managed module never loaded to the batch being prepared (when imported)."""
+        batch = self._batch
+        if batch is None or mod in self._facades or not self.might_manage(mod):
+            return False
+        try:
+            spec = locate(mod)
+        except (ImportError, ValueError):
+            return False
+        if not is_source(spec) or spec is None or not self.manages(mod, spec.origin):
+            return False
+        assert spec.origin is not None
+        try:
+            batch.sources[mod] = (spec.origin, read_source(spec.origin), spec)
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            return False
+        return True
+
+    def _gone(self, mod: str) -> bool:
+        """Whether a loaded managed module's source file is gone (removed from disk)."""
+        if mod not in self._facades:
+            return False
+        batch = self._batch
+        cache = batch.gone if batch is not None else {}
+        found = cache.get(mod)
+        if found is None:
+            current = self._world.get(mod, EMPTY)[0]
+            if current is None or current.path is None or not os.path.isabs(current.path):
+                found = False  # deleted, or loaded from a binary: nothing on disk to miss
+            else:
+                try:
+                    spec = locate(mod)
+                except (ImportError, ValueError):
+                    spec = None
+                found = spec is None or not is_source(spec)
+            cache[mod] = found
+        return found
+
+    def _children(self, mod: str) -> dict[str, types.ModuleType]:
+        """The child modules of package ``mod`` to bind in its namespace.
+
+        Aliases (a module stored in sys.modules under a name other than its
+        own) are not children, nor are deleted or removed managed modules.
+        """
+        prefix = mod + "."
+        found = {}
+        for name, module in list(sys.modules.items()):
+            if not name.startswith(prefix) or "." in name[len(prefix) :] or module is None:
+                continue
+            if getattr(module, "__name__", None) != name:
+                continue
+            if name in self._facades and (
+                self._world.get(name, EMPTY)[0] is None or self._gone(name)
+            ):
+                continue
+            found[name[len(prefix) :]] = module
+        return found
 
     def peer_spec(self, name: str) -> ModuleSpec | None:
         """A spec importing ``name``'s prepared version, for the thread preparing it.
@@ -356,10 +460,8 @@ class CodeServer:
 
     def _carry_children(self, mod: str, namespace: dict[str, Any]) -> None:
         """Keep ``pkg.sub`` reachable as an attribute of a package's new version."""
-        prefix = mod + "."
-        for name, module in list(sys.modules.items()):
-            if name.startswith(prefix) and "." not in name[len(prefix) :]:
-                namespace.setdefault(name[len(prefix) :], module)
+        for child, module in self._children(mod).items():
+            namespace.setdefault(child, module)
 
     def _remember(self, b: Built) -> None:
         if b.code_filename is not None:
@@ -566,3 +668,21 @@ class CodeServer:
             for codefile in self._codefiles.values():
                 linecache.cache.pop(codefile, None)
             self.__init__()  # type: ignore[misc]
+
+
+def _is_named_by_its_file(name: str, module: Any, origin: str) -> bool:
+    """Whether ``module``, found in sys.modules as ``name``, is the module ``name``'s file.
+
+    Not when it is an alias (``sys.modules["p.compat"] = p.impl``) or a module an
+    import hook filled by copying another's attributes, ``__file__`` included
+    (toolz's ``tlz``): such entries are never managed.
+    """
+    if getattr(module, "__name__", None) != name:
+        return False
+    try:
+        spec = locate(name)
+    except (ImportError, ValueError):
+        return False
+    if spec is None or not spec.origin:
+        return False
+    return os.path.realpath(spec.origin) == os.path.realpath(origin)
