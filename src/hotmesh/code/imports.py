@@ -83,10 +83,10 @@ class BatchImports:
             return self._prior(name, globals, locals, fromlist, level)
         absolute = name
         if level > 0:
-            package = _bootstrap._calc___package__(globals if globals is not None else {})
+            package = _bootstrap._calc___package__(globals or {})  # type: ignore[attr-defined]
             if not package or len(package.split(".")) < level:
                 return self._prior(name, globals, locals, fromlist, level)  # its own error
-            absolute = _bootstrap._resolve_name(name, package, level)
+            absolute = _bootstrap._resolve_name(name, package, level)  # type: ignore[attr-defined]
         if not self._touches(absolute, fromlist or ()):
             return self._prior(name, globals, locals, fromlist, level)
         module = self.view(absolute)
