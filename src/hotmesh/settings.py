@@ -219,7 +219,7 @@ def apply_local(key: str, present: bool, value: Any, origin: str) -> bool:
             atomic_write_json(_path, after)
         _values.clear()
         _values.update(after)
-        changed = before != (value if present else _MISSING)
+        changed: bool = before != (value if present else _MISSING)
         if _path is not None and changed:
             entry = {"at": time.time(), "key": key, "by": origin, "set": present, "value": value}
             append_line(_path.with_name("settings-history.jsonl"), json.dumps(entry))

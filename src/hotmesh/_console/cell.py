@@ -55,7 +55,7 @@ def compile_cell(source: str, filename: str) -> list[Step]:
     steps = []
     for node in module.body:
         if isinstance(node, ast.Expr):
-            tree: ast.AST = ast.Expression(node.value)
+            tree: ast.Expression | ast.Module = ast.Expression(node.value)
             code = compile(tree, filename, "eval", flags=_FLAGS, dont_inherit=True)
             steps.append(Step(code, echo=True))
         else:

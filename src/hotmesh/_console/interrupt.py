@@ -26,7 +26,8 @@ def raise_in_thread(ident: int, exc_type: type[BaseException] = KeyboardInterrup
     ``time.sleep`` not routed through ``SleepGate``) raises only when that call
     returns. Returns False when no such thread exists.
     """
-    return _set_async_exc(ident, exc_type) == 1
+    changed: int = _set_async_exc(ident, exc_type)
+    return changed == 1
 
 
 def clear_pending(ident: int) -> None:
@@ -79,7 +80,7 @@ class SleepGate:
             self._count += 1
             if self._count == 1:
                 self._original = time.sleep
-                time.sleep = self._sleep
+                time.sleep = self._sleep  # type: ignore[assignment]  # takes what it forwards
 
     def uninstall(self) -> None:
         """Put the original ``time.sleep`` back, unless another wrapper replaced ours."""
@@ -87,7 +88,7 @@ class SleepGate:
             self._count -= 1
             if self._count == 0 and self._original is not None:
                 if time.sleep == self._sleep:
-                    time.sleep = self._original
+                    time.sleep = self._original  # type: ignore[assignment]  # it was time.sleep
                 self._original = None
 
     def register(self, ident: int) -> None:

@@ -366,11 +366,11 @@ def ensure_installed() -> None:
         if _install_count <= 0:
             return
         if not isinstance(sys.stdout, RoutedStream):
-            sys.stdout = RoutedStream("stdout", sys.stdout)  # type: ignore[assignment]
+            sys.stdout = RoutedStream("stdout", sys.stdout)
         if not isinstance(sys.stderr, RoutedStream):
-            sys.stderr = RoutedStream("stderr", sys.stderr)  # type: ignore[assignment]
+            sys.stderr = RoutedStream("stderr", sys.stderr)
         if not isinstance(sys.stdin, RoutedInput):
-            sys.stdin = RoutedInput(sys.stdin)  # type: ignore[assignment]
+            sys.stdin = RoutedInput(sys.stdin)
 
 
 def uninstall() -> None:

@@ -257,7 +257,7 @@ class ConsoleServer:
         back = False
         with self._lock:
             entry = self._sessions.get(sid) if isinstance(sid, str) else None
-            if entry is not None:
+            if entry is not None and isinstance(sid, str):
                 back = self._leases.is_detached(sid)
                 self._leases.heard(sid, time.monotonic())
         if entry is not None and back:

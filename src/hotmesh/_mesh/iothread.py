@@ -17,13 +17,15 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import zmq
 
 log = logging.getLogger("hotmesh.mesh")
 
 Callback = Callable[..., Any]
+
+T = TypeVar("T")
 
 
 class TimerHandle:
@@ -66,12 +68,12 @@ class PollLoop:
         self.closed = False
 
     # ---- loop thread ---------------------------------------------------
-    def add_reader(self, source: zmq.Socket | int, callback: Callback) -> None:
+    def add_reader(self, source: zmq.Socket[bytes] | int, callback: Callback) -> None:
         """Call ``callback()`` whenever ``source`` (a zmq socket or an fd) is readable."""
         self._readers[source] = callback
         self._poller.register(source, zmq.POLLIN)
 
-    def remove_reader(self, source: zmq.Socket | int) -> None:
+    def remove_reader(self, source: zmq.Socket[bytes] | int) -> None:
         """Stop watching ``source`` (no error if it was not watched)."""
         if self._readers.pop(source, None) is not None:
             self._poller.unregister(source)
@@ -196,7 +198,7 @@ class IOThread:
         with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(fn, *args)
 
-    def run_sync(self, fn: Callable[[], Any], timeout: float = 5.0) -> Any:
+    def run_sync(self, fn: Callable[[], T], timeout: float = 5.0) -> T:
         """Run ``fn()`` on the loop and return its result (raises its exception)."""
         if self.in_thread():
             return fn()
@@ -216,7 +218,7 @@ class IOThread:
             raise TimeoutError("the node's I/O thread did not answer")
         if box[1] is not None:
             raise box[1]
-        return box[0]
+        return cast(T, box[0])
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the loop and join the thread (safe to call twice)."""

@@ -29,7 +29,7 @@ class Line:
 
     __slots__ = ("endpoint", "incarnation", "lock", "owner", "socket")
 
-    def __init__(self, sock: zmq.Socket, endpoint: str, incarnation: str) -> None:
+    def __init__(self, sock: zmq.Socket[bytes], endpoint: str, incarnation: str) -> None:
         self.socket = sock
         self.endpoint = endpoint
         self.incarnation = incarnation
@@ -79,7 +79,12 @@ class CallLines:
     """
 
     def __init__(
-        self, ctx: zmq.Context, name: str, incarnation: str, keys: tuple[bytes, bytes], cap: int
+        self,
+        ctx: zmq.Context[zmq.Socket[bytes]],
+        name: str,
+        incarnation: str,
+        keys: tuple[bytes, bytes],
+        cap: int,
     ) -> None:
         self._ctx = ctx
         self._name = name

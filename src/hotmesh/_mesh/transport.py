@@ -14,7 +14,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import zmq
 
@@ -85,11 +85,11 @@ class Transport:
         self._heartbeat_ms = max(100, int(heartbeat * 1000))
         self._on_message = on_message
         self._ctx = zmq.Context()
-        self._dealers: dict[str, zmq.Socket] = {}
+        self._dealers: dict[str, zmq.Socket[bytes]] = {}
         # Guards the DEALERs: threads send on them directly, which spares the
         # hop through the I/O thread on every call and every reply.
         self._dealers_lock = threading.Lock()
-        self._router: zmq.Socket | None = None
+        self._router: zmq.Socket[bytes] | None = None
         # Guards the ROUTER: worker threads send replies on it directly. The
         # loop therefore watches its fd, not the socket (zmq_poll would touch
         # the socket outside the lock).
@@ -128,8 +128,8 @@ class Transport:
             router.close(linger=0)
             raise TransportError(f"cannot listen on {self._listen}: {exc}") from exc
         self._router = router
-        self._router_fd = router.fd
-        self.endpoint = _advertised(router.last_endpoint.decode())
+        self._router_fd = cast(int, router.fd)
+        self.endpoint = _advertised(router.getsockopt_string(zmq.LAST_ENDPOINT))
         self._zap.where = self._watcher.where = self.endpoint
         loop.add_reader(self._router_fd, self._drain)
         # Look once now for input that came before the loop watched the sockets.
@@ -157,7 +157,7 @@ class Transport:
         self._router = None
 
     @property
-    def context(self) -> zmq.Context:
+    def context(self) -> zmq.Context[zmq.Socket[bytes]]:
         """The node's zmq context (thread-safe; for the call lines)."""
         return self._ctx
 
@@ -211,7 +211,7 @@ class Transport:
                 ok = False
             # Sending processes the socket's pending commands, which clears
             # its fd: if input is waiting, the loop must be told.
-            pending = bool(router.getsockopt(_EVENTS) & _POLLIN)
+            pending = bool(router.getsockopt(_EVENTS) & _POLLIN)  # type: ignore[operator]
         if pending:
             self.io.submit(self._drain)
         return ok
@@ -223,7 +223,7 @@ class Transport:
             sock.send(data, zmq.NOBLOCK)
         sock.close(linger=int(linger * 1000))
 
-    def _dealer(self, endpoint: str) -> zmq.Socket:
+    def _dealer(self, endpoint: str) -> zmq.Socket[bytes]:
         sock = self._ctx.socket(zmq.DEALER)
         sock.linger = 0
         sock.identity = self.identity
@@ -248,7 +248,7 @@ class Transport:
             if router is None:
                 return
             try:
-                while len(batch) < _BUDGET and router.getsockopt(_EVENTS) & _POLLIN:
+                while len(batch) < _BUDGET and router.getsockopt(_EVENTS) & _POLLIN:  # type: ignore[operator]
                     # A Frame knows whether more parts follow: that spares a
                     # getsockopt(RCVMORE) per part (each ~1.5 us, enum lookups).
                     head = router.recv(_NOBLOCK, copy=False)

@@ -56,7 +56,9 @@ class RefusalLog:
 class ZapHandler:
     """Answers ZAP requests on one context: only the cluster key gets in."""
 
-    def __init__(self, ctx: zmq.Context, public_key_z85: bytes, refusals: RefusalLog) -> None:
+    def __init__(
+        self, ctx: zmq.Context[zmq.Socket[bytes]], public_key_z85: bytes, refusals: RefusalLog
+    ) -> None:
         self._key = zmq.utils.z85.decode(public_key_z85)
         self.where = ""
         self.refused = 0
@@ -113,7 +115,7 @@ class HandshakeWatcher:
     line then names only the listening endpoint ("an unknown peer").
     """
 
-    def __init__(self, sock: zmq.Socket, refusals: RefusalLog) -> None:
+    def __init__(self, sock: zmq.Socket[bytes], refusals: RefusalLog) -> None:
         self.where = ""
         self._refusals = refusals
         self._waiting: deque[str] = deque(maxlen=256)

@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from hotmesh._errors import EncodeError, MessageTooLarge, NoSuchFunction
 from hotmesh._rpc import messages
@@ -38,12 +38,12 @@ def resolve(path: str) -> Callable[..., Any]:
     module_name, dot, name = path.rpartition(".")
     module = sys.modules.get(module_name) if dot else builtins
     if module is not None and ":" not in path:
-        found = getattr(module, name, None)
+        found: Callable[..., Any] | None = getattr(module, name, None)
         if found is not None and callable(found):
             return found
     if ":" in path:
-        module_name, _, attrs = path.partition(":")
-        candidates = [(module_name, attrs.split("."))]
+        module_name, _, attr_path = path.partition(":")
+        candidates = [(module_name, attr_path.split("."))]
     else:
         parts = path.split(".")
         candidates = [(".".join(parts[:i]), parts[i:]) for i in range(len(parts) - 1, 0, -1)]
@@ -64,7 +64,7 @@ def resolve(path: str) -> Callable[..., Any]:
         except AttributeError:
             continue
         if callable(target):
-            return target
+            return cast("Callable[..., Any]", target)
         raise NoSuchFunction(f"{path} is a {type(target).__name__}, not a function")
     raise NoSuchFunction(f"no function {path}")
 

@@ -15,7 +15,7 @@ import sys
 import textwrap
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from hotmesh._errors import EncodeError, ShippingError
 from hotmesh._wire import codec
@@ -104,7 +104,7 @@ def load_function(packed: dict[str, Any]) -> Callable[..., Any]:
         raise ShippingError(f"unsupported shipped-function format: {_head(packed)}")
     try:
         if "ref" in packed:
-            return _resolve(packed["ref"])
+            return cast("Callable[..., Any]", _resolve(packed["ref"]))
         namespace = _namespace_factory()
         for name, module in packed.get("modules", {}).items():
             namespace[name] = importlib.import_module(module)
@@ -129,7 +129,7 @@ def load_function(packed: dict[str, Any]) -> Callable[..., Any]:
         ) from exc
     if not callable(fn):
         raise ShippingError(f"shipped entry {packed.get('entry')!r} is not callable")
-    return fn
+    return cast("Callable[..., Any]", fn)
 
 
 class _Packer:

@@ -104,7 +104,8 @@ def _safe_repr(obj: object) -> str:
 def _pack_exception(exc_type: str, message: str, args: tuple[Any, ...]) -> bytes:
     """The data of an exception ext; args that cannot travel become their repr."""
     try:
-        return _fresh_packer().pack([exc_type, message, args])
+        data: bytes = _fresh_packer().pack([exc_type, message, args])
+        return data
     except Exception:
         kept = []
         for arg in args:
@@ -113,7 +114,8 @@ def _pack_exception(exc_type: str, message: str, args: tuple[Any, ...]) -> bytes
                 kept.append(arg)
             except Exception:
                 kept.append(_safe_repr(arg))
-        return _fresh_packer().pack([exc_type, message, tuple(kept)])
+        data = _fresh_packer().pack([exc_type, message, tuple(kept)])
+        return data
 
 
 def _enc_exception_parts(key: object, exc_type: str, message: str, args: Any) -> msgpack.ExtType:
@@ -212,7 +214,8 @@ def pack(obj: object) -> bytes:
         packer = _fresh_packer()
     _local.packer = None
     try:
-        return packer.pack(obj)
+        data: bytes = packer.pack(obj)
+        return data
     except Exception as exc:
         raise _encode_error(obj, exc) from None
     finally:

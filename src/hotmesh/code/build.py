@@ -16,7 +16,7 @@ import time
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from hotmesh._errors import LoadError
 from hotmesh.code.facade import identity_of
@@ -60,7 +60,7 @@ def keep(name: str, factory: Callable[[], T]) -> T:
         carried = previous.get(KEPT, {})
         if name in carried:
             kept[name] = carried[name]
-            return carried[name]
+            return cast(T, carried[name])
     value = factory()
     kept[name] = value
     return value
@@ -155,13 +155,13 @@ def build_version(
         namespace.update(identity_of(facade))
     if path is not None:
         namespace["__file__"] = path
-    if code_filename is not None:
-        lines = source.splitlines(keepends=True)  # type: ignore[union-attr]
+    if code_filename is not None and isinstance(source, str):
+        lines = source.splitlines(keepends=True)
         linecache.cache[code_filename] = (len(source), None, lines, code_filename)
     where = "module body"
     try:
         redirect = _redirected(name, module) if into is None else contextlib.nullcontext()
-        with redirect, _building(namespace, previous and previous.namespace):
+        with redirect, _building(namespace, previous.namespace if previous is not None else None):
             exec(code, namespace)
         hook = namespace.get("__upgrade__")
         if previous is not None and callable(hook):

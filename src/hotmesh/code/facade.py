@@ -21,7 +21,7 @@ import gc
 import itertools
 import operator
 import types
-from typing import Any
+from typing import Any, cast
 
 # Attributes that describe the module object itself rather than its code.
 IDENTITY = (
@@ -38,7 +38,7 @@ _DICT_OFFSET = types.ModuleType.__dictoffset__
 _POINTER = ctypes.sizeof(ctypes.c_void_p)
 # memmove as a "Python API" function: the call keeps the GIL, unlike ctypes.memmove.
 _memmove = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)(
-    ctypes.cast(ctypes.memmove, ctypes.c_void_p).value
+    cast(int, ctypes.cast(ctypes.memmove, ctypes.c_void_p).value)
 )
 _incref = ctypes.pythonapi.Py_IncRef
 _incref.argtypes = [ctypes.py_object]

@@ -178,12 +178,12 @@ def target_runs(target: Any, namespace: dict[str, Any]) -> bool:
                 finally:
                     stack.clear()  # may hold this frame: no cycle through its locals
         return False
-    ident = target.ident if isinstance(target, threading.Thread) else target
-    if not isinstance(ident, int):
+    thread = target.ident if isinstance(target, threading.Thread) else target
+    if not isinstance(thread, int):
         raise TypeError(f"expected a thread, a thread ident or an asyncio task, got {target!r}")
-    frames = _stack(sys._current_frames().get(ident))
+    frames = _stack(sys._current_frames().get(thread))
     try:
-        return _runs(frames[_split(ident, frames, _running_tasks()) :], namespace)
+        return _runs(frames[_split(thread, frames, _running_tasks()) :], namespace)
     finally:
         frames.clear()  # may hold this frame: no cycle through its locals
 

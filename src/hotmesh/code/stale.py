@@ -41,7 +41,7 @@ class StaleReference:
 
 def _old_objects(namespace: dict[str, Any], current: dict[str, Any] | None) -> list[Any]:
     """Functions and classes defined by the version whose globals are ``namespace``."""
-    found = []
+    found: list[Any] = []
     for name, value in list(namespace.items()):
         if current is not None and current.get(name) is value:
             continue
