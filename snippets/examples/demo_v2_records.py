@@ -92,20 +92,21 @@ def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None):
 #
 #   >>> rolling_upgrade()
 #   rolling upgrade of 3 node(s) in 3 batch(es) of 1
-#   demo1@vm  ok, v1+30ecaa48 -> v2+d914cc46, 2 modules loaded, 1 action run,
-#             provisional for 120 s: hotmesh.deploy.confirm() to keep  (0.02 s)
-#   demo2@vm  ok, v1+30ecaa48 -> v2+d914cc46, 2 modules loaded, 1 action run,
-#             provisional for 120 s: hotmesh.deploy.confirm() to keep  (0.03 s)
-#   demo3@vm  ok, v1+30ecaa48 -> v2+d914cc46, 2 modules loaded, 1 action run,
-#             provisional for 120 s: hotmesh.deploy.confirm() to keep  (0.03 s)
+#   demo1@vm  ok, v1+30ecaa48 -> v2+f3c0d7b5, 2 modules loaded, 1 action run,
+#             provisional for 120 s: confirm(['demo1@vm']) to keep  (0.02 s)
+#   demo2@vm  ok, v1+30ecaa48 -> v2+f3c0d7b5, 2 modules loaded, 1 action run,
+#             provisional for 120 s: confirm(['demo2@vm']) to keep  (0.03 s)
+#   demo3@vm  ok, v1+30ecaa48 -> v2+f3c0d7b5, 2 modules loaded, 1 action run,
+#             provisional for 120 s: confirm(['demo3@vm']) to keep  (0.03 s)
 #   node      result  version or reason  time
-#   demo1@vm  ok      v2+d914cc46        0.02 s
-#   demo2@vm  ok      v2+d914cc46        0.03 s
-#   demo3@vm  ok      v2+d914cc46        0.03 s
+#   demo1@vm  ok      v2+f3c0d7b5        0.02 s
+#   demo2@vm  ok      v2+f3c0d7b5        0.03 s
+#   demo3@vm  ok      v2+f3c0d7b5        0.03 s
 #   3 upgraded, 0 failed, 0 not started in 0.09 s
 #   >>> call("demo2@vm", "hotmesh.settings.get", "demo.max_counters")
 #   100000
 #
-# (Each line says "hotmesh.deploy.confirm() to keep": confirm_when_healthy, the rollout's
-# check, confirmed every node right after its line.) The clients' replies
+# (Each line says "confirm([...]) to keep": confirm_when_healthy, the rollout's
+# check, confirmed every node right after its line; each node's attached consoles
+# saw "[airbag: ... confirmed v2+f3c0d7b5 (kept across restarts)]".) The clients' replies
 # switched from "v1 ok 12" to "v2 ok count=13 conn=4" with no connection closed.

@@ -64,6 +64,11 @@ class Outcome:
         return self.status == "ok"
 
 
+def as_output(notice: Message) -> Message:
+    """A node's notice as a line of stderr output, shown like late output."""
+    return protocol.out(0, "stderr", f"[{notice.get('text', '')}]\n")
+
+
 def _write_default(name: str, text: str) -> None:
     stream = sys.stderr if name == "stderr" else sys.stdout
     stream.write(text)
@@ -399,6 +404,8 @@ class ConsoleClient:
 
     @staticmethod
     def _print_late(message: Message) -> None:
+        if message.get("t") == protocol.NOTICE:
+            message = as_output(message)
         if message.get("t") == protocol.OUT:
             _write_default(message.get("name", "stdout"), message.get("text", ""))
 

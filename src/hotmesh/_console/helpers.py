@@ -29,6 +29,7 @@ hotmesh console helpers (this namespace is yours alone; others attached here hav
   multicall(nodes, fn, *args, timeout=...) -> (results per node, failed nodes)
   code                        the code server (hotmesh.code): load_file, soft_purge, ...
   versions()                  every node's version (hotmesh.deploy.node_versions)
+  confirm(nodes=None)         keep a provisional upgrade: this node's, or nodes' (a list or "all")
   spawn(fn, *args)            start a thread whose print() output comes to this console
   log_here(name, level)       show that logger's records here (returns a function to stop)
   node().stop(confirm=True)   stop this node (without confirm=True it refuses)
@@ -203,6 +204,16 @@ def versions(*args: Any, **kwargs: Any) -> Any:
     return node_versions(*args, **kwargs)
 
 
+def confirm(nodes: Any = None, **kwargs: Any) -> Any:
+    """Keep a provisional upgrade: this node's, or ``nodes``' (a list, or ``"all"``).
+
+    ``hotmesh.deploy.confirm``: written to disk before the old code is dropped.
+    """
+    from hotmesh.deploy import confirm as confirm_upgrade
+
+    return confirm_upgrade(nodes, **kwargs)
+
+
 def help_hotmesh() -> None:
     """Print the list of console helpers."""
     print(_HELP)
@@ -248,6 +259,7 @@ def make_namespace(get_node: Callable[[], NodeLike]) -> dict[str, Any]:
         "cast": cast,
         "multicall": multicall,
         "versions": versions,
+        "confirm": confirm,
         "spawn": spawn,
         "log_here": log_here,
         "help_hotmesh": help_hotmesh,

@@ -99,6 +99,8 @@ COMPLETIONS = declare("console.completions", "to client", "sid rid status items"
 PONG = declare("console.pong", "to client", "sid busy", _CLIENT)
 CLOSED = declare("console.closed", "to client", "sid rid", _CLIENT)
 ERROR = declare("console.error", "to client", "sid rid error [gone]", _CLIENT)
+# Pushed by the node to every attached session, between or during statements.
+NOTICE = declare("console.notice", "to client", "sid text", _CLIENT, late=True)
 
 
 # -- builders: client -> node --------------------------------------------------
@@ -244,3 +246,8 @@ def error(text: str, *, gone: bool = False) -> Message:
     if gone:
         message["gone"] = True
     return message
+
+
+def notice(sid: str, text: str) -> Message:
+    """A one-line notice for the engineer (an airbag window opened, confirmed, reverted)."""
+    return {"t": NOTICE, "sid": sid, "text": text}

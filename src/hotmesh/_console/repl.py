@@ -25,7 +25,7 @@ from ptpython.prompt_style import PromptStyle
 from ptpython.repl import PythonRepl, ReplExit
 
 from hotmesh._console import protocol
-from hotmesh._console.client import ConsoleClient
+from hotmesh._console.client import ConsoleClient, as_output
 from hotmesh._console.protocol import Message
 from hotmesh._errors import SessionClosed
 
@@ -212,7 +212,10 @@ class RemoteRepl(PythonRepl):
 
     def _late(self, message: Message) -> None:
         """Output of a statement nobody waits for (a thread it started, or a
-        statement we stopped waiting for): printed above the prompt."""
+        statement we stopped waiting for), and the node's notices: printed above
+        the prompt."""
+        if message.get("t") == protocol.NOTICE:
+            message = as_output(message)
         if message.get("t") != protocol.OUT:
             return
         name, text = message.get("name", "stdout"), message.get("text", "")

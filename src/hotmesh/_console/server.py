@@ -24,6 +24,7 @@ from hotmesh._console.session import Session
 from hotmesh._console.timers import Timers
 from hotmesh._rpc import shipping
 from hotmesh._runtime import NodeLike
+from hotmesh.deploy import airbag
 
 _log = logging.getLogger("hotmesh.console")
 Handler = Callable[[bytes, dict[str, Any]], None]
@@ -74,6 +75,7 @@ class ConsoleServer:
         self.audit = AuditLog(path, node.name)
         self._timers: Timers | None = None
         self._completions: CompletionService | None = None
+        self._unlisten: Callable[[], None] = lambda: None
 
     def start(self) -> None:
         """Install the output proxies and interruptible sleep; register the handlers."""
@@ -98,12 +100,14 @@ class ConsoleServer:
         for kind, handler in handlers.items():
             self._node.register_handler(kind, self._guarded(kind, handler))
         self._timers.call_later(self._tick, self._check_leases)
+        self._unlisten = airbag.add_notice_listener(self._on_notice)
 
     def stop(self) -> None:
         """End every session (running statements are interrupted) and undo ``start``."""
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self._unlisten()
         with self._lock:
             attached = list(self._sessions.values())
             self._sessions.clear()
@@ -313,6 +317,15 @@ class ConsoleServer:
                 self._end(entry, "lease expired")
         if self._timers is not None:
             self._timers.call_later(self._tick, self._check_leases)
+
+    def _on_notice(self, node: str, text: str) -> None:
+        """Push a notice about this node (the airbag's) to every attached session."""
+        if node != self._node.name:
+            return
+        with self._lock:
+            attached = list(self._sessions.values())
+        for entry in attached:
+            self._send(entry.sender, protocol.notice(entry.session.sid, text))
 
     def _reply(self, sender: bytes, message: dict[str, Any], answer: dict[str, Any]) -> None:
         answer.setdefault("rid", message.get("rid") if isinstance(message, dict) else None)

@@ -172,6 +172,7 @@ def _attached(demo: Any, snippet: Path) -> bool:
             f"\nattached to {node.name}; {snippet} is pasted in this session. Try:\n"
             "    node_versions()\n"
             "    upgrade_node()      # this node, provisionally: the toolbar counts v2 replies\n"
+            "    confirm()           # keep it (unconfirmed, it reverts on its own)\n"
             "    rolling_upgrade()   # the others, one node at a time, each confirmed\n"
             f"Another terminal: HOTMESH_COOKIE_FILE={demo.cookie_file} hotmesh attach demo2\n"
             "Ctrl-D detaches and stops the demo.\n",

@@ -57,7 +57,7 @@ class UpgradeReport(dict[str, Any]):
             parts.append("old code still running in " + ", ".join(self["lingering"]))
         if self.get("provisional"):
             window = f"{self['provisional']:g} s"
-            parts.append(f"provisional for {window}: hotmesh.deploy.confirm() to keep")
+            parts.append(f"provisional for {window}: confirm([{self.get('node')!r}]) to keep")
         return ", ".join(parts)
 
     def __repr__(self) -> str:
