@@ -48,6 +48,7 @@ __all__ = [
     "check_process_code",
     "current_version",
     "delete",
+    "dependents",
     "finish_loading",
     "is_loaded",
     "is_managed",
@@ -270,6 +271,23 @@ def xref(mods: Iterable[str]) -> list[Problem]:
     ``from m import f`` must resolve in the code that would be current.
     """
     return _server.xref(mods)
+
+
+def dependents(mods: Iterable[str]) -> dict[str, str]:
+    """The loaded modules that must run again when ``mods`` are loaded (or removed).
+
+    A module whose body bound objects of a module in ``mods`` (``from m import
+    f``, ``from .m import *``, a subclass, a table or registry holding them,
+    instances of its classes) keeps the old objects unless it runs again; and
+    a module in ``mods`` whose containers hold another module's objects (a
+    registry that module filled) starts empty, so that module runs again too.
+    Returns module -> the first such binding found, for the closure of both
+    rules. Found from the objects the current namespaces hold (any form of
+    binding counts); ``upgrade_node`` adds these modules to its batch. A
+    module whose current version sets ``__hotmesh_rerun__ = False`` is listed
+    like any other: the caller decides (``upgrade_node`` refuses).
+    """
+    return _server.dependents(mods)
 
 
 def stale_references(mod: str) -> list[StaleReference]:

@@ -201,7 +201,7 @@ def redirect_references(pairs: dict[int, tuple[Any, types.ModuleType]]) -> None:
         return
     hidden = [pair[0] for pair in pairs.values()]
     for referrer in gc.get_referrers(*hidden):
-        if not isinstance(referrer, dict) or referrer is sys.modules:
+        if not isinstance(referrer, dict):
             continue
         for key, value in list(referrer.items()):
             pair = pairs.get(id(value))

@@ -1,7 +1,9 @@
 """What import statements give the modules of a batch being prepared (no I/O of its own).
 
 While ``prepare_loading`` builds new versions, ``builtins.__import__`` is
-replaced by :meth:`BatchImports.import_` (put back afterwards). In the thread
+replaced by :meth:`BatchImports.import_` and importlib's ``_gcd_import`` (what
+``importlib.import_module`` calls) by :meth:`BatchImports.import_module`, both
+put back afterwards. In the thread
 preparing the batch, an import that reaches a module of the batch, whatever
 its form (``import p.m``, ``from p.m import x``, ``from .m import *``,
 ``from . import m``, in a package ``__init__`` or not), gets that module's *new*
@@ -19,7 +21,6 @@ or a proxy at the real module object (``build.redirect_references``).
 from __future__ import annotations
 
 import builtins
-import importlib
 import importlib._bootstrap as _bootstrap
 import sys
 import threading
@@ -55,6 +56,8 @@ class BatchImports:
         self._claimed: dict[str, bool] = {}
         self._prior: Callable[..., Any] = builtins.__import__
         self._hook: Callable[..., Any] = self.import_
+        self._prior_gcd: Callable[..., Any] = _bootstrap._gcd_import  # type: ignore[attr-defined]
+        self._gcd_hook: Callable[..., Any] = self.import_module
         for name in names:
             self._add_prefixes(name)
 
@@ -62,12 +65,16 @@ class BatchImports:
     def install(self) -> None:
         """Replace ``builtins.__import__`` (other threads still get the original)."""
         self._prior = builtins.__import__
+        self._prior_gcd = _bootstrap._gcd_import  # type: ignore[attr-defined]
         builtins.__import__ = self._hook
+        _bootstrap._gcd_import = self._gcd_hook  # type: ignore[attr-defined]
 
     def uninstall(self) -> None:
         """Put the previous ``__import__`` back (unless someone replaced ours since)."""
         if builtins.__import__ is self._hook:
             builtins.__import__ = self._prior
+        if _bootstrap._gcd_import is self._gcd_hook:  # type: ignore[attr-defined]
+            _bootstrap._gcd_import = self._prior_gcd  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------- resolving
     def import_(
@@ -100,6 +107,19 @@ class BatchImports:
             return module
         cut = len(name) - len(name.partition(".")[0])
         return self.view(absolute[: len(absolute) - cut])
+
+    def import_module(self, name: str, package: str | None = None, level: int = 0) -> Any:
+        """importlib's ``_gcd_import`` (``importlib.import_module``) with the batch's view."""
+        if threading.get_ident() != self.thread:
+            return self._prior_gcd(name, package, level)
+        absolute = name
+        if level > 0:
+            if not package or len(package.split(".")) < level:
+                return self._prior_gcd(name, package, level)  # its own error
+            absolute = _bootstrap._resolve_name(name, package, level)  # type: ignore[attr-defined]
+        if not self._touches(absolute, ()):
+            return self._prior_gcd(name, package, level)
+        return self.view(absolute)
 
     def _touches(self, absolute: str, fromlist: Sequence[str]) -> bool:
         """Whether the batch's view of this import differs from the normal one."""
@@ -150,7 +170,8 @@ class BatchImports:
         else:
             module = sys.modules.get(name)
             if module is None:
-                module = importlib.import_module(name)
+                self._prior_gcd(name)
+                module = sys.modules[name]
             if name in self._prefixes:
                 module = self._proxy(name, module)
         if holder is not None and (parent in self.names or parent in self.proxies):

@@ -26,6 +26,7 @@ from hotmesh._errors import CodeError, LoadError, NotManaged, StickyModule, Xref
 from hotmesh.code import scan
 from hotmesh.code.batch import Batch, PeerLoader
 from hotmesh.code.build import Built, build_version
+from hotmesh.code.dependents import find_dependents
 from hotmesh.code.facade import Switch, deleted_namespace, identity_of
 from hotmesh.code.finder import ManagedFinder, ManagedLoader
 from hotmesh.code.imports import BatchImports
@@ -623,6 +624,15 @@ class CodeServer:
             return None
         self._disk[path] = (stat.st_mtime_ns, stat.st_size, digest)
         return digest
+
+    def dependents(self, mods: Iterable[str]) -> dict[str, str]:
+        """Loaded modules to re-run with ``mods``: they bound their objects (module -> why)."""
+        namespaces = {
+            mod: current.namespace
+            for mod, (current, _old) in list(self._world.items())
+            if current is not None
+        }
+        return find_dependents(namespaces, mods)
 
     def stale_references(self, mod: str) -> list[StaleReference]:
         """Places outside ``mod``'s old version still holding its functions and classes."""

@@ -89,6 +89,7 @@ def find_stale(
     internal = _internal_ids(objects, namespace)
     by_id = {id(obj): obj for obj in objects}
     label = {id(obj): f"{obj.__module__}.{obj.__qualname__}" for obj in objects}
+    internal.update((id(by_id), id(label)))
     found: list[StaleReference] = []
     instances: dict[int, int] = {}
     here = sys._getframe()
@@ -127,7 +128,7 @@ def find_stale(
                 found.append(
                     StaleReference(
                         "subclass",
-                        f"{referrer.__module__}.{referrer.__qualname__}",
+                        f"{_class_module(referrer, namespaces)}.{referrer.__qualname__}",
                         None,
                         label[id(base)],
                     )
@@ -149,3 +150,12 @@ def find_stale(
 
 def _label(obj: Any, labels: dict[int, str]) -> str:
     return labels.get(id(obj), repr(obj)[:80])
+
+
+def _class_module(cls: type, namespaces: dict[int, str]) -> str:
+    """The label of the namespace a class's methods run in (an old version says so)."""
+    for value in list(vars(cls).values()):
+        func = getattr(value, "__func__", value)
+        if isinstance(func, types.FunctionType) and id(func.__globals__) in namespaces:
+            return namespaces[id(func.__globals__)]
+    return str(cls.__module__)

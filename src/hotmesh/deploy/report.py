@@ -11,7 +11,9 @@ _FIELDS = (
     "old_version",
     "new_version",
     "loaded",
+    "added",
     "removed",
+    "stale",
     "actions",
     "lingering",
     "provisional",
@@ -24,7 +26,10 @@ class UpgradeReport(dict[str, Any]):
 
     A dict (so it travels back from a remote ``upgrade_node`` unchanged) with
     attributes: ``node``, ``ok``, ``old_version``, ``new_version``, ``loaded``
-    (modules switched to new code), ``removed`` (modules gone from disk),
+    (modules switched to new code), ``added`` (those of ``loaded`` that did
+    not change but ran again because they bound objects of changed ones:
+    module -> why), ``removed`` (modules gone from disk), ``stale`` (what
+    still held objects of the replaced versions, found before the purge),
     ``actions`` (upgrade action ids run now), ``lingering`` (modules whose old
     code is still running, so not purged), ``provisional`` (the airbag window
     in seconds, or None) and ``seconds`` (how long it took).
@@ -48,6 +53,8 @@ class UpgradeReport(dict[str, Any]):
         ]
         loaded = self.get("loaded") or []
         parts.append(f"{len(loaded)} module{'s' if len(loaded) != 1 else ''} loaded")
+        if self.get("added"):
+            parts.append(f"{len(self['added'])} of them re-run as dependents")
         if self.get("removed"):
             parts.append(f"{len(self['removed'])} removed")
         actions = self.get("actions") or []
@@ -55,6 +62,8 @@ class UpgradeReport(dict[str, Any]):
             parts.append(f"{len(actions)} action{'s' if len(actions) != 1 else ''} run")
         if self.get("lingering"):
             parts.append("old code still running in " + ", ".join(self["lingering"]))
+        if self.get("stale"):
+            parts.append(f"{len(self['stale'])} stale references")
         if self.get("provisional"):
             window = f"{self['provisional']:g} s"
             parts.append(f"provisional for {window}: confirm([{self.get('node')!r}]) to keep")

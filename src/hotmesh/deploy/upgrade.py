@@ -14,6 +14,7 @@ from typing import Any
 from hotmesh import code
 from hotmesh._errors import CodeError, DeployError, UpgradeError, XrefError
 from hotmesh._files import append_line
+from hotmesh.code.dependents import RERUN_FLAG
 from hotmesh.deploy import _services, _state
 from hotmesh.deploy.actions import ActionLog, UpgradeAction, normalize, pending, record_key
 from hotmesh.deploy.airbag import airbag_for
@@ -30,16 +31,20 @@ def upgrade_node(
     provisional: float | None = None,
     force: bool = False,
     release: str | None = None,
+    allow_stale: bool = False,
 ) -> UpgradeReport:
     """Upgrade this node to the code on its disk; a second call is a harmless ``ok``.
 
     Steps, each named in an ``UpgradeError``: ``release`` (read the manifest),
     ``provisional`` (an earlier provisional upgrade is still unconfirmed),
-    ``scan`` (modified, new and removed managed modules), ``purge`` (free the
-    old slots: soft purge only), ``xref`` (the sanity check run while
-    preparing, skipped with ``force``), ``load`` (prepare every module, then
-    switch all at once),
-    ``migrate`` (running services change code now), ``actions`` (this
+    ``scan`` (modified, new and removed managed modules), ``dependents``
+    (the loaded modules whose bodies bound objects of those, re-run in the
+    same batch; refused when one declares ``__hotmesh_rerun__ = False``),
+    ``purge`` (free the old slots: soft purge only), ``xref`` (the sanity
+    check run while preparing, skipped with ``force``), ``load`` (prepare
+    every module, then switch all at once), ``stale`` (managed code still
+    bound to an old version after the switch: switched back unless
+    ``allow_stale``), ``migrate`` (running services change code now), ``actions`` (this
     release's upgrade actions not yet run on this node), then a soft purge that
     reports what still runs old code, and the new version is recorded.
 
@@ -62,6 +67,8 @@ def upgrade_node(
         release: the release this deploy brings; when the manifest on disk
             names another one (files not shipped here yet), fail at
             ``release`` before anything changes.
+        allow_stale: keep the new code even if a managed module still binds
+            an object of an old version (listed in ``report.stale``).
 
     Returns:
         An ``UpgradeReport`` (``report.ok`` is True).
@@ -76,7 +83,7 @@ def upgrade_node(
     """
     deployment = _state.current()
     with deployment.lock:
-        job = _Upgrade(deployment, provisional, force)
+        job = _Upgrade(deployment, provisional, force, allow_stale)
         try:
             return job.run(actions, release)
         except UpgradeError:
@@ -91,11 +98,16 @@ class _Upgrade:
     """One run of ``upgrade_node`` (holds the deployment lock throughout)."""
 
     def __init__(
-        self, deployment: _state.Deployment, provisional: float | None, force: bool
+        self,
+        deployment: _state.Deployment,
+        provisional: float | None,
+        force: bool,
+        allow_stale: bool = False,
     ) -> None:
         self.dep = deployment
         self.provisional = provisional
         self.force = force
+        self.allow_stale = allow_stale
         self.airbag = airbag_for(deployment)
         self.started = time.perf_counter()
         self.step = "actions"
@@ -134,10 +146,15 @@ class _Upgrade:
         todo = self.pending_actions(given + self.release_actions(manifest), manifest)
         self.step = "scan"
         to_load, new, removed, available = self.scan()
+        self.step = "dependents"
+        added = self.dependents(to_load, removed)
+        to_load = sorted({*to_load, *added})
         self.step = "purge"
         self.purge_old(to_load)
         self.step = "load"
         loaded = self.switch(to_load, new, removed, manifest, old_version)
+        self.step = "stale"
+        stale = self.check_stale(loaded)
         self.step = "migrate"
         ran = self.after_switch(loaded, todo, manifest)
         self.step = "record"
@@ -159,7 +176,9 @@ class _Upgrade:
             old_version=old_version,
             new_version=self.dep.version(),
             loaded=list(loaded),
+            added={m: added[m] for m in loaded if m in added},
             removed=list(removed),
+            stale=stale,
             actions=ran,
             lingering=lingering,
             provisional=self.provisional if self.airbag.pending() is not None else None,
@@ -190,6 +209,64 @@ class _Upgrade:
         new = sorted(m for m in available if m not in loaded and m not in self.dep.known_modules)
         to_load = sorted((modified - set(removed)) | set(new))
         return to_load, new, removed, list(available)
+
+    def dependents(self, to_load: list[str], removed: list[str]) -> dict[str, str]:
+        """Loaded modules that bound objects of the changed ones: they run again too.
+
+        Refuses (nothing changed) when one of them declares itself not
+        re-runnable (``__hotmesh_rerun__ = False``): loading without it would
+        leave it bound to the old code.
+        """
+        if not to_load and not removed:
+            return {}
+        added = code.dependents([*to_load, *removed])
+        refusing = []
+        for mod, why in added.items():
+            current = code.current_version(mod)
+            if current is not None and current.namespace.get(RERUN_FLAG) is False:
+                refusing.append(f"{mod} ({why})")
+        if refusing:
+            raise self.fail(
+                "dependents",
+                "these modules must run again with the new code but declare "
+                f"{RERUN_FLAG} = False: " + "; ".join(refusing) + "; ship them changed "
+                "together with the modules they bind, or restart the node",
+            )
+        for mod, why in added.items():
+            log.info("%s: %s runs again: %s", self.dep.node_name, mod, why)
+        return added
+
+    def check_stale(self, loaded: list[str]) -> list[str]:
+        """What still holds objects of the versions just replaced (before any purge).
+
+        A binding from a managed module (a name, or a subclass) fails the
+        upgrade and switches the code back, unless ``allow_stale``.
+        """
+        managed = set(code.loaded())
+        found: list[str] = []
+        bad: list[str] = []
+        for mod in loaded:
+            for ref in code.stale_references(mod):
+                if " (old " in ref.holder:
+                    continue  # an old version holding its peers: gone with the purge
+                found.append(str(ref))
+                holder = ref.holder if ref.kind == "binding" else ""
+                if ref.kind == "subclass" and " (old " not in ref.holder:
+                    # "<module>.<qualname>" of a class of a current version
+                    owners = [m for m in managed if ref.holder.startswith(m + ".")]
+                    holder = max(owners, key=len, default="")
+                if holder in managed:
+                    bad.append(str(ref))
+        if bad and not self.allow_stale:
+            self.undo(loaded)
+            raise self.fail(
+                "stale",
+                "managed code still binds the old version after the switch: "
+                + "; ".join(bad[:20])
+                + ("; …" if len(bad) > 20 else "")
+                + "; the code switch was reverted (allow_stale=True keeps it)",
+            )
+        return found
 
     def purge_old(self, to_load: list[str]) -> None:
         busy = [m for m in to_load if not _soft_purge(m)]
