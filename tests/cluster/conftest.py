@@ -10,17 +10,15 @@ import pytest
 
 import hotmesh
 from hotmesh.testing import LocalCluster
+from tests.cluster.clusters import local_cluster
 from tests.cluster.deploy_snippet import DRIVERS, TEMPLATE
 
 
 @pytest.fixture(scope="module")
 def mesh3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """Three node processes (tick 1 s), fully meshed, shared by a module's read-only tests."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOTMESH_STATE_DIR", str(tmp_path_factory.mktemp("mesh3") / "state"))
-        with LocalCluster(3, tick=1.0) as cluster:
-            cluster.wait_full_mesh(timeout=15)
-            yield cluster
+    with local_cluster(tmp_path_factory, 3, tick=1.0) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")

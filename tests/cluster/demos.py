@@ -1,11 +1,9 @@
 """The demo cluster the proof tests share: four nodes on v1 under live traffic with v2
-on every disk, and ``hotmesh run`` against it. Starts processes on 127.0.0.1."""
+on every disk (``demo.cluster.cli(...)`` runs the ``hotmesh`` command against it).
+Starts processes on 127.0.0.1."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,21 +29,3 @@ def v2_shipped(directory: Path, connections: int) -> Iterator[DemoCluster]:
         yield demo
     finally:
         demo.stop()
-
-
-def cli_env(demo: DemoCluster) -> dict[str, str]:
-    """This process's environment with the demo's cookie, for the ``hotmesh`` command."""
-    return dict(os.environ, HOTMESH_COOKIE_FILE=str(demo.cookie_file))
-
-
-def hotmesh_run(
-    demo: DemoCluster, argv: list[str], timeout: float
-) -> subprocess.CompletedProcess[str]:
-    """``python -m hotmesh *argv`` against the demo, to completion, output captured."""
-    return subprocess.run(
-        [sys.executable, "-m", "hotmesh", *argv],
-        env=cli_env(demo),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )

@@ -4,7 +4,6 @@ terminal (pexpect pseudo-terminal) and real node processes."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -17,6 +16,7 @@ import pytest
 
 from hotmesh._console.client import ConsoleClient
 from hotmesh.testing import LocalCluster
+from tests.cluster.clusters import local_cluster
 
 pytestmark = pytest.mark.cluster
 
@@ -56,32 +56,8 @@ print("snippet ok", summary(range(LIMIT)), Box(7).scaled())
 
 @pytest.fixture(scope="module")
 def single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOTMESH_STATE_DIR", str(tmp_path_factory.mktemp("attach") / "state"))
-        with LocalCluster(1, prefix="att", tick=2.0) as cluster:
-            yield cluster
-
-
-def cli_env(cluster: LocalCluster) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        HOTMESH_STATE_DIR=str(cluster.state_root),
-        HOTMESH_COOKIE_FILE=str(cluster.cookie_file),
-        PROMPT_TOOLKIT_NO_CPR="1",
-        TERM="xterm",
-    )
-    return env
-
-
-def hotmesh(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hotmesh", *args],
-        env=cli_env(cluster),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        stdin=subprocess.DEVNULL,
-    )
+    with local_cluster(tmp_path_factory, 1, prefix="att", tick=2.0) as cluster:
+        yield cluster
 
 
 @pytest.mark.timeout(90)
@@ -90,7 +66,7 @@ def test_attach_in_a_terminal(single: LocalCluster) -> None:
     child = pexpect.spawn(
         sys.executable,
         ["-m", "hotmesh", "attach", name.split("@")[0], "--no-history"],
-        env=cli_env(single),
+        env=single.env(TERM="xterm"),
         dimensions=(40, 120),
         encoding="utf-8",
         timeout=15,
@@ -139,18 +115,18 @@ def test_attach_in_a_terminal(single: LocalCluster) -> None:
 def test_eval_prints_the_result_and_exits_zero(single: LocalCluster) -> None:
     name = single.names[0]
     for node in (name.split("@")[0], name, single.endpoints[0]):
-        done = hotmesh(single, "eval", node, "print('out'); 40 + 2")
+        done = single.cli("eval", node, "print('out'); 40 + 2")
         assert (done.returncode, done.stdout) == (0, "out\n42\n"), node
 
 
 def test_eval_of_a_failing_statement_prints_the_remote_traceback(single: LocalCluster) -> None:
-    done = hotmesh(single, "eval", single.names[0], "{}['missing']")
+    done = single.cli("eval", single.names[0], "{}['missing']")
     assert done.returncode == 1
     assert "KeyError: 'missing'" in done.stderr and "Traceback" in done.stderr
 
 
 def test_eval_of_an_unreachable_node_exits_three(single: LocalCluster) -> None:
-    done = hotmesh(single, "eval", "nobody-here", "1")
+    done = single.cli("eval", "nobody-here", "1")
     assert done.returncode == 3 and "nobody-here" in done.stderr
 
 
@@ -161,7 +137,7 @@ def test_run_streams_the_snippet_and_calls_its_function(
     snippet.write_text(
         SNIPPET + "\ndef report(label, n):\n    return f'{label}: {summary(range(n))}'\n"
     )
-    done = hotmesh(single, "run", single.endpoints[0], str(snippet), "--call", "report", "sum", "4")
+    done = single.cli("run", single.endpoints[0], str(snippet), "--call", "report", "sum", "4")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "snippet ok 30 70\n'sum: 60'\n"
 
@@ -169,7 +145,7 @@ def test_run_streams_the_snippet_and_calls_its_function(
 def test_run_fails_when_the_snippet_raises(single: LocalCluster, tmp_path: Path) -> None:
     snippet = tmp_path / "broken.py"
     snippet.write_text("print('before')\nraise RuntimeError('half-way')\n")
-    done = hotmesh(single, "run", single.names[0], str(snippet))
+    done = single.cli("run", single.names[0], str(snippet))
     assert done.returncode == 1 and done.stdout == "before\n"
     assert "broken.py" in done.stderr and "RuntimeError: half-way" in done.stderr
 
@@ -178,8 +154,7 @@ def test_eval_with_another_clusters_cookie_is_refused(single: LocalCluster, tmp_
     wrong = tmp_path / "wrong.cookie"
     wrong.write_text("not-the-cluster-cookie")
     wrong.chmod(0o600)
-    done = hotmesh(
-        single,
+    done = single.cli(
         "eval",
         single.endpoints[0],
         "1",
@@ -206,7 +181,7 @@ def test_eval_with_another_clusters_cookie_is_refused(single: LocalCluster, tmp_
 def test_eval_exit_status_is_the_statements(
     single: LocalCluster, code: str, status: int, stderr: str
 ) -> None:
-    done = hotmesh(single, "eval", single.names[0], code)
+    done = single.cli("eval", single.names[0], code)
     assert done.returncode == status, done.stderr
     assert stderr in done.stderr
 
@@ -216,17 +191,17 @@ def test_run_whose_snippet_exits_before_its_call_fails(
 ) -> None:
     snippet = tmp_path / "early.py"
     snippet.write_text("import sys\ndef report():\n    return 1\nsys.exit(0)\n")
-    done = hotmesh(single, "run", single.names[0], str(snippet), "--call", "report")
+    done = single.cli("run", single.names[0], str(snippet), "--call", "report")
     assert done.returncode == 1 and "before report" in done.stderr
     snippet.write_text("import sys\nsys.exit(4)\n")
-    assert hotmesh(single, "run", single.names[0], str(snippet)).returncode == 4
+    assert single.cli("run", single.names[0], str(snippet)).returncode == 4
 
 
 def test_eval_interrupted_by_ctrl_c_exits_one(single: LocalCluster) -> None:
     code = "import time; print('go', flush=True); time.sleep(60)"
     with subprocess.Popen(
         [sys.executable, "-m", "hotmesh", "eval", single.names[0], code],
-        env=cli_env(single),
+        env=single.env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -245,12 +220,10 @@ def test_eval_interrupted_by_ctrl_c_exits_one(single: LocalCluster) -> None:
 def test_eval_that_kills_its_node_exits_three_and_is_on_record(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOTMESH_STATE_DIR", str(tmp_path_factory.mktemp("doomed") / "state"))
-        with LocalCluster(1, prefix="doomed", tick=2.0) as cluster:
-            done = hotmesh(cluster, "eval", cluster.names[0], "import os; os._exit(9)")
-            audit = Path(cluster.node(0).state_dir) / "audit.log"
-            records = [json.loads(line) for line in audit.read_text().splitlines()]
+    with local_cluster(tmp_path_factory, 1, prefix="doomed", tick=2.0) as cluster:
+        done = cluster.cli("eval", cluster.names[0], "import os; os._exit(9)")
+        audit = Path(cluster.node(0).state_dir) / "audit.log"
+        records = [json.loads(line) for line in audit.read_text().splitlines()]
     assert done.returncode == 3 and "stopped answering" in done.stderr
     assert [r["code"] for r in records if r["event"] == "exec"] == ["import os; os._exit(9)"]
 
@@ -273,7 +246,7 @@ def test_eval_streams_100_mib_byte_exact(single: LocalCluster) -> None:
     lines = 100 * 1024
     done = subprocess.run(
         [sys.executable, "-m", "hotmesh", "eval", single.names[0], _big_code(lines)],
-        env=cli_env(single),
+        env=single.env(),
         capture_output=True,
         timeout=100,
         stdin=subprocess.DEVNULL,
@@ -291,7 +264,7 @@ def test_attach_streams_output_to_the_terminal_byte_exact(single: LocalCluster) 
     child = pexpect.spawn(
         sys.executable,
         ["-m", "hotmesh", "attach", single.names[0], "--no-history"],
-        env=cli_env(single),
+        env=single.env(TERM="xterm"),
         dimensions=(40, 120),
         timeout=15,
     )

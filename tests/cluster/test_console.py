@@ -16,6 +16,7 @@ import pytest
 from hotmesh._console.client import ConsoleClient
 from hotmesh._errors import SessionClosed
 from hotmesh.testing import LocalCluster
+from tests.cluster.clusters import local_cluster
 from tests.consoles import in_background, run, started
 from tests.waiting import wait_until
 
@@ -27,11 +28,8 @@ Attach = Callable[..., ConsoleClient]
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """Two node processes, fully meshed, shared by this module's tests."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOTMESH_STATE_DIR", str(tmp_path_factory.mktemp("console") / "state"))
-        with LocalCluster(2, prefix="con", tick=2.0) as cluster:
-            cluster.wait_full_mesh(timeout=15)
-            yield cluster
+    with local_cluster(tmp_path_factory, 2, prefix="con", tick=2.0) as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -17,8 +17,10 @@ import pytest
 
 from hotmesh.demo.cluster import DemoCluster
 from hotmesh.demo.traffic import Traffic
-from tests.cluster.demos import V2_SNIPPET, cli_env, hotmesh_run, v2_shipped
+from tests.cluster.demos import V2_SNIPPET, v2_shipped
 from tests.waiting import wait_until
+
+pytestmark = pytest.mark.cluster
 
 CONNECTIONS = 4  # client connections per node
 KILLED = 2  # index of the node killed mid-rollout: demo3, not upgraded yet when it dies
@@ -49,7 +51,7 @@ def start_rollout(demo: DemoCluster, snippet: Path, call: list[str]) -> subproce
     argv = [sys.executable, "-m", "hotmesh", "run", "demo1", str(snippet), "--call", *call]
     return subprocess.Popen(
         argv,
-        env=cli_env(demo),
+        env=demo.cluster.env(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -150,7 +152,7 @@ def test_node_killed_mid_rollout_leaves_the_rest_of_the_mesh_healthy(
     limit = "demo.max_counters"
     assert killed.call("hotmesh.settings.get", limit) is None
     assert version_of(demo, KILLED) != v2
-    table = hotmesh_run(demo, ["versions", "demo1", "--json"], timeout=30)
+    table = demo.cluster.cli("versions", "demo1", "--json", timeout=30)
     assert table.returncode == 0, table.stderr
     shown = json.loads(table.stdout)
     assert shown[names[KILLED]]["pending"] == [action], shown
@@ -162,7 +164,9 @@ def test_node_killed_mid_rollout_leaves_the_rest_of_the_mesh_healthy(
     # requires: the restarted node (its action runs, nothing to load) and demo4 when
     # the first run stopped before it.
     left = [names[KILLED]] + ([names[3]] if stop_on_error else [])
-    finish = hotmesh_run(demo, ["run", "demo1", str(V2_SNIPPET), "--call", "rolling_upgrade"], 60)
+    finish = demo.cluster.cli(
+        "run", "demo1", str(V2_SNIPPET), "--call", "rolling_upgrade", timeout=60
+    )
     assert finish.returncode == 0, (finish.stdout, finish.stderr)
     assert f"{len(left)} upgraded, 0 failed, 0 not started" in finish.stdout, finish.stdout
     restarted_line = re.search(rf"^{re.escape(names[KILLED])}\s+ok, .*$", finish.stdout, re.M)

@@ -10,7 +10,7 @@ import pytest
 
 from hotmesh.demo.cluster import DemoCluster
 from hotmesh.service import service_status
-from tests.cluster.demos import V2_SNIPPET, hotmesh_run, v2_shipped
+from tests.cluster.demos import V2_SNIPPET, v2_shipped
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -29,7 +29,7 @@ def test_rolling_upgrade_through_hotmesh_run_keeps_every_connection_and_request(
     demo: DemoCluster, batch: int
 ) -> None:
     argv = ["run", "demo1", str(V2_SNIPPET), "--call", "rolling_upgrade", "None", str(batch)]
-    done = hotmesh_run(demo, argv, timeout=90)
+    done = demo.cluster.cli(*argv, timeout=90)
     assert done.returncode == 0, (done.stdout, done.stderr)
     assert "4 upgraded, 0 failed, 0 not started" in done.stdout
     versions = [demo.cluster.node(i).call("hotmesh.deploy.node_version") for i in range(4)]

@@ -5,10 +5,8 @@ restarts, and the airbag (revert on time, confirmation surviving a restart)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,17 +77,13 @@ def version_on(cluster: LocalCluster, index: int) -> str:
     return cluster.node(index).call("hotmesh.deploy.node_version")
 
 
-def hotmesh_run(
+def run_snippet(
     cluster: LocalCluster, tmp_path: Path, node: str, appended: str, *call: str
 ) -> subprocess.CompletedProcess[str]:
     """``hotmesh run NODE <template + appended> [--call ...]``, as an engineer runs it."""
     path = tmp_path / "deploy-2026-11-24.py"
     path.write_text(TEMPLATE.read_text() + appended)
-    argv = [sys.executable, "-m", "hotmesh", "run", node, str(path)]
-    if call:
-        argv += ["--call", *call]
-    env = dict(os.environ, HOTMESH_COOKIE_FILE=str(cluster.cookie_file))
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    return cluster.cli("run", node, str(path), *(["--call", *call] if call else []))
 
 
 @pytest.mark.timeout(90)
@@ -105,7 +99,7 @@ def test_rolling_upgrade_from_a_console_on_node_1_brings_every_node_to_v2(
         "\nprint('left on v1:', nodes_at('v1'))\n"
     )
 
-    done = hotmesh_run(cluster, tmp_path, cluster.node(0).short_name, session)
+    done = run_snippet(cluster, tmp_path, cluster.node(0).short_name, session)
 
     assert done.returncode == 0, (done.stdout, done.stderr)
     lines = done.stdout.splitlines()
@@ -151,7 +145,7 @@ def test_broken_module_on_node_3_stops_the_rollout_there(
         if i == 2:
             (directory / PKG / "prices.py").write_text("def price(:\n    return 2\n")
 
-    done = hotmesh_run(cluster, tmp_path, cluster.node(0).short_name, "", "rolling_upgrade")
+    done = run_snippet(cluster, tmp_path, cluster.node(0).short_name, "", "rolling_upgrade")
 
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert f"{cluster.names[2]}  FAILED at load" in done.stdout

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from hotmesh.testing import LocalCluster
+from tests.cluster.clusters import local_cluster
 from tests.cluster.test_deploy import kill_and_restart
 
 pytestmark = pytest.mark.cluster
@@ -47,9 +48,8 @@ def drivers(tmp_path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def three() -> Iterator[LocalCluster]:
-    with LocalCluster(3, tick=2.0) as cluster:
-        cluster.wait_full_mesh(timeout=15)
+def three(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    with local_cluster(tmp_path_factory, 3, tick=2.0) as cluster:
         yield cluster
 
 

@@ -1,5 +1,12 @@
-"""Helpers for testing hotmesh applications: LocalCluster runs real node processes."""
+"""Helpers for testing hotmesh applications.
 
-from hotmesh.testing.cluster import LocalCluster, NodeProcess
+``LocalCluster`` runs real node processes (and the ``hotmesh`` command against
+them); ``FakeNode``/``FakeLink`` stand in for a node and a client connection in
+unit tests without sockets.
+"""
 
-__all__ = ["LocalCluster", "NodeProcess"]
+from hotmesh.testing.cluster import LocalCluster
+from hotmesh.testing.fakes import FakeLink, FakeNode
+from hotmesh.testing.process import NodeProcess
+
+__all__ = ["FakeLink", "FakeNode", "LocalCluster", "NodeProcess"]

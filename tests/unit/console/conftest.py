@@ -9,7 +9,7 @@ import pytest
 
 from hotmesh._console.client import ConsoleClient
 from hotmesh._console.server import ConsoleServer
-from tests.unit.console.fakes import FakeNode
+from hotmesh.testing.fakes import FakeNode
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from prompt_toolkit.output import DummyOutput
 from hotmesh._console.client import ConsoleClient
 from hotmesh._console.repl import RemoteRepl
 from hotmesh._console.server import ConsoleServer
-from tests.unit.console.fakes import FakeNode
+from hotmesh.testing.fakes import FakeNode
 from tests.waiting import wait_until
 
 PASTE = """\

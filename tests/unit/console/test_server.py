@@ -12,8 +12,8 @@ import pytest
 from hotmesh._console.client import ConsoleClient
 from hotmesh._console.server import ConsoleServer
 from hotmesh._errors import SessionClosed
+from hotmesh.testing.fakes import FakeNode
 from tests.consoles import in_background, run, started
-from tests.unit.console.fakes import FakeNode
 from tests.waiting import wait_until
 
 Attach = Callable[[], ConsoleClient]
