@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 
 import pytest
@@ -136,6 +137,19 @@ def test_actions_run_once_per_release(release: Release) -> None:
     assert reset_action("2026-11-24-count") is True
     assert upgrade_node(actions=[count]).actions == ["2026-11-24-count"]
     assert runs == ["count", "count"]
+
+
+def test_the_upgrade_hands_the_gil_over_often_and_puts_the_interval_back(
+    release: Release,
+) -> None:
+    release.imp("shop")
+    seen: list[float] = []
+    before = sys.getswitchinterval()
+    release.write("shop", "def answer():\n    return 2\n")
+    release.manifest("v2")
+    upgrade_node(actions=[("2026-12-04-interval", lambda: seen.append(sys.getswitchinterval()))])
+    assert seen and seen[0] <= 0.001 < before
+    assert sys.getswitchinterval() == before
 
 
 def test_failing_action_reverts_the_switch_and_runs_again_next_time(release: Release) -> None:
