@@ -10,7 +10,8 @@ repeats (min/median/max), with the load average:
     processes (4 threads each), with the CPU each side spends per call
     (targets: >= 30k calls/s with 16 callers and from 2 processes; <= 20 us CPU per
     call on each side, judged with 16 callers);
-  - multicall to 16 nodes p50 vs a raw fan-out over 16 DEALERs (target <= 1.5 ms);
+  - multicall to 4 and 16 nodes p50 vs a raw fan-out over as many DEALERs, and what
+    each extra node costs (target: <= 1.5 ms to 16 nodes);
   - echo of 1 MiB p50 vs raw pyzmq with CURVE (hotmesh always encrypts), raw without,
     and rpyc (target <= 1.2x raw with CURVE).
 Exit status 1 when a target is missed. Every process started is stopped on exit.
@@ -260,22 +261,41 @@ def main() -> int:
         report.check("CPU per call, caller side (16 callers)", cpu_c.median * 1e6, 20, "us")
         report.check("CPU per call, target side (16 callers)", cpu_s.median * 1e6, 20, "us")
 
-        print(f"\nmulticall to {fanout} nodes, one caller, {fanout} target processes")
-        fan_out = FanOut([int(p.first) for p in fan])
-        stack.callback(fan_out.close)
+        print(f"\nmulticall to 4 and {fanout} nodes, one caller, a process per target")
+        fan_all = FanOut([int(p.first) for p in fan])
+        stack.callback(fan_all.close)
+        fan_4 = FanOut([int(p.first) for p in fan[:4]])
+        stack.callback(fan_4.close)
         names = cluster.names[:fanout]
         mc = p50_spread(
             report,
             {
-                "hotmesh multicall": lambda: client.multicall(names, "len", PAYLOAD),
-                "raw pyzmq fan-out (16 DEALERs)": fan_out.call,
+                "hotmesh multicall, 4 nodes": lambda: client.multicall(names[:4], "len", PAYLOAD),
+                "raw pyzmq fan-out, 4 DEALERs": fan_4.call,
+                f"hotmesh multicall, {fanout} nodes": lambda: client.multicall(
+                    names, "len", PAYLOAD
+                ),
+                f"raw pyzmq fan-out, {fanout} DEALERs": fan_all.call,
             },
             max(100, calls // 10),
             repeats,
         )
-        vs_fan = ratio(mc["hotmesh multicall"], mc["raw pyzmq fan-out (16 DEALERs)"])
-        report.row("hotmesh / raw fan-out (p50)", f"{vs_fan.text(fmt='{:.2f}')}x")
-        report.check("multicall to 16 nodes p50", mc["hotmesh multicall"].median * 1e3, 1.5, "ms")
+        hot, raw16 = (
+            mc[f"hotmesh multicall, {fanout} nodes"],
+            mc[f"raw pyzmq fan-out, {fanout} DEALERs"],
+        )
+        report.row(
+            "hotmesh / raw fan-out, 16 nodes (p50)", f"{ratio(hot, raw16).text(fmt='{:.2f}')}x"
+        )
+        for label, few, many in (
+            ("hotmesh", mc["hotmesh multicall, 4 nodes"], hot),
+            ("raw pyzmq", mc["raw pyzmq fan-out, 4 DEALERs"], raw16),
+        ):
+            slope = Spread(
+                [(b - a) / (fanout - 4) for a, b in zip(few.values, many.values, strict=True)]
+            )
+            report.row(f"{label}: p50 per extra node (4 -> {fanout})", f"{slope.text(1e6)} us")
+        report.check(f"multicall to {fanout} nodes p50", hot.median * 1e3, 1.5, "ms")
 
         print("\necho of 1 MiB (bytes), one call in flight")
         echo = p50_spread(
