@@ -167,7 +167,7 @@ def _change(
         apply_local(key, wanted, value, name)
         applied.values[name] = value if wanted else None
         return applied
-    from hotmesh.deploy.fanout import reason_of, resolve_targets, run_on, this_node
+    from hotmesh._rpc.fanout import reason_of, resolve_targets, run_on, this_node
 
     origin = this_node().name
     targets = resolve_targets(nodes)

@@ -8,6 +8,8 @@ permanent (``confirm`` is ``make_permanent``), ``node_versions`` is
 ``which_releases`` across the mesh.
 """
 
+from hotmesh._rpc.fanout import Unreachable
+from hotmesh.deploy import plans
 from hotmesh.deploy.actions import (
     UpgradeAction,
     mark_action_done,
@@ -19,11 +21,11 @@ from hotmesh.deploy.airbag import (
     register_health_check,
     unregister_health_check,
 )
-from hotmesh.deploy.fanout import Unreachable
 from hotmesh.deploy.fleet import NodeVersion, Versions
+from hotmesh.deploy.plans import Batch
 from hotmesh.deploy.release import MANIFEST_NAME, Manifest, read_manifest
 from hotmesh.deploy.report import UpgradeReport
-from hotmesh.deploy.rollout import Batch, NodeResult, Rollout, plan, rolling_upgrade
+from hotmesh.deploy.rollout import NodeResult, Rollout, plan, rolling_upgrade
 from hotmesh.deploy.upgrade import upgrade_node
 from hotmesh.deploy.versions import (
     node_status,
@@ -52,6 +54,7 @@ __all__ = [
     "nodes_at",
     "nodes_not_at",
     "plan",
+    "plans",
     "read_manifest",
     "register_health_check",
     "reset_action",

@@ -17,9 +17,9 @@ from typing import Any
 from hotmesh import code
 from hotmesh._errors import CodeError, DeployError
 from hotmesh._files import atomic_write_json, atomic_write_text, read_json
+from hotmesh._rpc.fanout import Unreachable, is_unreachable, reason_of, resolve_targets, run_on
 from hotmesh.deploy import _services
 from hotmesh.deploy._state import Deployment
-from hotmesh.deploy.fanout import Unreachable, is_unreachable, reason_of, resolve_targets, run_on
 from hotmesh.deploy.release import MANIFEST_NAME
 from hotmesh.deploy.window import ProvisionalWindow
 

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hotmesh.deploy.fanout import Unreachable
+from hotmesh._rpc.fanout import Unreachable
 from hotmesh.deploy.release import matches, release_of
 
 

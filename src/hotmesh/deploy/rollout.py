@@ -1,5 +1,6 @@
-"""Rolling upgrades: a pure plan of batches, the per-node results and their
-table, and a small runner that calls the upgrade on each node (mesh I/O)."""
+"""Rolling upgrades: the per-node results and their table, and a small runner
+that takes a pure plan (``hotmesh.deploy.plans``) and calls the upgrade on each
+node of each batch (mesh I/O)."""
 
 from __future__ import annotations
 
@@ -10,37 +11,40 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hotmesh._errors import RemoteError, UpgradeError
-from hotmesh.deploy.fanout import reason_of, submit, this_node
+from hotmesh._rpc.fanout import reason_of, submit, this_node
+from hotmesh.deploy import plans
+from hotmesh.deploy.plans import Batch
 from hotmesh.deploy.report import UpgradeReport
 from hotmesh.deploy.upgrade import upgrade_node
 
 
-@dataclass(frozen=True)
-class Batch:
-    """The nodes upgraded together in one step of a rolling upgrade."""
-
-    index: int
-    nodes: tuple[str, ...]
-
-
 def plan(nodes: Sequence[str], batch: int) -> list[Batch]:
-    """Split ``nodes`` into batches of ``batch`` nodes, keeping their order.
+    """Split ``nodes`` into batches of ``batch`` nodes, keeping their order
+    (``plans.batches(batch)(nodes)``).
 
     ``batch=1`` is one node at a time; ``batch=len(nodes)`` all at once.
 
     Raises:
         ValueError: ``batch`` is not a positive integer, or a node is repeated.
     """
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch must be a positive integer, not {batch!r}")
-    if isinstance(nodes, str):
-        raise ValueError(f"nodes must be a list of node names, not the string {nodes!r}")
-    seen = set()
-    for name in nodes:
-        if name in seen:
-            raise ValueError(f"node {name} appears twice in the rollout")
-        seen.add(name)
-    return [Batch(i // batch + 1, tuple(nodes[i : i + batch])) for i in range(0, len(nodes), batch)]
+    return plans.batches(batch)(nodes)
+
+
+def _planned(names: list[str], planner: plans.Plan) -> list[Batch]:
+    """The plan's batches, checked: every node exactly once, nothing else.
+
+    Raises:
+        ValueError: the plan lost, added or repeated a node.
+    """
+    plans.checked(names)
+    steps = planner(names)
+    given = [n for step in steps for n in step.nodes]
+    if sorted(given) != sorted(names):
+        raise ValueError(
+            f"the plan {getattr(planner, '__qualname__', planner)!r} must place every node "
+            f"exactly once: got {given}, for {names}"
+        )
+    return steps
 
 
 @dataclass
@@ -158,6 +162,7 @@ def rolling_upgrade(
     *,
     upgrade: Callable[[], Any] | str = upgrade_node,
     batch: int = 1,
+    plan: plans.Plan | None = None,
     pause: float = 0.0,
     check: Callable[[list[str]], Any] | None = None,
     stop_on_error: bool = True,
@@ -166,9 +171,13 @@ def rolling_upgrade(
 ) -> Rollout:
     """Run ``upgrade`` on ``nodes`` batch after batch, printing a line per node.
 
-    Each batch's nodes are upgraded at the same time (this node in-process,
-    the others through ``Node.call``, shipping ``upgrade`` when it was defined
-    in a console); a progress line is printed as each finishes. After each
+    The batches are ``batch`` nodes each, in order, or what ``plan`` makes of
+    the nodes: a pure function ``(nodes) -> list[Batch]`` such as
+    ``plans.canary(1)`` (one node alone first) or ``plans.batches(5)``; it
+    must place every node exactly once. Each batch's nodes are upgraded at
+    the same time (this node in-process, the others through ``Node.call``,
+    shipping ``upgrade`` when it was defined in a console); a progress line
+    is printed as each finishes. After each
     batch ``check(upgraded_nodes)`` runs if given, on the batch's nodes that
     upgraded (a failure is raising or returning False), then the runner
     sleeps ``pause`` seconds. The first
@@ -183,22 +192,34 @@ def rolling_upgrade(
     Raises:
         UpgradeError: a node failed or a health check failed; ``.rollout``
             holds the results (the table was printed already).
-        ValueError: bad ``batch`` or repeated nodes (before anything runs).
+        ValueError: bad ``batch``, both ``batch`` and ``plan``, a plan that
+            loses or repeats a node, or repeated nodes (before anything runs).
+
+    Example::
+
+        rolling_upgrade(nodes_at("v1"), plan=plans.canary(1, then=5), check=healthy)
     """
+    if plan is not None and batch != 1:
+        raise ValueError("give rolling_upgrade a batch size or a plan, not both")
     node = this_node()
-    names = list(nodes)
-    batches = plan(names, batch)
+    names = plans.checked(nodes if isinstance(nodes, str) else list(nodes))
+    planner = plan if plan is not None else plans.batches(batch)
+    batches = _planned(names, planner)
     fn: Callable[[], Any] | str = (
         "hotmesh.deploy.upgrade_node" if upgrade is upgrade_node else upgrade
     )
     rollout = Rollout()
     begun = time.monotonic()
-    out(f"rolling upgrade of {len(names)} node(s) in {len(batches)} batch(es) of {batch}")
+    shape = f"of {batch}" if plan is None else f"({getattr(plan, '__qualname__', 'plan')})"
+    out(f"rolling upgrade of {len(names)} node(s) in {len(batches)} batch(es) {shape}")
+    widest = max((len(b.nodes) for b in batches), default=1)
     pool = ThreadPoolExecutor(
-        max_workers=max(1, min(32, batch)), thread_name_prefix="hotmesh-rollout"
+        max_workers=max(1, min(32, widest)), thread_name_prefix="hotmesh-rollout"
     )
+    last: Batch | None = None
     try:
         for index, step in enumerate(batches):
+            last = step
             stop = _run_batch(step, fn, node, pool, rollout, timeout, out)
             if stop is None and (failed := [r for r in rollout.failed if r.node in step.nodes]):
                 stop = f"{failed[0].node} failed at {failed[0].step}" if stop_on_error else None
@@ -230,7 +251,7 @@ def rolling_upgrade(
             first = rollout.failed[0]
             error = UpgradeError(first.node, first.step or "upgrade", first.reason or "")
         else:
-            checked = ", ".join(rollout.upgraded[-batch:])
+            checked = ", ".join(n for n in (last.nodes if last else ()) if n in rollout.upgraded)
             error = UpgradeError(checked, "check", rollout.stopped or "")
         error.rollout = rollout
         raise error

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 
 from hotmesh import RemoteError, UpgradeError
 from hotmesh._wire.codec import pack, unpack
+from hotmesh.deploy import plans
 from hotmesh.deploy.report import UpgradeReport
 from hotmesh.deploy.rollout import Batch, NodeResult, Rollout, _failure, plan
 
@@ -105,3 +107,38 @@ def test_failure_of_a_remote_upgrade_keeps_step_and_reason() -> None:
     assert _failure(remote) == ("xref", "shop/a.py:3: shop.a uses shop.b.gone")
     assert _failure(UpgradeError("c@h", "load", "boom")) == ("load", "boom")
     assert _failure(TimeoutError("late"))[0] == "call"
+
+
+def groups(steps: list[Batch]) -> list[list[str]]:
+    assert [s.index for s in steps] == list(range(1, len(steps) + 1))
+    return [list(s.nodes) for s in steps]
+
+
+def test_batches_canary_and_all_at_once_keep_the_order() -> None:
+    assert groups(plans.batches(2)(NODES)) == [["a@h", "b@h"], ["c@h", "d@h"], ["e@h"]]
+    assert groups(plans.canary()(NODES)) == [["a@h"], ["b@h", "c@h", "d@h", "e@h"]]
+    assert groups(plans.canary(2, then=2)(NODES)) == [["a@h", "b@h"], ["c@h", "d@h"], ["e@h"]]
+    assert groups(plans.all_at_once()(NODES)) == [NODES]
+    assert plans.canary(3)(["a@h"]) == [Batch(1, ("a@h",))]
+    assert plans.batches(1)([]) == []
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: plans.batches(0),
+        lambda: plans.canary(first=-1),
+        lambda: plans.canary(1, then=True),
+        lambda: plans.batches(1.5),
+    ],
+)
+def test_bad_sizes_are_refused_when_the_plan_is_made(make: Callable[[], object]) -> None:
+    with pytest.raises(ValueError, match="positive integer"):
+        make()
+
+
+def test_repeated_nodes_and_a_bare_string_are_refused() -> None:
+    with pytest.raises(ValueError, match="twice"):
+        plans.canary()(["a@h", "a@h"])
+    with pytest.raises(ValueError, match="string"):
+        plans.batches(1)("a@h")

@@ -4,13 +4,15 @@ stopping at the first failure, health checks and Ctrl-C."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 
 from hotmesh import UpgradeError
+from hotmesh.deploy import plans
 from hotmesh.deploy import rollout as rollout_mod
+from hotmesh.deploy.plans import Batch
 from hotmesh.deploy.rollout import rolling_upgrade
 
 
@@ -56,6 +58,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Callable[..., FakeNode]:
 
 
 NODES = ["a@h", "b@h", "c@h", "d@h"]
+FIVE = [*NODES, "e@h"]
 
 
 def _upgrade() -> None:
@@ -125,3 +128,37 @@ def test_ctrl_c_waits_for_nodes_in_flight_then_stops(fake: Callable[..., FakeNod
     assert result.not_started == ["c@h", "d@h"]
     assert sorted(node.calls) == ["a@h", "b@h"]
     assert "(interrupted)" in lines[-1]
+
+
+def test_rollout_runs_a_canary_plan_and_stops_after_a_failed_canary_check(
+    fake: Callable[..., FakeNode],
+) -> None:
+    node = fake()
+    lines: list[str] = []
+    checked: list[list[str]] = []
+
+    def check(upgraded: list[str]) -> bool:
+        checked.append(upgraded)
+        return False
+
+    with pytest.raises(UpgradeError) as info:
+        rolling_upgrade(FIVE, plan=plans.canary(1), check=check, out=lines.append)
+    assert lines[0] == "rolling upgrade of 5 node(s) in 2 batch(es) (canary(1, None))"
+    assert node.calls == ["a@h"] and checked == [["a@h"]]
+    assert info.value.step == "check" and info.value.node == "a@h"
+    assert info.value.rollout.not_started == FIVE[1:]
+
+
+def test_rollout_refuses_a_plan_that_loses_a_node_and_both_batch_and_plan(
+    fake: Callable[..., FakeNode],
+) -> None:
+    node = fake()
+
+    def lossy(nodes: Sequence[str]) -> list[Batch]:
+        return [Batch(1, tuple(nodes[1:]))]
+
+    with pytest.raises(ValueError, match="exactly once"):
+        rolling_upgrade(FIVE, plan=lossy, out=lambda line: None)
+    with pytest.raises(ValueError, match="not both"):
+        rolling_upgrade(FIVE, batch=2, plan=plans.batches(2), out=lambda line: None)
+    assert node.calls == []

@@ -1,6 +1,7 @@
 """Running one function on several nodes (this one in-process, the others over
-the mesh) and collecting a result or a reason per node. Network I/O through
-the node's calls; shared by versions, rollout, airbag and settings."""
+the mesh) and collecting a result or a reason per node, never raising for one
+node's failure. Network I/O through the node's calls; used by the deploy
+toolkit (versions, rollout, airbag) and settings."""
 
 from __future__ import annotations
 
