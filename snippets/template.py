@@ -35,14 +35,18 @@ def raise_cart_limit():
 # -- The four functions ----------------------------------------------------
 
 
-def upgrade_node(provisional=None):
-    """Upgrade the node this runs on; a report, or UpgradeError with the step."""
+def upgrade_node(provisional=None, dry_run=False):
+    """Upgrade the node this runs on; a report, or UpgradeError with the step.
+
+    dry_run=True changes nothing: it returns what the upgrade would do here.
+    """
     return deploy.upgrade_node(
         release=RELEASE,
         actions=[
             ("2026-11-24-raise-cart-limit", raise_cart_limit),
         ],
         provisional=provisional,
+        dry_run=dry_run,
     )
 
 
@@ -56,16 +60,17 @@ def nodes_at(vsn, count=None):
     return deploy.nodes_at(vsn, count)
 
 
-def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None):
+def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None, dry_run=False):
     """Upgrade `nodes` (default: every node not fully on RELEASE), `batch` at a time.
 
     "Fully": a node restarted onto the new files before its turn runs RELEASE's
     code but not its upgrade actions; it is upgraded too (the actions run).
     `check(nodes_just_upgraded)` runs after each batch; returning False or
     raising stops the rollout. Ctrl-C stops after the nodes in flight.
+    dry_run=True changes nothing: each node says what its upgrade would do.
     """
     if nodes is None:
         nodes = deploy.nodes_not_at(RELEASE)
     return deploy.rolling_upgrade(
-        nodes, upgrade=upgrade_node, batch=batch, pause=pause, check=check
+        nodes, upgrade=upgrade_node, batch=batch, pause=pause, check=check, dry_run=dry_run
     )

@@ -31,9 +31,9 @@ def get_unknown_key_answers(nodes):
     return True
 
 
-def upgrade_node(provisional=None):
+def upgrade_node(provisional=None, dry_run=False):
     """Upgrade the node this runs on; a report, or UpgradeError with the step."""
-    return deploy.upgrade_node(release=RELEASE, provisional=provisional)
+    return deploy.upgrade_node(release=RELEASE, provisional=provisional, dry_run=dry_run)
 
 
 def node_versions():
@@ -46,7 +46,7 @@ def nodes_at(vsn, count=None):
     return deploy.nodes_at(vsn, count)
 
 
-def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None):
+def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None, dry_run=False):
     """Upgrade `nodes` (default: every node still on v1), checking each batch."""
     if nodes is None:
         nodes = nodes_at("v1")  # not nodes_not_at: a node already on v2 stays there
@@ -56,6 +56,7 @@ def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None):
         batch=batch,
         pause=pause,
         check=check or get_unknown_key_answers,
+        dry_run=dry_run,
     )
 
 

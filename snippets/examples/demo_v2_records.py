@@ -54,13 +54,15 @@ def confirm_when_healthy(nodes):
 # -- The four functions ----------------------------------------------------
 
 
-def upgrade_node(provisional=PROVISIONAL):
-    """Upgrade the node this runs on, provisionally by default."""
-    deploy.register_health_check(demo_service_healthy, name="demo-v2")
+def upgrade_node(provisional=PROVISIONAL, dry_run=False):
+    """Upgrade the node this runs on, provisionally by default (dry_run: only say what)."""
+    if not dry_run:
+        deploy.register_health_check(demo_service_healthy, name="demo-v2")
     return deploy.upgrade_node(
         release=RELEASE,
         actions=[("2026-11-24-demo-max-counters", raise_counter_limit)],
         provisional=provisional,
+        dry_run=dry_run,
     )
 
 
@@ -74,7 +76,7 @@ def nodes_at(vsn, count=None):
     return deploy.nodes_at(vsn, count)
 
 
-def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None):
+def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None, dry_run=False):
     """Upgrade `nodes` (default: every node not fully on v2), confirming each batch."""
     if nodes is None:
         nodes = deploy.nodes_not_at(RELEASE)
@@ -84,6 +86,7 @@ def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None):
         batch=batch,
         pause=pause,
         check=check or confirm_when_healthy,
+        dry_run=dry_run,
     )
 
 

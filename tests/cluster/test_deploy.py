@@ -95,6 +95,10 @@ def test_rolling_upgrade_from_a_console_on_node_1_brings_every_node_to_v2(
         write_release(directory, "v2", price="2")
     session = (
         "\nprint('before:', sorted(set(v.split('+')[0] for v in node_versions().values())))"
+        "\nplanned = rolling_upgrade(nodes_at('v1'), dry_run=True)"
+        "\nprint(planned[node().name].diff())"
+        "\nprint('after the dry run:', sorted(set(node_versions().values())), "
+        "settings.get('cart.max_items'))"
         "\nrolling_upgrade(nodes_at('v1'))"
         "\nprint('left on v1:', nodes_at('v1'))\n"
     )
@@ -104,6 +108,13 @@ def test_rolling_upgrade_from_a_console_on_node_1_brings_every_node_to_v2(
     assert done.returncode == 0, (done.stdout, done.stderr)
     lines = done.stdout.splitlines()
     assert "before: ['v1']" in lines
+    # The dry run said what each node would do, and changed nothing.
+    assert "dry run of a rolling upgrade of 4 node(s) in 4 batch(es): nothing changes" in lines
+    for name in cluster.names:
+        assert f"{name}  would load 1 module, run 2026-11-24-raise-cart-limit" in lines, lines
+    assert "-    return 1" in lines and "+    return 2" in lines
+    after = next(line for line in lines if line.startswith("after the dry run:"))
+    assert after.count("v1+") == 1 and "v2+" not in after and after.endswith(" None"), after
     for name in cluster.names:
         assert any(line.startswith(f"{name}  ok, v1+") and "-> v2+" in line for line in lines)
     assert "4 upgraded, 0 failed, 0 not started" in done.stdout

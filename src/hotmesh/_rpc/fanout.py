@@ -54,13 +54,13 @@ def resolve_targets(nodes: str | Iterable[str] | None, *, node: Any = None) -> l
     return targets
 
 
-def call_local(fn: str | Callable[..., Any], *args: Any) -> Any:
+def call_local(fn: str | Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call ``fn`` (a function or a ``"pkg.mod.func"`` path) in this process."""
     if isinstance(fn, str):
         module, _, attr = fn.rpartition(".")
         found: Callable[..., Any] = getattr(importlib.import_module(module), attr)
-        return found(*args)
-    return fn(*args)
+        return found(*args, **kwargs)
+    return fn(*args, **kwargs)
 
 
 def reason_of(exc: BaseException) -> str:
@@ -85,12 +85,14 @@ def submit(
     *,
     node: Any,
     timeout: float,
+    kwargs: dict[str, Any] | None = None,
 ) -> Future[Any]:
-    """Start ``fn(*args)`` on ``target`` in ``pool``; this node runs it in-process."""
+    """Start ``fn(*args, **kwargs)`` on ``target`` in ``pool``; this node runs it in-process."""
+    kwargs = kwargs or {}
     if target == node.name:
         # The caller's context carries which node this is (several may share a process).
-        return pool.submit(contextvars.copy_context().run, call_local, fn, *args)
-    return pool.submit(node.call, target, fn, *args, timeout=timeout)
+        return pool.submit(contextvars.copy_context().run, call_local, fn, *args, **kwargs)
+    return pool.submit(node.call, target, fn, *args, timeout=timeout, **kwargs)
 
 
 def run_on(
@@ -99,8 +101,9 @@ def run_on(
     *args: Any,
     timeout: float = 10.0,
     node: Any = None,
+    kwargs: dict[str, Any] | None = None,
 ) -> dict[str, tuple[bool, Any]]:
-    """Run ``fn(*args)`` on every target at once; ``{node: (ok, value or exception)}``.
+    """Run ``fn(*args, **kwargs)`` on every target at once; ``{node: (ok, value or exception)}``.
 
     Never raises for a node's failure: each failure is returned as
     ``(False, exception)``, in the order of ``targets``.
@@ -109,7 +112,9 @@ def run_on(
     if not targets:
         return {}
     with ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:
-        futures = {t: submit(pool, t, fn, args, node=node, timeout=timeout) for t in targets}
+        futures = {
+            t: submit(pool, t, fn, args, node=node, timeout=timeout, kwargs=kwargs) for t in targets
+        }
         outcome: dict[str, tuple[bool, Any]] = {}
         for target, future in futures.items():
             try:

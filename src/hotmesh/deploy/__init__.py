@@ -21,6 +21,7 @@ from hotmesh.deploy.airbag import (
     register_health_check,
     unregister_health_check,
 )
+from hotmesh.deploy.dryrun import UpgradePlan
 from hotmesh.deploy.fleet import NodeVersion, Versions
 from hotmesh.deploy.plans import Batch
 from hotmesh.deploy.release import MANIFEST_NAME, Manifest, read_manifest
@@ -44,6 +45,7 @@ __all__ = [
     "Rollout",
     "Unreachable",
     "UpgradeAction",
+    "UpgradePlan",
     "UpgradeReport",
     "Versions",
     "confirm",

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hotmesh._errors import RemoteError, UpgradeError
-from hotmesh._rpc.fanout import reason_of, submit, this_node
+from hotmesh._rpc.fanout import Unreachable, reason_of, run_on, submit, this_node
 from hotmesh.deploy import plans
+from hotmesh.deploy.dryrun import UpgradePlan
 from hotmesh.deploy.plans import Batch
 from hotmesh.deploy.report import UpgradeReport
 from hotmesh.deploy.upgrade import upgrade_node
@@ -168,7 +169,8 @@ def rolling_upgrade(
     stop_on_error: bool = True,
     timeout: float = 120.0,
     out: Callable[[str], Any] = print,
-) -> Rollout:
+    dry_run: bool = False,
+) -> Any:
     """Run ``upgrade`` on ``nodes`` batch after batch, printing a line per node.
 
     The batches are ``batch`` nodes each, in order, or what ``plan`` makes of
@@ -184,6 +186,11 @@ def rolling_upgrade(
     failure stops the rollout (unless ``stop_on_error=False``) and the summary
     table is printed. Ctrl-C waits for the nodes in flight (never leaving one
     half-upgraded), then stops and prints the summary.
+
+    With ``dry_run=True`` nothing changes: every node is asked at once what
+    ``upgrade(dry_run=True)`` would do there, a line per node is printed, and
+    ``{node: UpgradePlan | Unreachable}`` is returned (the snippet's
+    ``upgrade_node`` must pass ``dry_run`` on, as the template's does).
 
     Returns:
         The ``Rollout`` (``table()`` is the summary printed; its repr is the
@@ -205,9 +212,11 @@ def rolling_upgrade(
     names = plans.checked(nodes if isinstance(nodes, str) else list(nodes))
     planner = plan if plan is not None else plans.batches(batch)
     batches = _planned(names, planner)
-    fn: Callable[[], Any] | str = (
+    fn: Callable[..., Any] | str = (
         "hotmesh.deploy.upgrade_node" if upgrade is upgrade_node else upgrade
     )
+    if dry_run:
+        return _dry_run(names, batches, fn, node, timeout, out)
     rollout = Rollout()
     begun = time.monotonic()
     shape = f"of {batch}" if plan is None else f"({getattr(plan, '__qualname__', 'plan')})"
@@ -256,6 +265,33 @@ def rolling_upgrade(
         error.rollout = rollout
         raise error
     return rollout
+
+
+def _dry_run(
+    names: list[str],
+    batches: list[Batch],
+    fn: Callable[..., Any] | str,
+    node: Any,
+    timeout: float,
+    out: Callable[[str], Any],
+) -> dict[str, Any]:
+    """Ask every node at once what ``fn(dry_run=True)`` would do there; nothing changes."""
+    out(
+        f"dry run of a rolling upgrade of {len(names)} node(s) in {len(batches)} batch(es): "
+        "nothing changes"
+    )
+    outcome = run_on(names, fn, timeout=timeout, node=node, kwargs={"dry_run": True})
+    plans_by_node: dict[str, Any] = {}
+    for name in names:
+        ok, value = outcome[name]
+        if ok and isinstance(value, dict):
+            plans_by_node[name] = UpgradePlan(value)
+            out(f"{name}  {plans_by_node[name].summary()}")
+        else:
+            reason = reason_of(value) if not ok else f"answered {type(value).__name__}"
+            plans_by_node[name] = Unreachable(reason)
+            out(f"{name}  {plans_by_node[name]}")
+    return plans_by_node
 
 
 def _run_batch(

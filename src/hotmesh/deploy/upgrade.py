@@ -34,7 +34,8 @@ def upgrade_node(
     force: bool = False,
     release: str | None = None,
     allow_stale: bool = False,
-) -> UpgradeReport:
+    dry_run: bool = False,
+) -> Any:
     """Upgrade this node to the code on its disk; a second call is a harmless ``ok``.
 
     Steps, each named in an ``UpgradeError``: ``release`` (read the manifest),
@@ -71,9 +72,14 @@ def upgrade_node(
             ``release`` before anything changes.
         allow_stale: keep the new code even if a managed module still binds
             an object of an old version (listed in ``report.stale``).
+        dry_run: change nothing; return the ``UpgradePlan`` of what the
+            upgrade would do here (modules with hashes and diffs, xref
+            result, hooks, actions, old code still running) and, when it
+            would fail, the step and reason (never raises for that).
 
     Returns:
-        An ``UpgradeReport`` (``report.ok`` is True).
+        An ``UpgradeReport`` (``report.ok`` is True), or with ``dry_run`` an
+        ``UpgradePlan``.
 
     Raises:
         UpgradeError: ``.step`` and ``.reason`` say what failed.
@@ -83,6 +89,10 @@ def upgrade_node(
         >>> hotmesh.deploy.upgrade_node()
         <upgrade of app1@web1: ok, v1+1c2d3e4f -> v2+9a8b7c6d, 2 modules loaded, ...>
     """
+    if dry_run:
+        from hotmesh.deploy.dryrun import plan_upgrade  # it builds on this module
+
+        return plan_upgrade(actions=actions, force=force, release=release)
     deployment = _state.current()
     with deployment.lock, _short_gil_slices():
         job = _Upgrade(deployment, provisional, force, allow_stale)

@@ -1,0 +1,94 @@
+"""upgrade_node(dry_run=True): what the upgrade would do, with nothing changed."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import threading
+from typing import Any
+
+import hotmesh.code as code
+from hotmesh import settings
+from hotmesh.deploy import node_version, upgrade_node
+from tests.unit.deploy.conftest import Release
+
+ACTION = '[[actions]]\nid = "rel-1"\ncall = "PKG.migrate:run"\n'
+
+
+def snapshot(release: Release) -> dict[str, Any]:
+    """Everything a dry run must leave alone: code, modules, version, files, settings."""
+    files = {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+        for root in (release.root,)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    return {
+        "version": node_version(),
+        "code": {m: (c.hash, o.hash if o else None) for m, (c, o) in code.all_versions().items()},
+        "modules": sorted(m for m in sys.modules if m.startswith(release.pkg)),
+        "files": files,
+        "settings": settings.get("dry.limit"),
+    }
+
+
+def test_dry_run_shows_the_upgrade_and_changes_nothing(release: Release) -> None:
+    release.imp("shop")
+    old_hash = code.current_version(release.mod("shop")).hash  # type: ignore[union-attr]
+    release.write("helper", "def value():\n    return 42\n")
+    release.write("shop", "from PKG import helper\n\ndef answer():\n    return helper.value()\n")
+    release.write(
+        "migrate",
+        "def run():\n    from hotmesh import settings\n    settings.set('dry.limit', 9)\n",
+    )
+    release.manifest("v2", ACTION.replace("PKG", release.pkg))
+    before = snapshot(release)
+
+    plan = upgrade_node(dry_run=True)
+
+    assert snapshot(release) == before
+    assert plan.ok and plan.release == "v2" and plan.old_version == before["version"]
+    changes = {m["module"]: m for m in plan.modules}
+    shop = changes[release.mod("shop")]
+    assert shop["change"] == "modified" and shop["old_hash"] == old_hash
+    assert shop["new_hash"] != old_hash
+    assert "-    return 1\n" in shop["diff"] and "+    return helper.value()\n" in shop["diff"]
+    assert changes[release.mod("helper")]["change"] == "new"
+    assert plan.actions == ["rel-1"] and plan.xref == []
+    # What the real upgrade then does is what the dry run said.
+    report = upgrade_node()
+    assert sorted(report.loaded) == sorted(changes)
+    assert report.actions == plan.actions
+    assert settings.get("dry.limit") == 9
+
+
+def test_dry_run_names_the_failing_step_and_code_that_would_become_old(
+    release: Release,
+) -> None:
+    release.write("helper", "def value():\n    return 1\n")
+    release.write(
+        "shop",
+        "import threading\nfrom PKG import helper\nSTARTED = threading.Event()\n"
+        "GO = threading.Event()\n\ndef wait():\n    STARTED.set()\n    GO.wait(30)\n"
+        "    return helper.value()\n",
+    )
+    shop = release.imp("shop")
+    waiter = threading.Thread(target=shop.wait, name="order-worker", daemon=True)
+    waiter.start()
+    try:
+        assert shop.STARTED.wait(5)
+        release.write("helper", "def renamed():\n    return 1\n")
+        before = snapshot(release)
+        plan = upgrade_node(dry_run=True)
+        assert snapshot(release) == before
+        assert not plan.ok and plan.step == "xref" and "value" in plan.reason
+        assert plan.running == {}  # the thread is in shop, which does not change
+        assert "would FAIL at xref" in repr(plan)
+        release.write("helper", "def value():\n    return 2\n")
+        release.write("shop", "def wait():\n    return 0\n")
+        plan = upgrade_node(dry_run=True)
+        assert plan.ok
+        assert plan.running == {release.mod("shop"): ["order-worker"]}
+    finally:
+        shop.GO.set()
+        waiter.join(5)
