@@ -92,3 +92,16 @@ def test_dry_run_names_the_failing_step_and_code_that_would_become_old(
     finally:
         shop.GO.set()
         waiter.join(5)
+
+
+def test_dry_run_lists_the_dependents_the_upgrade_re_runs(release: Release) -> None:
+    release.write("core", "def make():\n    return 1\n")
+    release.write("api", "from PKG.core import make\n")
+    release.imp("api")
+    release.write("core", "def make():\n    return 2\n")
+    plan = upgrade_node(dry_run=True)
+    assert plan.ok
+    assert [d.split(" ")[0] for d in plan.dependents] == [release.mod("api")]
+    assert [m["module"] for m in plan.modules] == [release.mod("core")]
+    report = upgrade_node()
+    assert sorted(report.loaded) == sorted([release.mod("api"), release.mod("core")])
