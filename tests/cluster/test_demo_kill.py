@@ -139,6 +139,13 @@ def test_node_killed_mid_rollout_leaves_the_rest_of_the_mesh_healthy(
     killed.restart()
     demo.cluster.wait_full_mesh(timeout=20)
     assert version_of(demo, KILLED).startswith("v2+")
+    # ... and the upgraded nodes flag it as it comes up (log and attached consoles).
+    joined = (
+        f"{names[KILLED]} joined on v2 with upgrade actions pending: 2026-11-24-demo-max-counters"
+    )
+    wait_until(
+        lambda: joined in demo.cluster.node(0).stderr_tail(400), timeout=15, message="nodeup flag"
+    )
     port = int(killed.call("hotmesh.demo.app.port"))
     fresh = Traffic([("127.0.0.1", port)], per_endpoint=2, max_requests=20, interval=0.0).start()
     assert fresh.wait_done(15)

@@ -24,7 +24,7 @@ from hotmesh._console.session import Session
 from hotmesh._console.timers import Timers
 from hotmesh._rpc import shipping
 from hotmesh._runtime import NodeLike
-from hotmesh.deploy import airbag
+from hotmesh.deploy.notices import add_notice_listener
 
 _log = logging.getLogger("hotmesh.console")
 Handler = Callable[[bytes, dict[str, Any]], None]
@@ -100,7 +100,7 @@ class ConsoleServer:
         for kind, handler in handlers.items():
             self._node.register_handler(kind, self._guarded(kind, handler))
         self._timers.call_later(self._tick, self._check_leases)
-        self._unlisten = airbag.add_notice_listener(self._on_notice)
+        self._unlisten = add_notice_listener(self._on_notice)
 
     def stop(self) -> None:
         """End every session (running statements are interrupted) and undo ``start``."""
@@ -319,7 +319,7 @@ class ConsoleServer:
             self._timers.call_later(self._tick, self._check_leases)
 
     def _on_notice(self, node: str, text: str) -> None:
-        """Push a notice about this node (the airbag's) to every attached session."""
+        """Push a deploy notice about this node (airbag, newcomers) to every attached session."""
         if node != self._node.name:
             return
         with self._lock:

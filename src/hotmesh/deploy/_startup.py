@@ -20,6 +20,7 @@ from hotmesh import code
 from hotmesh._errors import ConfigError, DeployError
 from hotmesh._files import atomic_write_json, atomic_write_text, fsync_dir, read_json
 from hotmesh._runtime import NodeLike
+from hotmesh.deploy import _newcomers
 from hotmesh.deploy._state import Deployment, install, uninstall
 from hotmesh.deploy.airbag import RECORD_NAME, airbag_for, drop_airbag
 from hotmesh.deploy.release import MANIFEST_NAME, UNRELEASED, read_manifest, release_of
@@ -44,10 +45,13 @@ def start(node: NodeLike) -> Callable[[], None]:
         _enter_release(deployment)
     deployment.known_modules = set(code.available_modules())
     deployment.upgraded_at = _last_upgrade(deployment)
+    deployment.started = True
     install(deployment)
     airbag_for(deployment)
+    stop_watching = _newcomers.watch(node, deployment)
 
     def stop() -> None:
+        stop_watching()
         drop_airbag(deployment)
         uninstall(deployment)
 

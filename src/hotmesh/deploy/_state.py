@@ -26,6 +26,8 @@ class Deployment:
     on disk at the last boot or upgrade: a module on disk that is not among
     them is new and gets loaded by the next upgrade. ``upgraded_at`` is when
     an upgrade last changed this node (from its history at start), or None.
+    ``started`` is False for the bare deployment of a node whose deploy
+    extension has not run yet (it is still starting).
     """
 
     node_name: str
@@ -36,6 +38,7 @@ class Deployment:
     running_dir: Path | None = None
     known_modules: set[str] = field(default_factory=set)
     upgraded_at: float | None = None
+    started: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def read_manifest(self) -> Manifest | None:

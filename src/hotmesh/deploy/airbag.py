@@ -1,8 +1,7 @@
 """The airbag: provisional upgrades that switch back on their own unless
 confirmed in time, health checks, the on-disk record that makes a restarted
 node come back on the previous release, and the one-line notices of each
-window (opened, confirmed, reverted) for whoever listens (attached consoles).
-Threads and file I/O."""
+window (opened, confirmed, reverted; ``notices``). Threads and file I/O."""
 
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ from hotmesh._files import atomic_write_json, atomic_write_text, read_json
 from hotmesh._rpc.fanout import Unreachable, is_unreachable, reason_of, resolve_targets, run_on
 from hotmesh.deploy import _services
 from hotmesh.deploy._state import Deployment
+from hotmesh.deploy.notices import announce
 from hotmesh.deploy.release import MANIFEST_NAME
 from hotmesh.deploy.window import ProvisionalWindow
 
@@ -28,39 +28,6 @@ RECORD_NAME = "provisional.json"
 
 _checks_lock = threading.Lock()
 _health_checks: dict[str, Callable[[], Any]] = {}
-
-Listener = Callable[[str, str], None]
-"""Told ``(node name, one-line notice)`` when an airbag window opens, is confirmed or reverts."""
-_listeners: list[Listener] = []
-_listeners_lock = threading.Lock()
-
-
-def add_notice_listener(listener: Listener) -> Callable[[], None]:
-    """Call ``listener(node, text)`` for every airbag notice of the nodes of this process.
-
-    The console server uses it to show each notice in every console attached
-    to the node. Returns the callable that removes the listener.
-    """
-    with _listeners_lock:
-        _listeners.append(listener)
-
-    def remove() -> None:
-        with _listeners_lock:
-            if listener in _listeners:
-                _listeners.remove(listener)
-
-    return remove
-
-
-def _announce(node: str, text: str) -> None:
-    """Log ``text`` and hand it to every listener (a failing listener is only logged)."""
-    with _listeners_lock:
-        listeners = list(_listeners)
-    for listener in listeners:
-        try:
-            listener(node, text)
-        except Exception:
-            log.exception("an airbag notice listener failed")
 
 
 def register_health_check(fn: Callable[[], Any], name: str | None = None) -> str:
@@ -190,7 +157,7 @@ class Airbag:
         armed = self._armed
         if armed is not None:
             record = armed.record
-            _announce(
+            announce(
                 self.deployment.node_name,
                 f"airbag: {self.deployment.node_name} runs {record['version_after']} "
                 f"provisionally; it reverts to {record['version_before']} in "
@@ -243,7 +210,7 @@ class Airbag:
                 _delete_quietly(mod)
             lingering = [m for m in record["modules"] if not _soft_purge(m)]
         log.info("provisional upgrade to %s confirmed", record["version_after"])
-        _announce(
+        announce(
             self.deployment.node_name,
             f"airbag: {self.deployment.node_name} confirmed {record['version_after']} "
             "(kept across restarts)",
@@ -304,7 +271,7 @@ class Airbag:
             # Still "provisional" on disk: a restart comes back on the previous release.
             atomic_write_json(self.path, {**record, "revert_error": str(exc)})
             log.error("airbag could not revert %s: %s", record["modules"], exc)
-            _announce(
+            announce(
                 self.deployment.node_name,
                 f"airbag: {self.deployment.node_name} could NOT revert to "
                 f"{record['version_before']} ({armed.window.reason}): {exc}; "
@@ -328,7 +295,7 @@ class Airbag:
             armed.window.reason,
             f" (services: {problems})" if problems else "",
         )
-        _announce(
+        announce(
             self.deployment.node_name,
             f"airbag: {self.deployment.node_name} reverted to {record['version_before']} "
             f"in {elapsed:.1f} ms: {armed.window.reason}"

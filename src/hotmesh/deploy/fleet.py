@@ -152,6 +152,8 @@ class Versions(dict[str, Any]):
         for name, value in self.items():
             if isinstance(value, NodeVersion):
                 notes = f"behind: fleet runs {value.behind}" if value.behind else ""
+                if value.status.get("ready") is False:
+                    notes = "starting: release not read yet"
                 rows.append(
                     (
                         name,

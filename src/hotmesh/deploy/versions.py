@@ -37,7 +37,8 @@ def node_status() -> dict[str, Any]:
     any started but never finished), ``provisional_left`` (seconds left in an
     unconfirmed airbag window, or None), ``drift`` (managed modules modified
     on disk but not loaded), ``upgraded_at`` (when an upgrade last changed
-    this node, or None since it started).
+    this node, or None since it started), ``ready`` (False while the node is
+    still starting: its release is not read yet).
     """
     dep = _state.current()
     done, unfinished = _action_records(dep)
@@ -59,6 +60,7 @@ def node_status() -> dict[str, Any]:
         "provisional_left": left,
         "drift": drift,
         "upgraded_at": dep.upgraded_at,
+        "ready": dep.started,
     }
 
 
