@@ -13,7 +13,9 @@ object forever and mirrors the current version. So, as in Erlang:
   old version, like funs (``stale_references`` lists them).
 
 All functions below act on one process-wide server. Names match Erlang's
-``code`` module where the semantics match; each docstring says how.
+``code`` module where the semantics match; each docstring says how. Like
+Erlang's ``badarg``, an argument of the wrong type (``is_loaded(23)``) raises
+TypeError and changes nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import types
 from collections.abc import Iterable
 from typing import Any
 
+from hotmesh.code import args, scan
 from hotmesh.code.build import keep
 from hotmesh.code.purging import PurgeReport
 from hotmesh.code.scan import Offender
@@ -82,7 +85,9 @@ def add_root(root: str | os.PathLike[str], *, allow_sticky: bool = False) -> Non
     site-packages or hotmesh are sticky (Erlang's sticky directories) and stay
     unmanaged unless ``allow_sticky=True``.
     """
-    _server.add_root(root, allow_sticky=allow_sticky)
+    if not isinstance(root, str | os.PathLike):
+        raise TypeError(f"root must be a package prefix (str) or a directory, not {root!r:.60}")
+    _server.add_root(root, allow_sticky=args.flag(allow_sticky, "allow_sticky"))
 
 
 def roots() -> list[str]:
@@ -92,17 +97,17 @@ def roots() -> list[str]:
 
 def is_managed(mod: str) -> bool:
     """Whether module ``mod`` lies under a root and is not sticky."""
-    return _server.is_managed(mod)
+    return _server.is_managed(args.module_name(mod))
 
 
 def current_version(mod: str) -> Version | None:
     """``mod``'s current version, or None (a dict lookup: cheap enough per message)."""
-    return _server.current_version(mod)
+    return _server.current_version(args.module_name(mod))
 
 
 def old_version(mod: str) -> Version | None:
     """``mod``'s old version, or None (a dict lookup)."""
-    return _server.old_version(mod)
+    return _server.old_version(args.module_name(mod))
 
 
 def load_file(mod: str, *, force: bool = False) -> Version:
@@ -121,7 +126,7 @@ def load_file(mod: str, *, force: bool = False) -> Version:
             the module keeps answering with the version it had.
         StickyModule, NotManaged: ``mod`` is not a managed module.
     """
-    return _server.load_file(mod, force=force)
+    return _server.load_file(args.module_name(mod), force=args.flag(force, "force"))
 
 
 def load_binary(
@@ -134,7 +139,14 @@ def load_binary(
     ``filename`` is recorded (``which`` returns it) and names the code in
     tracebacks. Same errors as load_file.
     """
-    return _server.load_binary(mod, filename, source, force=force)
+    if not isinstance(source, str | types.CodeType):
+        raise TypeError(f"source must be a str or a code object, not {source!r:.60}")
+    return _server.load_binary(
+        args.module_name(mod),
+        args.text(filename, "filename"),
+        source,
+        force=args.flag(force, "force"),
+    )
 
 
 def atomic_load(mods: Iterable[str], *, force: bool = False) -> dict[str, Version]:
@@ -143,7 +155,7 @@ def atomic_load(mods: Iterable[str], *, force: bool = False) -> dict[str, Versio
     Every module is built and checked first; then all switch in one atomic
     step. Any failure (NotPurged, LoadError, XrefError, ...) changes nothing.
     """
-    return _server.atomic_load(mods, force=force)
+    return _server.atomic_load(args.module_names(mods), force=args.flag(force, "force"))
 
 
 def prepare_loading(mods: Iterable[str], *, force: bool = False) -> Prepared:
@@ -153,7 +165,7 @@ def prepare_loading(mods: Iterable[str], *, force: bool = False) -> Prepared:
     into fresh namespaces, run ``__upgrade__`` hooks and xref. An occupied old
     slot is not an error yet (purge it before finish_loading).
     """
-    return _server.prepare_loading(mods, force=force)
+    return _server.prepare_loading(args.module_names(mods), force=args.flag(force, "force"))
 
 
 def finish_loading(prepared: Prepared) -> dict[str, Version]:
@@ -162,6 +174,8 @@ def finish_loading(prepared: Prepared) -> dict[str, Version]:
     Fails with no effect (NotPurged, or LoadError when a module's current
     version changed since prepare_loading).
     """
+    if not isinstance(prepared, Prepared):
+        raise TypeError(f"expected what prepare_loading returned, not {prepared!r:.60}")
     return _server.finish_loading(prepared)
 
 
@@ -169,39 +183,45 @@ def soft_purge(mod: str) -> bool:
     """Drop ``mod``'s old version unless some thread or asyncio task still runs it.
 
     Erlang's ``code:soft_purge/1``: True when dropped or there was no old
-    version; False (nothing changes) when a thread's stack, or an asyncio
-    task's await chain (suspended coroutines and generators included), has a
-    frame executing old-version code.
+    version; False (nothing changes) when a thread's stack, an asyncio task's
+    await chain, or a generator, coroutine or async generator of the old
+    version suspended anywhere (started or not, not finished) has a frame
+    executing old-version code.
     """
-    return _server.soft_purge(mod)
+    return _server.soft_purge(args.module_name(mod))
 
 
 def purge(mod: str, *, timeout: float = 2.0) -> PurgeReport:
     """Drop ``mod``'s old version, stopping the threads and tasks still running it.
 
     Erlang's ``code:purge/1`` kills processes; Python cannot kill a thread, so
-    tasks are cancelled (in their own loop's thread) and threads get
+    suspended generators and coroutines of the old version are closed (here,
+    at once), tasks are cancelled (in their own loop's thread) and threads get
     ``hotmesh.CodePurged`` raised in them, then purge waits up to ``timeout``
     seconds for them to leave old code. A thread blocked in a C call (a lock,
     a socket, ``time.sleep``) sees the exception only when the call returns;
     code catching BaseException or CancelledError can refuse to stop. Those
     are reported as ``lingering``. The old version is dropped in all cases.
     """
-    return _server.purge(mod, timeout=timeout)
+    return _server.purge(args.module_name(mod), timeout=args.seconds(timeout, "timeout"))
 
 
 def check_old_code(mod: str) -> bool:
     """Whether ``mod`` has an old version (Erlang's ``erlang:check_old_code/1``)."""
-    return _server.check_old_code(mod)
+    return _server.check_old_code(args.module_name(mod))
 
 
 def check_process_code(thread_or_task: Any, mod: str) -> bool:
-    """Whether a thread (Thread or ident) or asyncio task executes ``mod``'s old code.
+    """Whether a thread, asyncio task or generator executes ``mod``'s old code.
 
-    Erlang's ``erlang:check_process_code/2``; like it, references held as
-    values (Erlang funs, here from-imports and callbacks) do not count.
+    Erlang's ``erlang:check_process_code/2``. ``thread_or_task`` is a Thread,
+    a thread ident, an asyncio Task, or a generator, coroutine or async
+    generator: true when a frame of its stack, await chain or yield-from chain
+    (suspended frames included) runs the old version. Like Erlang, references
+    held as values (Erlang funs, here from-imports and callbacks) do not count.
     """
-    return _server.check_process_code(thread_or_task, mod)
+    scan.check_target(thread_or_task)
+    return _server.check_process_code(thread_or_task, args.module_name(mod))
 
 
 def delete(mod: str) -> None:
@@ -211,7 +231,7 @@ def delete(mod: str) -> None:
     references (``m.f``) fail with an AttributeError naming the deleted module.
     Raises NotPurged if an old version exists, CodeError if nothing is current.
     """
-    _server.delete(mod)
+    _server.delete(args.module_name(mod))
 
 
 def revert(mods: Iterable[str]) -> None:
@@ -221,7 +241,7 @@ def revert(mods: Iterable[str]) -> None:
     the load being reverted) is deleted. Raises CodeError, changing nothing,
     if any module has no current version.
     """
-    _server.revert(mods)
+    _server.revert(args.module_names(mods))
 
 
 def loaded() -> list[str]:
@@ -231,12 +251,12 @@ def loaded() -> list[str]:
 
 def which(mod: str) -> str | None:
     """The file ``mod``'s current version came from, or None (``code:which/1``)."""
-    return _server.which(mod)
+    return _server.which(args.module_name(mod))
 
 
 def is_loaded(mod: str) -> bool:
     """Whether ``mod`` has a current version (``code:is_loaded/1``)."""
-    return _server.is_loaded(mod)
+    return _server.is_loaded(args.module_name(mod))
 
 
 def all_versions() -> dict[str, tuple[Version, Version | None]]:
@@ -250,7 +270,7 @@ def module_status(mod: str) -> Status:
     Compares the sha256 of the source file load_file would read with the
     current version's hash (Erlang compares the beam's MD5).
     """
-    return _server.module_status(mod)
+    return _server.module_status(args.module_name(mod))
 
 
 def modified_modules() -> list[str]:
@@ -270,7 +290,7 @@ def xref(mods: Iterable[str]) -> list[Problem]:
     modules; every ``m.f`` on an imported managed module and every
     ``from m import f`` must resolve in the code that would be current.
     """
-    return _server.xref(mods)
+    return _server.xref(args.module_names(mods))
 
 
 def dependents(mods: Iterable[str]) -> dict[str, str]:
@@ -296,7 +316,7 @@ def stale_references(mod: str) -> list[StaleReference]:
     Found through the garbage collector: from-import bindings and aliases in
     other modules, closures, bound methods, partials, subclasses, instances.
     """
-    return _server.stale_references(mod)
+    return _server.stale_references(args.module_name(mod))
 
 
 def _reset() -> None:

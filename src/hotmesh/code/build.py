@@ -49,6 +49,12 @@ def keep(name: str, factory: Callable[[], T]) -> T:
 
     Example: ``SESSIONS = hotmesh.code.keep("SESSIONS", dict)``.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"keep: name must be a str, not {name!r:.60}")
+    if not callable(factory):
+        raise TypeError(
+            f"keep: factory must be callable (called with no argument), not {factory!r:.60}"
+        )
     namespace = sys._getframe(1).f_globals
     previous = namespace
     for build in reversed(getattr(_local, "builds", ())):

@@ -41,6 +41,7 @@ from hotmesh.code.roots import (
     read_source,
 )
 from hotmesh.code.stale import StaleReference, find_stale
+from hotmesh.code.suspend import Suspension
 from hotmesh.code.versions import (
     EMPTY,
     Entry,
@@ -414,22 +415,46 @@ class CodeServer:
         with self._lock:
             if prepared._finished:
                 raise CodeError("these prepared modules were already switched to")
-            with self._switch:
-                for mod, version in prepared._expected.items():
-                    current = self._world.get(mod, EMPTY)[0]
-                    if current is not version:
-                        now = current.vsn if current else "nothing"
-                        raise LoadError(
-                            f"{mod} changed since prepare_loading (current is now {now}); "
-                            f"prepare again"
-                        )
-                self._publish(prepared._built, prepared._facades)
-                for mod, facade in prepared._facades.items():
-                    self._facades[mod] = facade
+            suspension = Suspension.of(prepared.versions, prepared._facades, prepared._expected)
+            if suspension is not None:
+                # Erlang's suspend, code_change, resume: see hotmesh.code.suspend.
+                with self._switch:
+                    self._check_switchable(prepared)
+                    suspension.begin()
+                try:
+                    suspension.convert()
+                except BaseException:
+                    with self._switch:
+                        suspension.abort()
+                    raise
+            try:
+                with self._switch:
+                    self._check_switchable(prepared)
+                    self._publish(prepared._built, prepared._facades)
+                    for mod, facade in prepared._facades.items():
+                        self._facades[mod] = facade
+            except BaseException:
+                if suspension is not None:
+                    with self._switch:
+                        suspension.abort()
+                raise
+            if suspension is not None:
+                suspension.end()
             prepared._finished = True
             for b in prepared._built.values():
                 self._remember(b)
             return dict(prepared.versions)
+
+    def _check_switchable(self, prepared: Prepared) -> None:
+        """Refuse (NotPurged, LoadError) a switch that cannot happen; changes nothing."""
+        for mod, version in prepared._expected.items():
+            current = self._world.get(mod, EMPTY)[0]
+            if current is not version:
+                now = current.vsn if current else "nothing"
+                raise LoadError(
+                    f"{mod} changed since prepare_loading (current is now {now}); prepare again"
+                )
+        after_load(self._world, prepared.versions)
 
     # ------------------------------------------------------------ publishing
     def _new_facade(self, mod: str, spec: ModuleSpec | None) -> types.ModuleType:

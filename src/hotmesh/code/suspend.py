@@ -1,0 +1,218 @@
+"""Suspending modules around a state conversion: Erlang's suspend, code_change, resume (no I/O).
+
+A load whose new version defines ``__code_change__(old_namespace, old_version)``
+runs it at the switch, with the module suspended, so that it can convert state
+shared with the old version (``keep``) in place:
+
+1. The module's facade shows a *gate*: a copy of the old version's namespace in
+   which every function of the version waits until the load ends, then calls
+   the function of whatever version is current then. Code already running the
+   old version (a frame of it on the calling thread's stack) is let through to
+   the old function, which is still current: it can finish.
+2. Once no thread or asyncio task runs the old version (Erlang: every process
+   suspended between messages), ``__code_change__`` runs. Old code is not
+   running and new code has not started, so nothing else touches the state.
+3. The switch publishes the new version and the gate opens: the waiting calls
+   enter the new version.
+
+If the old code does not drain within the timeout, or the hook raises, the
+facade shows the old version again, the waiting calls enter it, and the load
+fails: nothing changed (except what the hook itself mutated before raising).
+Waiting threads block on an Event; waiting coroutines await a future, so their
+event loop keeps running the old code that must finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import inspect
+import sys
+import threading
+import time
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hotmesh._errors import LoadError
+from hotmesh.code import scan
+from hotmesh.code.facade import Switch
+from hotmesh.code.versions import Version
+
+HOOK = "__code_change__"
+TIMEOUT = 5.0  # seconds old code gets to drain (Erlang's sys:suspend default)
+
+
+class _Gate:
+    """The event every gated call of one suspension waits for."""
+
+    def __init__(self) -> None:
+        self.loader = threading.get_ident()
+        self._opened = threading.Event()
+        self._future: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+    def open(self) -> None:
+        self._opened.set()
+        if not self._future.done():
+            self._future.set_result(None)
+
+    def must_wait(self, old: dict[str, Any]) -> bool:
+        """Whether the calling thread waits: not if open, the loader, or running old code."""
+        if self._opened.is_set() or threading.get_ident() == self.loader:
+            return False
+        frame: types.FrameType | None = sys._getframe(2)
+        while frame is not None:
+            if frame.f_globals is old:
+                return False
+            frame = frame.f_back
+        return True
+
+    def wait(self) -> None:
+        self._opened.wait()
+
+    async def wait_async(self) -> None:
+        await asyncio.wrap_future(self._future)
+
+
+def _gated(gate: _Gate, facade: types.ModuleType, name: str, fn: Any) -> Any:
+    """A function that waits at the gate, then calls ``name`` of the current version."""
+    old = fn.__globals__
+    flags = fn.__code__.co_flags
+    wrapper: Callable[..., Any]
+    if flags & inspect.CO_COROUTINE:
+
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not gate.must_wait(old):
+                return await fn(*args, **kwargs)
+            await gate.wait_async()
+            return await getattr(facade, name)(*args, **kwargs)
+
+    elif flags & inspect.CO_ASYNC_GENERATOR:
+
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            target = fn
+            if gate.must_wait(old):
+                await gate.wait_async()
+                target = getattr(facade, name)
+            async for item in target(*args, **kwargs):
+                yield item
+
+    elif flags & inspect.CO_GENERATOR:
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            target = fn
+            if gate.must_wait(old):
+                gate.wait()
+                target = getattr(facade, name)
+            return (yield from target(*args, **kwargs))
+
+    else:
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not gate.must_wait(old):
+                return fn(*args, **kwargs)
+            gate.wait()
+            return getattr(facade, name)(*args, **kwargs)
+
+    return functools.wraps(fn)(wrapper)
+
+
+def gate_namespace(gate: _Gate, facade: types.ModuleType, old: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``old`` whose functions (those defined by that version) wait at ``gate``."""
+    gated = dict(old)
+    for name, value in old.items():
+        if isinstance(value, types.FunctionType) and value.__globals__ is old:
+            gated[name] = _gated(gate, facade, name, value)
+    return gated
+
+
+@dataclass(eq=False)
+class _Change:
+    facade: types.ModuleType
+    old: Version
+    new: Version
+    hook: Callable[[dict[str, Any], Version], object]
+
+
+class Suspension:
+    """The modules of one load whose new version converts state at the switch."""
+
+    def __init__(self, changes: list[_Change]) -> None:
+        self._changes = changes
+        self._gate = _Gate()
+
+    @classmethod
+    def of(
+        cls,
+        new: dict[str, Version],
+        facades: dict[str, types.ModuleType],
+        previous: dict[str, Version | None],
+    ) -> Suspension | None:
+        """A suspension for the modules whose new version defines the hook, or None."""
+        changes = []
+        for mod, version in new.items():
+            hook = version.namespace.get(HOOK)
+            old = previous.get(mod)
+            if old is not None and callable(hook):
+                changes.append(_Change(facades[mod], old, version, hook))
+        return cls(changes) if changes else None
+
+    def begin(self) -> None:
+        """Show the gates (one atomic step; the caller holds the switch lock)."""
+        switch = Switch()
+        for change in self._changes:
+            switch.show(
+                change.facade, gate_namespace(self._gate, change.facade, change.old.namespace)
+            )
+        switch.apply()
+
+    def convert(self, timeout: float | None = None) -> None:
+        """Wait for old code to drain (``TIMEOUT`` by default), then run the hooks.
+
+        Raises LoadError if the old code does not drain or a hook fails.
+        """
+        timeout = TIMEOUT if timeout is None else timeout
+        names = ", ".join(change.new.module for change in self._changes)
+        running = self._drain(timeout)
+        if running:
+            raise LoadError(
+                f"cannot suspend {names} for {HOOK}: still running the old version after "
+                f"{timeout:g} s: {', '.join(running)}"
+            )
+        for change in self._changes:
+            try:
+                change.hook(change.old.namespace, change.old)
+            except Exception as exc:
+                raise LoadError(
+                    f"loading {change.new.module} failed in its {HOOK} hook: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+
+    def abort(self) -> None:
+        """Show the old versions again and let the waiting calls into them."""
+        switch = Switch()
+        for change in self._changes:
+            switch.show(change.facade, change.old.namespace)
+        switch.apply()
+        self._gate.open()
+
+    def end(self) -> None:
+        """Let the waiting calls in (after the switch published the new versions)."""
+        self._gate.open()
+
+    def _drain(self, timeout: float) -> list[str]:
+        """Wait until no thread or task (but this thread) runs an old version; what still does."""
+        me = threading.get_ident()
+        deadline = time.monotonic() + timeout
+        while True:
+            running = [
+                offender.description
+                for change in self._changes
+                for offender in scan.find_offenders(change.old.namespace, generators=False)
+                if not (offender.kind == "thread" and offender.target == me)
+            ]
+            if not running or time.monotonic() >= deadline:
+                return running
+            time.sleep(0.0005)  # poll: the old code finishes on its own schedule
