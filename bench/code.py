@@ -4,7 +4,9 @@ Run: .venv/bin/python bench/code.py [--only scaling]   (about 60 s; scaling alon
 Prints: qualified call through a facade vs a plain module; load_file of a
 generated 1,000-line module vs compile+exec of the same source; atomic_load of
 10 modules vs 10 x compile+exec; soft_purge with 1,000 asyncio tasks and 50
-threads vs walking the same tasks with Task.get_stack(); then the scaling of a
+threads vs walking the same tasks with Task.get_stack(); a load whose
+__code_change__ converts 50,000 kept sessions while 4 threads call the module
+(load time, longest call a serving thread saw, the conversion alone); then the scaling of a
 load with the number of managed modules: load_file of a 1-line module with 0,
 50 and 200 other managed modules loaded (each variant in its own process,
 alternating blocks, three repeats), and the first load in a node managing a
@@ -245,6 +247,83 @@ async def _spawn(handler, ev, count):  # type: ignore[no-untyped-def]
     return [asyncio.ensure_future(handler(ev)) for _ in range(count)]
 
 
+CARRY_V1 = """
+import hotmesh.code
+SESSIONS = hotmesh.code.keep("SESSIONS", dict)
+def open_all(count):
+    for key in range(count):
+        SESSIONS[key] = ["user%d" % key, 0]
+def touch(key):
+    SESSIONS[key][1] += 1
+"""
+
+CARRY_V2 = """
+import hotmesh.code
+SESSIONS = hotmesh.code.keep("SESSIONS", dict)
+class Session:
+    __slots__ = ("user", "hits")
+    def __init__(self, user, hits):
+        self.user, self.hits = user, hits
+def touch(key):
+    SESSIONS[key].hits += 1
+def convert(table):
+    return {k: Session(*v) for k, v in table.items() if isinstance(v, list)}
+def __code_change__(old_namespace, old_version):
+    SESSIONS.update(convert(SESSIONS))
+"""
+
+
+def bench_carry_over(tmp: Path, managed: str) -> None:
+    """A load converting 50,000 kept sessions under suspension while 4 threads call the module."""
+    count = 50_000
+    mod = f"{managed}.sessions"
+    path = tmp / managed / "sessions.py"
+    loads, pauses, converts = [], [], []
+    path.write_text(CARRY_V1)
+    importlib.invalidate_caches()
+    sessions = importlib.import_module(mod)
+    for run in range(5):
+        code.purge(mod)
+        path.write_text(CARRY_V1 + f"RUN = {run}\n")
+        code.load_file(mod)
+        sessions.SESSIONS.clear()
+        sessions.open_all(count)
+        stop = threading.Event()
+        worst = [0.0] * 4
+
+        def serve(i: int, stop: threading.Event = stop, worst: list[float] = worst) -> None:
+            key = i
+            while not stop.is_set():
+                key = (key + 7919) % count
+                start = time.perf_counter()
+                sessions.touch(key)
+                worst[i] = max(worst[i], time.perf_counter() - start)
+
+        threads = [threading.Thread(target=serve, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.05)  # benchmark only: traffic running before the load
+        code.purge(mod)
+        path.write_text(CARRY_V2 + f"RUN = {run}\n")
+        start = time.perf_counter()
+        code.load_file(mod)
+        loads.append((time.perf_counter() - start) * 1e3)
+        time.sleep(0.05)
+        stop.set()
+        for t in threads:
+            t.join()
+        pauses.append(max(worst) * 1e3)
+        table = {k: [f"user{k}", 0] for k in range(count)}
+        start = time.perf_counter()
+        sessions.convert(table)
+        converts.append((time.perf_counter() - start) * 1e3)
+    print(
+        f"load with __code_change__ converting {count:,} sessions under 4 serving threads: "
+        f"load min/median/max {spread(loads)} ms; longest call seen by a serving thread "
+        f"{spread(pauses)} ms; the conversion alone, no traffic {spread(converts)} ms"
+    )
+
+
 # ------------------------------------------------------------------ scaling
 # Each variant runs in its own process, so that the number of managed modules
 # in the node is exactly the variant's; variants alternate in blocks.
@@ -444,6 +523,7 @@ def run_classic() -> None:
         bench_load(tmp, managed)
         bench_atomic(tmp, managed)
         bench_soft_purge(tmp, managed)
+        bench_carry_over(tmp, managed)
 
 
 if __name__ == "__main__":

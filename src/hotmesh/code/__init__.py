@@ -116,8 +116,10 @@ def load_file(mod: str, *, force: bool = False) -> Version:
     Erlang's ``code:load_file/1``. The new version is compiled and executed in
     a fresh namespace (with ``keep`` carrying state and ``__upgrade__`` run
     after the body), checked by xref unless ``force``, then made current in
-    one atomic step; the previous current becomes old. A module never loaded
-    before is loaded as new (facade installed in sys.modules and its package).
+    one atomic step; the previous current becomes old. A new version defining
+    ``__code_change__`` converts kept state just before that step, with the
+    module suspended (see finish_loading). A module never loaded before is
+    loaded as new (facade installed in sys.modules and its package).
 
     Raises:
         NotPurged: the old slot is occupied (nothing ran, nothing changed).
@@ -172,7 +174,11 @@ def finish_loading(prepared: Prepared) -> dict[str, Version]:
     """Switch to prepared versions all at once (Erlang's ``code:finish_loading/1``).
 
     Fails with no effect (NotPurged, or LoadError when a module's current
-    version changed since prepare_loading).
+    version changed since prepare_loading). A new version defining
+    ``__code_change__(old_namespace, old_version)`` converts kept state here,
+    with its module suspended (Erlang's suspend, code_change, resume; see
+    ``hotmesh.code.suspend``): LoadError, nothing changed, if the old code
+    does not drain in ``suspend.TIMEOUT`` seconds or the hook raises.
     """
     if not isinstance(prepared, Prepared):
         raise TypeError(f"expected what prepare_loading returned, not {prepared!r:.60}")
@@ -239,7 +245,10 @@ def revert(mods: Iterable[str]) -> None:
 
     The reverted version becomes old; a module with no old version (new in
     the load being reverted) is deleted. Raises CodeError, changing nothing,
-    if any module has no current version.
+    if any module has no current version. A reverted version that defines
+    ``__code_revert__(old_namespace, old_version)`` converts state back with
+    the module suspended, as ``__code_change__`` does (LoadError, nothing
+    changed, if that fails).
     """
     _server.revert(args.module_names(mods))
 

@@ -517,22 +517,49 @@ class CodeServer:
 
         The reverted version becomes old; a module without an old version (new
         in the load being reverted) is deleted. Raises CodeError, changing
-        nothing, if a module has no current version.
+        nothing, if a module has no current version. A version being left that
+        defines ``__code_revert__`` converts state back with the module
+        suspended (see hotmesh.code.suspend); LoadError if that fails.
         """
         names = list(dict.fromkeys(mods))
-        with self._lock, self._switch:
-            updates = after_revert(self._world, names)
-            switch = Switch()
-            for mod in names:
-                facade = self._facades[mod]
-                target = updates[mod][0]
-                if target is None:
-                    switch.show(facade, deleted_namespace(facade))
-                else:
-                    self._carry_children(mod, target.namespace)
-                    switch.show(facade, target.namespace)
-            switch.update(self._world, updates)
-            switch.apply()
+        with self._lock:
+            with self._switch:
+                after_revert(self._world, names)  # refuse before anything happens
+                entries = {mod: self._world.get(mod, EMPTY) for mod in names}
+            suspension = Suspension.of_revert(entries, self._facades)
+            if suspension is not None:
+                with self._switch:
+                    suspension.begin()
+                try:
+                    suspension.convert()
+                except BaseException:
+                    with self._switch:
+                        suspension.abort()
+                    raise
+            try:
+                with self._switch:
+                    self._switch_back(names)
+            except BaseException:
+                if suspension is not None:
+                    with self._switch:
+                        suspension.abort()
+                raise
+            if suspension is not None:
+                suspension.end()
+
+    def _switch_back(self, names: list[str]) -> None:
+        updates = after_revert(self._world, names)
+        switch = Switch()
+        for mod in names:
+            facade = self._facades[mod]
+            target = updates[mod][0]
+            if target is None:
+                switch.show(facade, deleted_namespace(facade))
+            else:
+                self._carry_children(mod, target.namespace)
+                switch.show(facade, target.namespace)
+        switch.update(self._world, updates)
+        switch.apply()
 
     # --------------------------------------------------------------- purging
     def check_old_code(self, mod: str) -> bool:

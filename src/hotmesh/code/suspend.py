@@ -8,7 +8,10 @@ shared with the old version (``keep``) in place:
    which every function of the version waits until the load ends, then calls
    the function of whatever version is current then. Code already running the
    old version (a frame of it on the calling thread's stack) is let through to
-   the old function, which is still current: it can finish.
+   the old function, which is still current: it can finish. So is a plain
+   function called from a thread running an event loop, until the conversion
+   starts (blocking that thread would stall the old coroutines being waited
+   for); the conversion waits for those calls to return.
 2. Once no thread or asyncio task runs the old version (Erlang: every process
    suspended between messages), ``__code_change__`` runs. Old code is not
    running and new code has not started, so nothing else touches the state.
@@ -18,6 +21,10 @@ shared with the old version (``keep``) in place:
 If the old code does not drain within the timeout, or the hook raises, the
 facade shows the old version again, the waiting calls enter it, and the load
 fails: nothing changed (except what the hook itself mutated before raising).
+
+``revert`` does the same the other way round when the version being left
+defines ``__code_revert__(old_namespace, old_version)`` (``old_*`` being the
+version that becomes current again): it converts the state back.
 Waiting threads block on an Event; waiting coroutines await a future, so their
 event loop keeps running the old code that must finish.
 """
@@ -42,32 +49,69 @@ from hotmesh.code.facade import Switch
 from hotmesh.code.versions import Version
 
 HOOK = "__code_change__"
+REVERT_HOOK = "__code_revert__"
 TIMEOUT = 5.0  # seconds old code gets to drain (Erlang's sys:suspend default)
 
 
+_OPEN, _OLD, _COUNTED, _WAIT = range(4)
+
+
 class _Gate:
-    """The event every gated call of one suspension waits for."""
+    """What every gated call of one suspension goes through."""
 
     def __init__(self) -> None:
         self.loader = threading.get_ident()
+        self._lock = threading.Lock()
         self._opened = threading.Event()
         self._future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._converting = False
+        self._passing = 0  # calls let into the old version from event loop threads
 
     def open(self) -> None:
         self._opened.set()
         if not self._future.done():
             self._future.set_result(None)
 
-    def must_wait(self, old: dict[str, Any]) -> bool:
-        """Whether the calling thread waits: not if open, the loader, or running old code."""
-        if self._opened.is_set() or threading.get_ident() == self.loader:
-            return False
+    def route(self, old: dict[str, Any], may_pass: bool) -> int:
+        """How a call goes: to the current version (open), to the old one, or it waits.
+
+        The loading thread and code already running the old version (a frame
+        of it on this thread's stack) call the old function, still current.
+        With ``may_pass`` (a plain function), a call from a thread running an
+        event loop also does until the conversion starts, counted so that the
+        conversion waits for it: blocking that thread would stall the old
+        coroutines the suspension waits for.
+        """
+        if self._opened.is_set():
+            return _OPEN
+        if threading.get_ident() == self.loader:
+            return _OLD
         frame: types.FrameType | None = sys._getframe(2)
         while frame is not None:
             if frame.f_globals is old:
-                return False
+                return _OLD
             frame = frame.f_back
-        return True
+        if may_pass and asyncio._get_running_loop() is not None:
+            with self._lock:
+                if not self._converting:
+                    self._passing += 1
+                    return _COUNTED
+        return _WAIT
+
+    def left(self) -> None:
+        with self._lock:
+            self._passing -= 1
+
+    def settle(self) -> bool:
+        """Start the conversion unless calls let through are still running: whether it did."""
+        with self._lock:
+            if self._passing:
+                return False
+            self._converting = True
+            return True
+
+    def passing(self) -> int:
+        return self._passing
 
     def wait(self) -> None:
         self._opened.wait()
@@ -84,36 +128,45 @@ def _gated(gate: _Gate, facade: types.ModuleType, name: str, fn: Any) -> Any:
     if flags & inspect.CO_COROUTINE:
 
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not gate.must_wait(old):
+            way = gate.route(old, False)
+            if way == _OLD:
                 return await fn(*args, **kwargs)
-            await gate.wait_async()
+            if way == _WAIT:
+                await gate.wait_async()
             return await getattr(facade, name)(*args, **kwargs)
 
     elif flags & inspect.CO_ASYNC_GENERATOR:
 
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            target = fn
-            if gate.must_wait(old):
+            way = gate.route(old, False)
+            if way == _WAIT:
                 await gate.wait_async()
-                target = getattr(facade, name)
+            target = fn if way == _OLD else getattr(facade, name)
             async for item in target(*args, **kwargs):
                 yield item
 
     elif flags & inspect.CO_GENERATOR:
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            target = fn
-            if gate.must_wait(old):
+            way = gate.route(old, False)
+            if way == _WAIT:
                 gate.wait()
-                target = getattr(facade, name)
+            target = fn if way == _OLD else getattr(facade, name)
             return (yield from target(*args, **kwargs))
 
     else:
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not gate.must_wait(old):
+            way = gate.route(old, True)
+            if way == _OLD:
                 return fn(*args, **kwargs)
-            gate.wait()
+            if way == _COUNTED:
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    gate.left()
+            if way == _WAIT:
+                gate.wait()
             return getattr(facade, name)(*args, **kwargs)
 
     return functools.wraps(fn)(wrapper)
@@ -130,9 +183,12 @@ def gate_namespace(gate: _Gate, facade: types.ModuleType, old: dict[str, Any]) -
 
 @dataclass(eq=False)
 class _Change:
+    """One module: the version that stops running, and the hook (called with ``old``)."""
+
     facade: types.ModuleType
-    old: Version
-    new: Version
+    leaving: Version  # drained, then no longer current
+    old: Version  # what the hook gets: the version the new one was loaded over
+    hook_name: str
     hook: Callable[[dict[str, Any], Version], object]
 
 
@@ -156,16 +212,29 @@ class Suspension:
             hook = version.namespace.get(HOOK)
             old = previous.get(mod)
             if old is not None and callable(hook):
-                changes.append(_Change(facades[mod], old, version, hook))
+                changes.append(_Change(facades[mod], old, old, HOOK, hook))
+        return cls(changes) if changes else None
+
+    @classmethod
+    def of_revert(
+        cls,
+        entries: dict[str, tuple[Version | None, Version | None]],
+        facades: dict[str, types.ModuleType],
+    ) -> Suspension | None:
+        """For a revert (module -> (current, the old version coming back)), or None."""
+        changes = []
+        for mod, (current, old) in entries.items():
+            hook = current.namespace.get(REVERT_HOOK) if current is not None else None
+            if current is not None and old is not None and callable(hook):
+                changes.append(_Change(facades[mod], current, old, REVERT_HOOK, hook))
         return cls(changes) if changes else None
 
     def begin(self) -> None:
         """Show the gates (one atomic step; the caller holds the switch lock)."""
         switch = Switch()
         for change in self._changes:
-            switch.show(
-                change.facade, gate_namespace(self._gate, change.facade, change.old.namespace)
-            )
+            gated = gate_namespace(self._gate, change.facade, change.leaving.namespace)
+            switch.show(change.facade, gated)
         switch.apply()
 
     def convert(self, timeout: float | None = None) -> None:
@@ -174,45 +243,49 @@ class Suspension:
         Raises LoadError if the old code does not drain or a hook fails.
         """
         timeout = TIMEOUT if timeout is None else timeout
-        names = ", ".join(change.new.module for change in self._changes)
+        names = ", ".join(change.leaving.module for change in self._changes)
+        hooks = " / ".join(sorted({change.hook_name for change in self._changes}))
         running = self._drain(timeout)
         if running:
             raise LoadError(
-                f"cannot suspend {names} for {HOOK}: still running the old version after "
-                f"{timeout:g} s: {', '.join(running)}"
+                f"cannot suspend {names} for {hooks}: still running the version being left "
+                f"after {timeout:g} s: {', '.join(running)}"
             )
         for change in self._changes:
             try:
                 change.hook(change.old.namespace, change.old)
             except Exception as exc:
                 raise LoadError(
-                    f"loading {change.new.module} failed in its {HOOK} hook: "
+                    f"switching {change.leaving.module} failed in its {change.hook_name} hook: "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
 
     def abort(self) -> None:
-        """Show the old versions again and let the waiting calls into them."""
+        """Show the versions being left again and let the waiting calls into them."""
         switch = Switch()
         for change in self._changes:
-            switch.show(change.facade, change.old.namespace)
+            switch.show(change.facade, change.leaving.namespace)
         switch.apply()
         self._gate.open()
 
     def end(self) -> None:
-        """Let the waiting calls in (after the switch published the new versions)."""
+        """Let the waiting calls in (after the switch published the arriving versions)."""
         self._gate.open()
 
     def _drain(self, timeout: float) -> list[str]:
-        """Wait until no thread or task (but this thread) runs an old version; what still does."""
+        """Wait until no thread or task (but this one) runs a version being left; the rest."""
         me = threading.get_ident()
         deadline = time.monotonic() + timeout
         while True:
             running = [
                 offender.description
                 for change in self._changes
-                for offender in scan.find_offenders(change.old.namespace, generators=False)
+                for offender in scan.find_offenders(change.leaving.namespace, generators=False)
                 if not (offender.kind == "thread" and offender.target == me)
             ]
-            if not running or time.monotonic() >= deadline:
-                return running
+            if not running and self._gate.settle():
+                return []
+            if time.monotonic() >= deadline:
+                passing = self._gate.passing()
+                return running + ([f"{passing} call(s) from event loop threads"] if passing else [])
             time.sleep(0.0005)  # poll: the old code finishes on its own schedule

@@ -58,6 +58,19 @@ def __code_change__(old_namespace, old_version):
     SESSIONS.update(converted)
 """
 
+REVERTIBLE = (
+    SESSIONS_V2
+    + """
+def __code_revert__(old_namespace, old_version):
+    back = {
+        key: [value.user, value.hits]
+        for key, value in SESSIONS.items()
+        if isinstance(value, Session)
+    }
+    SESSIONS.update(back)
+"""
+)
+
 COUNT = 50_000
 
 
@@ -126,6 +139,28 @@ def test_50000_objects_converted_while_old_code_serves_them(pkg: Pkg, sessions: 
     assert before >= 2_000 and sum(traffic.calls) >= switched + 2_000
 
 
+def _more_calls(traffic: Traffic, count: int) -> None:
+    start = sum(traffic.calls)
+    while sum(traffic.calls) < start + count and not traffic.errors:
+        threading.Event().wait(0.001)
+
+
+def test_revert_converts_back_under_suspension(pkg: Pkg, sessions: Any) -> None:
+    mod = pkg.mod("sessions")
+    with Traffic(sessions) as traffic:
+        _more_calls(traffic, 1_000)
+        pkg.write("sessions", REVERTIBLE)
+        code.load_file(mod)
+        _more_calls(traffic, 1_000)
+        v2 = code.current_version(mod)
+        code.revert([mod])
+        _more_calls(traffic, 1_000)
+    assert traffic.errors == []
+    assert code.old_version(mod) is v2
+    assert all(isinstance(value, list) for value in sessions.SESSIONS.values())
+    assert sum(_hits(value) for value in sessions.SESSIONS.values()) == sum(traffic.calls)
+
+
 def test_failing_code_change_changes_nothing_and_old_code_keeps_serving(
     pkg: Pkg, sessions: Any
 ) -> None:
@@ -176,7 +211,7 @@ def test_old_code_that_does_not_drain_fails_the_load_cleanly(
             "def ping():\n    return 2\n"
             "def __code_change__(old, version):\n    pass\n",
         )
-        with pytest.raises(LoadError, match="still running the old version"):
+        with pytest.raises(LoadError, match="still running the version being left"):
             code.load_file(pkg.mod("busy"))
         assert code.current_version(pkg.mod("busy")) is before
         assert busy.ping() == 1  # the facade shows the old version again
@@ -233,6 +268,61 @@ def test_async_callers_wait_without_blocking_their_loop(pkg: Pkg) -> None:
         tags = [tag for tag, _x in results]
         # Old calls all finished before the switch; every later call ran version 2.
         assert tags[0] == "v1" and tags[-1] == "v2" and tags == sorted(tags)
+    finally:
+        stop.set()
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(5)
+        loop.close()
+
+
+def test_plain_calls_from_an_event_loop_do_not_stall_the_old_coroutines(
+    pkg: Pkg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pkg.write(
+        "mix",
+        """
+        import asyncio
+        async def slow():
+            await asyncio.sleep(0.3)
+            return "old"
+        def helper(x):
+            return x + 1
+        """,
+    )
+    mix = pkg.imp("mix")
+    monkeypatch.setattr(suspend, "TIMEOUT", 3.0)
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    stop = threading.Event()
+
+    async def busy() -> int:
+        calls = 0
+        while not stop.is_set():
+            calls += mix.helper(0)  # a plain call, made on the loop's thread
+            await asyncio.sleep(0)
+        return calls
+
+    try:
+        slow = asyncio.run_coroutine_threadsafe(mix.slow(), loop)
+        calls = asyncio.run_coroutine_threadsafe(busy(), loop)
+        pkg.write(
+            "mix",
+            """
+            import asyncio
+            async def slow():
+                return "new"
+            def helper(x):
+                return x + 2
+            def __code_change__(old, version):
+                pass
+            """,
+        )
+        code.load_file(pkg.mod("mix"))  # waits for `slow`, which needs the loop to run
+        assert slow.result(5) == "old"
+        assert mix.helper(0) == 2
+        stop.set()
+        assert calls.result(5) > 0
     finally:
         stop.set()
         loop.call_soon_threadsafe(loop.stop)
