@@ -187,7 +187,7 @@ class _Change:
 
     facade: types.ModuleType
     leaving: Version  # drained, then no longer current
-    old: Version  # what the hook gets: the version the new one was loaded over
+    old: Version  # what the hook gets: the version loaded over, or the one reverted to
     hook_name: str
     hook: Callable[[dict[str, Any], Version], object]
 
