@@ -316,7 +316,7 @@ def dependents(mods: Iterable[str]) -> dict[str, str]:
     module whose current version sets ``__hotmesh_rerun__ = False`` is listed
     like any other: the caller decides (``upgrade_node`` refuses).
     """
-    return _server.dependents(mods)
+    return _server.dependents(args.module_names(mods))
 
 
 def stale_references(mod: str) -> list[StaleReference]:

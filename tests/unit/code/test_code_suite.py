@@ -57,6 +57,7 @@ BAD_CALLS: list[tuple[str, Callable[[], Any]]] = [
     ("is_managed(23)", lambda: code.is_managed(23)),  # type: ignore[arg-type]
     ("revert('a.b')", lambda: code.revert("a.b")),
     ("xref(None)", lambda: code.xref(None)),  # type: ignore[arg-type]
+    ("dependents('a.b')", lambda: code.dependents("a.b")),
     ("stale_references(23)", lambda: code.stale_references(23)),  # type: ignore[arg-type]
     ("add_root(23)", lambda: code.add_root(23)),  # type: ignore[arg-type]
     ("add_root(allow_sticky=1)", lambda: code.add_root("x", allow_sticky=1)),  # type: ignore[arg-type]
