@@ -276,6 +276,7 @@ class Suspension:
         """Wait until no thread or task (but this one) runs a version being left; the rest."""
         me = threading.get_ident()
         deadline = time.monotonic() + timeout
+        delay = 0.0002
         while True:
             running = [
                 offender.description
@@ -288,4 +289,7 @@ class Suspension:
             if time.monotonic() >= deadline:
                 passing = self._gate.passing()
                 return running + ([f"{passing} call(s) from event loop threads"] if passing else [])
-            time.sleep(0.0005)  # poll: the old code finishes on its own schedule
+            # Poll (the old code finishes on its own schedule), backing off so that
+            # scanning many threads and tasks does not starve the code it waits for.
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
