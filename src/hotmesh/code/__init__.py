@@ -312,7 +312,9 @@ def dependents(mods: Iterable[str]) -> dict[str, str]:
     registry that module filled) starts empty, so that module runs again too.
     Returns module -> the first such binding found, for the closure of both
     rules. Found from the objects the current namespaces hold (any form of
-    binding counts); ``upgrade_node`` adds these modules to its batch. A
+    binding counts) and, for constants, from the source: names imported from
+    a module or read from it while the body runs. ``upgrade_node`` adds these
+    modules to its batch. A
     module whose current version sets ``__hotmesh_rerun__ = False`` is listed
     like any other: the caller decides (``upgrade_node`` refuses).
     """

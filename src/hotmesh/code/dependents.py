@@ -8,15 +8,19 @@ modules in the same batch. The reverse holds for registries: when a module
 whose containers hold objects of another module (``REGISTRY[name] = cls``
 done by the other's body) runs again, its new containers start empty, so the
 module that filled them runs again too. Found by looking at the objects the
-current namespaces hold, not at the source, so any form of binding counts.
+current namespaces hold, so any form of binding counts, and from the source
+for what objects cannot show: a constant bound by ``from m import LIMIT`` or
+computed from ``m.LIMIT`` while the body runs (an int has no owner).
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
+import itertools
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 RERUN_FLAG = "__hotmesh_rerun__"
@@ -69,16 +73,16 @@ class _Owners:
         return owner
 
 
-def _inner(value: Any) -> Iterable[Any]:
+def _inner(value: Any) -> list[Any]:
     """The objects a value holds that a module body may have put there."""
     if isinstance(value, dict):
-        items = list(value.items())[:_MAX_ITEMS]
+        items = list(itertools.islice(dict.items(value), _MAX_ITEMS))
         return [x for kv in items for x in kv]
     if isinstance(value, list | tuple | set | frozenset):
-        return list(value)[:_MAX_ITEMS]
+        return list(itertools.islice(value, _MAX_ITEMS))
     if isinstance(value, types.MappingProxyType):
-        return list(value.values())[:_MAX_ITEMS]
-    return ()
+        return list(itertools.islice(value.values(), _MAX_ITEMS))
+    return []
 
 
 def _scan(
@@ -159,20 +163,99 @@ def _scan(
     return binds, holds
 
 
+def import_time_uses(
+    mod: str, source: str, is_package: bool, known: Collection[str]
+) -> dict[str, str]:
+    """The modules of ``known`` whose names ``mod``'s body reads while it runs.
+
+    From-imports of names that are not submodules, star imports, and
+    attributes of an imported module read outside function bodies (class
+    bodies, decorators and defaults run with the body). Returns module -> why.
+    A SyntaxError propagates.
+    """
+    uses: dict[str, str] = {}
+    aliases: dict[str, str] = {}
+    base = mod.split(".") if is_package else mod.split(".")[:-1]
+
+    def absolute(level: int, target: str | None) -> str:
+        if level == 0:
+            return target or ""
+        parts = base[: len(base) - (level - 1)] if level > 1 else base
+        return ".".join([*parts, target] if target else parts)
+
+    def attribute(node: ast.Attribute) -> None:
+        attrs: list[str] = []
+        current: ast.expr = node
+        while isinstance(current, ast.Attribute):
+            attrs.append(current.attr)
+            current = current.value
+        if not isinstance(current, ast.Name) or current.id not in aliases:
+            return
+        target, attrs = aliases[current.id], attrs[::-1]
+        while attrs and f"{target}.{attrs[0]}" in known:
+            target = f"{target}.{attrs.pop(0)}"
+        if attrs and target in known:
+            uses.setdefault(target, f"{mod} reads {target}.{attrs[0]} while its body runs")
+
+    def walk(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                for expr in [*child.decorator_list, child.args]:
+                    walk_one(expr)
+                continue
+            if isinstance(child, ast.Lambda):
+                walk_one(child.args)
+                continue
+            if isinstance(child, ast.ImportFrom):
+                origin = absolute(child.level, child.module)
+                for alias in child.names:
+                    full = f"{origin}.{alias.name}"
+                    if full in known:
+                        aliases[alias.asname or alias.name] = full
+                    elif origin in known:
+                        what = "*" if alias.name == "*" else alias.name
+                        uses.setdefault(origin, f"{mod} imports {what} from {origin}")
+            elif isinstance(child, ast.Import):
+                for alias in child.names:
+                    if alias.asname:
+                        aliases[alias.asname] = alias.name
+                    else:
+                        head = alias.name.split(".")[0]
+                        aliases[head] = head
+            elif isinstance(child, ast.Attribute) and isinstance(child.ctx, ast.Load):
+                attribute(child)
+            walk(child)
+
+    def walk_one(node: ast.AST) -> None:
+        walk(ast.Expr(node) if isinstance(node, ast.expr) else node)  # node itself included
+
+    walk(ast.parse(source))
+    return uses
+
+
 def find_dependents(
-    namespaces: Mapping[str, dict[str, Any]], changed: Iterable[str]
+    namespaces: Mapping[str, dict[str, Any]],
+    changed: Iterable[str],
+    uses: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, str]:
     """The loaded modules that must run again, with the batch, when ``changed`` do.
 
     Args:
         namespaces: each loaded managed module -> its current namespace.
         changed: the modules being loaded or removed.
+        uses: module -> the modules its body reads while it runs
+            (``import_time_uses``), with why.
 
     Returns:
         module -> why (the first binding found), in the order they were added.
     """
     owners = _Owners(namespaces)
     scans = {mod: _scan(mod, ns, owners) for mod, ns in namespaces.items()}
+    for mod, used in (uses or {}).items():
+        if mod in scans:
+            for owner, why in used.items():
+                if owner != mod:
+                    scans[mod][0].setdefault(owner, why)
     batch = set(changed)
     added: dict[str, str] = {}
     grew = True

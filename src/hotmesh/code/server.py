@@ -26,7 +26,7 @@ from hotmesh._errors import CodeError, LoadError, NotManaged, StickyModule, Xref
 from hotmesh.code import scan
 from hotmesh.code.batch import Batch, PeerLoader
 from hotmesh.code.build import Built, build_version
-from hotmesh.code.dependents import find_dependents
+from hotmesh.code.dependents import find_dependents, import_time_uses
 from hotmesh.code.facade import Switch, deleted_namespace, identity_of
 from hotmesh.code.finder import ManagedFinder, ManagedLoader
 from hotmesh.code.imports import BatchImports
@@ -79,6 +79,7 @@ class CodeServer:
         self._world: dict[str, Entry] = {}
         self._facades: dict[str, types.ModuleType] = {}
         self._codefiles: dict[str, str] = {}  # vsn -> linecache key
+        self._uses: dict[str, dict[str, str]] = {}  # vsn -> modules its body reads
         self._xref = XrefIndex()
         self._disk: dict[str, tuple[int, int, str]] = {}  # path -> (mtime_ns, size, hash)
         self._lock = threading.RLock()  # serialises loads, purges, deletes, reverts
@@ -494,6 +495,7 @@ class CodeServer:
             self._codefiles[b.version.vsn] = b.code_filename
 
     def _forget(self, version: Version) -> None:
+        self._uses.pop(version.vsn, None)
         self._xref.forget(version)
         codefile = self._codefiles.pop(version.vsn, None)
         if codefile is not None:
@@ -679,12 +681,26 @@ class CodeServer:
 
     def dependents(self, mods: Iterable[str]) -> dict[str, str]:
         """Loaded modules to re-run with ``mods``: they bound their objects (module -> why)."""
-        namespaces = {
-            mod: current.namespace
-            for mod, (current, _old) in list(self._world.items())
-            if current is not None
+        mods = list(mods)
+        current = {
+            mod: entry[0] for mod, entry in list(self._world.items()) if entry[0] is not None
         }
-        return find_dependents(namespaces, mods)
+        known = set(current) | set(mods)
+        uses: dict[str, dict[str, str]] = {}
+        for mod, version in current.items():
+            cached = self._uses.get(version.vsn)
+            if cached is None:
+                cached = {}
+                if version.source is not None:
+                    package = bool(version.path and version.path.endswith("__init__.py"))
+                    try:
+                        cached = import_time_uses(mod, version.source, package, known)
+                    except (SyntaxError, ValueError):
+                        cached = {}
+                self._uses[version.vsn] = cached
+            uses[mod] = cached
+        namespaces = {mod: version.namespace for mod, version in current.items()}
+        return find_dependents(namespaces, mods, uses)
 
     def stale_references(self, mod: str) -> list[StaleReference]:
         """Places outside ``mod``'s old version still holding its functions and classes."""
