@@ -3,8 +3,13 @@
     python bench/peers.py raw-server [CURVE_SECRET]   raw pyzmq ROUTER + msgpack echo
     python bench/peers.py rpyc-server                 rpyc ThreadedServer with len/echo
     python bench/peers.py caller KIND ARGS...         KIND: hotmesh | rpyc | raw
+    python bench/peers.py rollout BATCH COOKIE STATE SEED NAME...
+                                                      a rollout driver (bench/upgrade.py)
 
-A server prints its port. A caller prints ``ready``, then for every ``go THREADS
+A server prints its port. The rollout driver joins the mesh, prints ``ready``, and on
+``go`` runs ``deploy.rolling_upgrade`` over the NAMEs in batches of BATCH, then prints
+one JSON line: wall seconds, each node's seconds, whether it was interrupted, and each
+node's version after it. A caller prints ``ready``, then for every ``go THREADS
 SECONDS`` line on stdin runs THREADS threads calling ``len`` on its server as fast
 as they can for SECONDS (after a warm-up and a barrier) and prints how many calls
 completed; ``quit`` ends it.
@@ -170,6 +175,36 @@ def caller(kind: str, argv: list[str]) -> None:
         print(run_threads(factory, threads, seconds), file=_STDOUT, flush=True)
 
 
+def rollout(batch: int, cookie: str, state: str, seed: str, names: list[str]) -> None:
+    """Drive one rolling upgrade from this process (see the module docstring)."""
+    import json
+    import logging
+
+    import hotmesh
+    from hotmesh import deploy
+
+    logging.getLogger("hotmesh").setLevel(logging.WARNING)
+    node = hotmesh.start(f"bench-driver-{time_tag()}", seeds=[seed], cookie=cookie, state_dir=state)
+    if not node.wait_connected(names, timeout=60):
+        raise SystemExit("the rollout driver did not connect to every node")
+    print("ready", file=_STDOUT, flush=True)
+    _STDIN.readline()
+    began = time.perf_counter()
+    result = deploy.rolling_upgrade(
+        names, upgrade="hotmesh.deploy.upgrade_node", batch=batch, out=lambda _: None
+    )
+    seconds = time.perf_counter() - began
+    versions = node.multicall(names, "hotmesh.deploy.node_version", timeout=10)[0]
+    line = {
+        "seconds": seconds,
+        "per_node": [r.seconds for r in result.results],
+        "interrupted": result.interrupted,
+        "versions": {name: str(v) for name, v in versions.items()},
+    }
+    print(json.dumps(line), file=_STDOUT, flush=True)
+    node.stop()
+
+
 def main() -> None:
     role = sys.argv[1]
     if role == "raw-server":
@@ -178,6 +213,9 @@ def main() -> None:
         rpyc_server()
     elif role == "caller":
         caller(sys.argv[2], sys.argv[3:])
+    elif role == "rollout":
+        batch, cookie, state, seed, *names = sys.argv[2:]
+        rollout(int(batch), cookie, state, seed, names)
     else:
         raise SystemExit(f"unknown role {role!r}")
 

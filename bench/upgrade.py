@@ -5,25 +5,29 @@ Run: .venv/bin/python bench/upgrade.py [--quick | --target]
 For 4, 8 and 16 demo nodes (real processes on 127.0.0.1, a fresh cluster per row),
 each serving the demo service to a few client connections that send continuously,
 upgrades v1 -> v2 (a state-format change migrated by code_change) one node at a time
-(batch=1) and all at once (batch=N), driven by deploy.rolling_upgrade from an
-in-process node. Prints the rollout's wall time and the clients' request latency
-p50/p99 while the upgrade runs against the same clients' latency just before it (the
-baseline); the ratio is what an upgrade costs a client. Ratios are given per round as
-min/median/max over the rounds (each round compares a client with itself a moment
-before, on the same loaded machine). Issue 13's target: with 16 nodes upgraded all at
-once, the clients' p99 during the upgrade is at most 2x their p99 before (judged on the
-median round; exit status 1 when missed, or when a row lost or duplicated a request).
+(batch=1) and all at once (batch=N), driven by deploy.rolling_upgrade from a
+node in a process of its own (the clients, whose latencies are measured in this
+process, do not share a GIL with it). Prints the rollout's wall time and the
+clients' request latency p50/p99 while the upgrade runs against the same clients'
+latency just before it (the baseline); the ratio is what an upgrade costs a client.
+Ratios are given per round as min/median/max over the rounds (each round compares a
+client with itself a moment before, on the same loaded machine). Issue 13's target: with
+16 nodes upgraded all at once, the clients' p99 during the upgrade is at most 2x their
+p99 before (judged on the median round; exit status 1 when missed, or when a row lost or
+duplicated a request).
 Every process started is stopped on exit, Ctrl-C and SIGTERM included.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +42,6 @@ os.environ["HOTMESH_STATE_DIR"] = str(_TMP / "state")
 
 from harness import Spread, load_average  # noqa: E402
 
-from hotmesh import deploy  # noqa: E402  (after HOTMESH_STATE_DIR is set)
 from hotmesh.demo.cluster import DemoCluster  # noqa: E402
 
 BASELINE_REPLIES = 2_000  # replies measured before the upgrade, per row
@@ -123,30 +126,47 @@ def measure(size: int, batch: int, connections: int, interval: float, tag: str) 
         traffic = demo.traffic
         assert traffic is not None
         demo.ship("v2")
-        driver = demo.cluster.client("bench-driver")
-        # Warm up (connections, service, JIT-free but cache-warm paths), then the baseline.
-        wait_for(lambda: traffic.snapshot().replies >= 500, 30, "warm-up replies")
-        start_index = len(traffic.snapshot().latencies)
-        wait_for(
-            lambda: len(traffic.snapshot().latencies) >= start_index + BASELINE_REPLIES,
-            60,
-            "baseline replies",
+        cluster = demo.cluster
+        peers = str(Path(__file__).parent / "peers.py")
+        state = str(_TMP / f"driver-{tag}")
+        seed_and_names = [cluster.endpoints[0], *demo.names]
+        driver = subprocess.Popen(
+            [sys.executable, peers, "rollout", str(batch), cluster.cookie, state, *seed_and_names],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
-        upgrade_index = len(traffic.snapshot().latencies)
-        began = time.perf_counter()
-        rollout = deploy.rolling_upgrade(
-            demo.names, upgrade="hotmesh.deploy.upgrade_node", batch=batch, out=lambda _: None
-        )
-        seconds = time.perf_counter() - began
-        if rollout.interrupted:
+        try:
+            assert driver.stdin is not None and driver.stdout is not None
+            if driver.stdout.readline().strip() != "ready":
+                raise RuntimeError("the rollout driver did not start")
+            # Warm up (connections, service, cache-warm paths), then the baseline.
+            wait_for(lambda: traffic.snapshot().replies >= 500, 30, "warm-up replies")
+            start_index = len(traffic.snapshot().latencies)
+            wait_for(
+                lambda: len(traffic.snapshot().latencies) >= start_index + BASELINE_REPLIES,
+                60,
+                "baseline replies",
+            )
+            upgrade_index = len(traffic.snapshot().latencies)
+            driver.stdin.write("go\n")
+            driver.stdin.flush()
+            line = driver.stdout.readline()
+            latencies = traffic.snapshot().latencies
+            if not line:
+                raise RuntimeError("the rollout driver ended without a result")
+            result = json.loads(line)
+        finally:
+            driver.kill()
+            driver.wait(5)
+        if result["interrupted"]:
             raise KeyboardInterrupt
-        latencies = traffic.snapshot().latencies
-        versions = driver.multicall(demo.names, "hotmesh.deploy.node_version", timeout=10)[0]
+        versions = result["versions"]
         report = demo.stop_traffic()
         on_v2 = len(versions) == size and all(v.startswith("v2+") for v in versions.values())
         return Round(
-            seconds,
-            sum(r.seconds for r in rollout.results) / size * 1e3,
+            result["seconds"],
+            sum(result["per_node"]) / size * 1e3,
             latencies[start_index:upgrade_index],
             latencies[upgrade_index:],
             on_v2 and report.ok and report.formats["ERR"] == 0,
