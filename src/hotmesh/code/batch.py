@@ -9,16 +9,13 @@ import importlib.abc
 import linecache
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec
-from typing import TYPE_CHECKING
 
 from hotmesh.code.build import Built, redirect_references
 from hotmesh.code.imports import BatchImports
 from hotmesh.code.versions import Version
-
-if TYPE_CHECKING:
-    from hotmesh.code.server import CodeServer
 
 
 @dataclass(eq=False)
@@ -74,13 +71,13 @@ class Batch:
 class PeerLoader(importlib.abc.Loader):
     """Imports a module of the batch being prepared as its hidden, prepared version."""
 
-    def __init__(self, server: CodeServer, name: str) -> None:
-        self.server = server
+    def __init__(self, build: Callable[[str], types.ModuleType | None], name: str) -> None:
+        self._build = build  # the code server's: the prepared module, or None
         self.name = name
         self.spec: ModuleSpec | None = None
 
     def create_module(self, spec: ModuleSpec) -> types.ModuleType | None:
-        module = self.server._build_peer(self.name)
+        module = self._build(self.name)
         if module is None:
             raise ImportError(f"{self.name} is being prepared and has no module", name=self.name)
         self.spec = module.__spec__  # the import system replaces it with ours

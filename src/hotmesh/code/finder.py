@@ -8,18 +8,35 @@ from __future__ import annotations
 import importlib.abc
 import types
 from importlib.machinery import ModuleSpec, PathFinder
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from hotmesh.code.roots import is_source, read_source
 
-if TYPE_CHECKING:
-    from hotmesh.code.server import CodeServer
+
+class Server(Protocol):
+    """What the finder and loader ask the code server (``CodeServer`` is one)."""
+
+    def peer_spec(self, name: str) -> ModuleSpec | None:
+        """The spec of a module of the batch being prepared, if ``name`` is one."""
+        ...
+
+    def might_manage(self, name: str) -> bool:
+        """Whether ``name`` may be managed (before its source is found)."""
+        ...
+
+    def manages(self, name: str, origin: str | None) -> bool:
+        """Whether module ``name`` with source ``origin`` is managed."""
+        ...
+
+    def exec_for_import(self, facade: types.ModuleType) -> None:
+        """Build version 1 of a managed module being imported."""
+        ...
 
 
 class ManagedFinder(importlib.abc.MetaPathFinder):
     """Finds managed modules on the normal path and hands them to ManagedLoader."""
 
-    def __init__(self, server: CodeServer) -> None:
+    def __init__(self, server: Server) -> None:
         self.server = server
 
     def find_spec(
@@ -43,7 +60,7 @@ class ManagedFinder(importlib.abc.MetaPathFinder):
 class ManagedLoader(importlib.abc.Loader):
     """Executes version 1 in the new module; ``importlib.reload`` becomes a load_file."""
 
-    def __init__(self, server: CodeServer, name: str, path: str | None) -> None:
+    def __init__(self, server: Server, name: str, path: str | None) -> None:
         self.server = server
         self.name = name
         self.path = path

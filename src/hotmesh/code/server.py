@@ -394,7 +394,7 @@ class CodeServer:
         batch = self._batch
         if batch is None or batch.thread != threading.get_ident() or name not in batch.sources:
             return None
-        return ModuleSpec(name, PeerLoader(self, name))
+        return ModuleSpec(name, PeerLoader(self._build_peer, name))
 
     def _check_references(self, built: dict[str, Built]) -> None:
         problems = self._xref.for_load(self._world, {m: b.version for m, b in built.items()})

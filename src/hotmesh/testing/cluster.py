@@ -242,8 +242,9 @@ class LocalCluster:
             stdin=subprocess.DEVNULL,
         )
 
-    # ---- internals -----------------------------------------------------
-    def _env(self) -> dict[str, str]:
+    # ---- for the node processes -----------------------------------------
+    def node_env(self) -> dict[str, str]:
+        """The environment of the node processes (``env`` is the command's)."""
         env = dict(os.environ)
         env["HOTMESH_STATE_DIR"] = str(self.state_root)
         env["HOTMESH_COOKIE_FILE"] = str(self.cookie_file)
@@ -252,10 +253,12 @@ class LocalCluster:
         env.update(self.extra_env)
         return env
 
-    def _seeds_for(self, node: NodeProcess) -> list[str]:
+    def seeds_for(self, node: NodeProcess) -> list[str]:
+        """The endpoints ``node`` joins through: every other running node's."""
         return [n.endpoint for n in self._nodes if n is not node and n.is_running()]
 
-    def _release_for(self, index: int) -> str | None:
+    def release_for(self, index: int) -> str | None:
+        """The ``--release`` directory of node ``index`` (None: no release)."""
         release = self.release
         if callable(release):
             release = release(index)

@@ -13,12 +13,35 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from hotmesh._paths import full_node_name
 
-if TYPE_CHECKING:
-    from hotmesh.testing.cluster import LocalCluster
+
+class Cluster(Protocol):
+    """What a node process needs from its cluster (``LocalCluster`` is one)."""
+
+    directory: Path
+    cookie: str
+    cookie_file: Path
+    tick: float
+    code_roots: list[str]
+    app: str | None
+    extra_args: list[str]
+    start_timeout: float
+
+    def node_env(self) -> dict[str, str]:
+        """The environment of a node process."""
+        ...
+
+    def release_for(self, index: int) -> str | None:
+        """The ``--release`` of node ``index``, if any."""
+        ...
+
+    def seeds_for(self, node: NodeProcess) -> list[str]:
+        """The endpoints ``node`` joins through."""
+        ...
 
 
 class NodeProcess:
@@ -34,7 +57,7 @@ class NodeProcess:
         stdout_lines: lines it printed on stdout (READY included).
     """
 
-    def __init__(self, cluster: LocalCluster, index: int, short_name: str) -> None:
+    def __init__(self, cluster: Cluster, index: int, short_name: str) -> None:
         self.cluster = cluster
         self.index = index
         self.name = full_node_name(short_name)
@@ -74,7 +97,7 @@ class NodeProcess:
         if self.is_running():
             self.stop()
         listen = self.endpoint if same_port and self.endpoint else "tcp://127.0.0.1:0"
-        self._spawn(listen, self.cluster._seeds_for(self))
+        self._spawn(listen, self.cluster.seeds_for(self))
         self.wait_ready(timeout if timeout is not None else self.cluster.start_timeout)
 
     def call(self, fn: str, *args: Any, timeout: float = 5.0, **kwargs: Any) -> Any:
@@ -113,7 +136,7 @@ class NodeProcess:
             args += ["--seed", seed]
         for root in self.cluster.code_roots:
             args += ["--code-root", str(root)]
-        release = self.cluster._release_for(self.index)
+        release = self.cluster.release_for(self.index)
         if release is not None:
             args += ["--release", str(release)]
         if self.cluster.app:
@@ -127,7 +150,7 @@ class NodeProcess:
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 text=True,
-                env=self.cluster._env(),
+                env=self.cluster.node_env(),
                 # Die with the test process, however it ends (the parent thread
                 # counts, so only when spawned from the main thread).
                 preexec_fn=_die_with_parent if _on_main_thread() else None,
