@@ -96,6 +96,7 @@ def test_rolling_upgrade_from_a_console_on_node_1_brings_every_node_to_v2(
     session = (
         "\nprint('before:', sorted(set(v.split('+')[0] for v in node_versions().values())))"
         "\nplanned = rolling_upgrade(nodes_at('v1'), dry_run=True)"
+        "\nprint(planned, planned.failing)"
         "\nprint(planned[node().name].diff())"
         "\nprint('after the dry run:', sorted(set(node_versions().values())), "
         "settings.get('cart.max_items'))"
@@ -112,6 +113,7 @@ def test_rolling_upgrade_from_a_console_on_node_1_brings_every_node_to_v2(
     assert "dry run of a rolling upgrade of 4 node(s) in 4 batch(es): nothing changes" in lines
     for name in cluster.names:
         assert f"{name}  would load 1 module, run 2026-11-24-raise-cart-limit" in lines, lines
+    assert "<dry run of 4 node(s): 4 would upgrade, 0 would not> []" in lines
     assert "-    return 1" in lines and "+    return 2" in lines
     after = next(line for line in lines if line.startswith("after the dry run:"))
     assert after.count("v1+") == 1 and "v2+" not in after and after.endswith(" None"), after

@@ -21,7 +21,7 @@ from hotmesh.deploy.airbag import (
     register_health_check,
     unregister_health_check,
 )
-from hotmesh.deploy.dryrun import UpgradePlan
+from hotmesh.deploy.dryrun import FleetPlan, UpgradePlan
 from hotmesh.deploy.fleet import NodeVersion, Versions
 from hotmesh.deploy.plans import Batch
 from hotmesh.deploy.release import MANIFEST_NAME, Manifest, read_manifest
@@ -39,6 +39,7 @@ from hotmesh.deploy.versions import (
 __all__ = [
     "MANIFEST_NAME",
     "Batch",
+    "FleetPlan",
     "Manifest",
     "NodeResult",
     "NodeVersion",

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import ast
 import difflib
-import sys
-import threading
 from collections.abc import Iterable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from hotmesh import code, service
 from hotmesh._errors import CodeError, DeployError, UpgradeError
+from hotmesh.code.scan import find_offenders
 from hotmesh.code.versions import source_hash
 from hotmesh.deploy import _state
 from hotmesh.deploy.actions import normalize
@@ -50,8 +48,8 @@ class UpgradePlan(dict[str, Any]):
     sanity check finds), ``hooks`` (``__upgrade__`` hooks and services'
     ``code_change`` that would run), ``actions`` (upgrade action ids that
     would run), ``purge`` (old versions the load must drop first, and whether
-    old code still runs there) and ``running`` (threads now in code that
-    would become old: ``{module: [thread names]}``).
+    old code still runs there) and ``running`` (threads and asyncio tasks now
+    in code that would become old: ``{module: [descriptions]}``).
     """
 
     def __getattr__(self, name: str) -> Any:
@@ -97,6 +95,37 @@ class UpgradePlan(dict[str, Any]):
     def diff(self) -> str:
         """Every module's unified diff, one after the other."""
         return "".join(m["diff"] for m in self.get("modules") or [])
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+class FleetPlan(dict[str, Any]):
+    """``rolling_upgrade(..., dry_run=True)``: ``{node: UpgradePlan | Unreachable}``.
+
+    Its repr is one line (the per-node lines were printed already); print a
+    node's plan for its detail, ``.diff()`` for every node's diffs.
+    """
+
+    @property
+    def failing(self) -> list[str]:
+        """Nodes whose upgrade would fail, or that did not answer."""
+        return [n for n, p in self.items() if not (isinstance(p, UpgradePlan) and p.ok)]
+
+    def diff(self) -> str:
+        """Each node's diff, under its name."""
+        return "".join(
+            f"== {name}\n{plan.diff()}"
+            for name, plan in self.items()
+            if isinstance(plan, UpgradePlan)
+        )
+
+    def __repr__(self) -> str:
+        failing = len(self.failing)
+        return (
+            f"<dry run of {len(self)} node(s): {len(self) - failing} would upgrade, "
+            f"{failing} would not>"
+        )
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
@@ -214,13 +243,12 @@ def _source_path(mod: str) -> Path | None:
 
 
 def _purge_needed(mods: list[str]) -> dict[str, dict[str, Any]]:
-    """Modules whose old version the load must drop first, and the threads still in it."""
+    """Modules whose old version the load must drop first, and the threads and tasks in it."""
     result: dict[str, dict[str, Any]] = {}
     for mod in mods:
-        if not code.check_old_code(mod):
-            continue
-        running = [t.name for t in threading.enumerate() if code.check_process_code(t, mod)]
-        result[mod] = {"running": running}
+        old = code.old_version(mod)
+        if old is not None:
+            result[mod] = {"running": [o.description for o in find_offenders(old.namespace)]}
     return result
 
 
@@ -256,28 +284,15 @@ def _defined(path: Path) -> set[str]:
 
 
 def _running(mods: list[str]) -> dict[str, list[str]]:
-    """Threads now executing the current code of ``mods`` (it would become old)."""
-    files: dict[str, str] = {}
+    """Threads and asyncio tasks now in the current code of ``mods`` (it would become old)."""
+    found: dict[str, list[str]] = {}
     for mod in mods:
         current = code.current_version(mod)
-        if current is not None and current.path:
-            files[f"{current.path}@{current.vsn}"] = mod
-    if not files:
-        return {}
-    names = {t.ident: t.name for t in threading.enumerate()}
-    found: dict[str, list[str]] = {}
-    me = threading.get_ident()
-    for ident, top in sys._current_frames().items():
-        if ident == me:
+        if current is None:
             continue
-        seen: set[str] = set()
-        frame: FrameType | None = top
-        while frame is not None:
-            hit = files.get(frame.f_code.co_filename)
-            if hit is not None and hit not in seen:
-                seen.add(hit)
-                found.setdefault(hit, []).append(names.get(ident, str(ident)))
-            frame = frame.f_back
+        offenders = find_offenders(current.namespace)
+        if offenders:
+            found[mod] = [o.description for o in offenders]
     return found
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from hotmesh._errors import RemoteError, UpgradeError
 from hotmesh._rpc.fanout import Unreachable, reason_of, run_on, submit, this_node
 from hotmesh.deploy import plans
-from hotmesh.deploy.dryrun import UpgradePlan
+from hotmesh.deploy.dryrun import FleetPlan, UpgradePlan
 from hotmesh.deploy.plans import Batch
 from hotmesh.deploy.report import UpgradeReport
 from hotmesh.deploy.upgrade import upgrade_node
@@ -274,14 +274,14 @@ def _dry_run(
     node: Any,
     timeout: float,
     out: Callable[[str], Any],
-) -> dict[str, Any]:
+) -> FleetPlan:
     """Ask every node at once what ``fn(dry_run=True)`` would do there; nothing changes."""
     out(
         f"dry run of a rolling upgrade of {len(names)} node(s) in {len(batches)} batch(es): "
         "nothing changes"
     )
     outcome = run_on(names, fn, timeout=timeout, node=node, kwargs={"dry_run": True})
-    plans_by_node: dict[str, Any] = {}
+    plans_by_node = FleetPlan()
     for name in names:
         ok, value = outcome[name]
         if ok and isinstance(value, dict):

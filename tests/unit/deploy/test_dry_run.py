@@ -88,7 +88,8 @@ def test_dry_run_names_the_failing_step_and_code_that_would_become_old(
         release.write("shop", "def wait():\n    return 0\n")
         plan = upgrade_node(dry_run=True)
         assert plan.ok
-        assert plan.running == {release.mod("shop"): ["order-worker"]}
+        [where] = plan.running[release.mod("shop")]
+        assert list(plan.running) == [release.mod("shop")] and "'order-worker'" in where
     finally:
         shop.GO.set()
         waiter.join(5)
@@ -105,3 +106,68 @@ def test_dry_run_lists_the_dependents_the_upgrade_re_runs(release: Release) -> N
     assert [m["module"] for m in plan.modules] == [release.mod("core")]
     report = upgrade_node()
     assert sorted(report.loaded) == sorted([release.mod("api"), release.mod("core")])
+
+
+def test_dry_run_names_asyncio_tasks_in_code_that_would_become_old(release: Release) -> None:
+    import asyncio
+
+    release.write("poll", "import asyncio\n\nasync def poll(stop):\n    await stop.wait()\n")
+    poll = release.imp("poll")
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    try:
+        stop = asyncio.run_coroutine_threadsafe(_event(), loop).result(5)
+        task = asyncio.run_coroutine_threadsafe(_spawn(poll.poll(stop), "poller"), loop).result(5)
+        release.write("poll", "import asyncio\n\nasync def poll(stop):\n    return None\n")
+        plan = upgrade_node(dry_run=True)
+        [where] = plan.running[release.mod("poll")]
+        assert where.startswith("task 'poller'")
+        loop.call_soon_threadsafe(stop.set)
+        asyncio.run_coroutine_threadsafe(asyncio.wait_for(task, 5), loop).result(5)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(5)
+        loop.close()
+
+
+async def _event() -> Any:
+    import asyncio
+
+    return asyncio.Event()
+
+
+async def _spawn(coro: Any, name: str) -> Any:
+    import asyncio
+
+    return asyncio.get_running_loop().create_task(coro, name=name)
+
+
+def test_dry_run_says_the_purge_would_fail_while_old_code_runs(release: Release) -> None:
+    release.write(
+        "worker",
+        "import threading\nIN = threading.Event()\n\n"
+        "def block(gate):\n    IN.set()\n    gate.wait()\n",
+    )
+    worker = release.imp("worker")
+    gate = threading.Event()
+    thread = threading.Thread(target=worker.block, args=(gate,), name="old-worker")
+    thread.start()
+    try:
+        assert worker.IN.wait(5)
+        release.write(
+            "worker", "import threading\nIN = threading.Event()\n\ndef block(gate):\n    return 2\n"
+        )
+        assert upgrade_node().lingering == [release.mod("worker")]
+        release.write(
+            "worker", "import threading\nIN = threading.Event()\n\ndef block(gate):\n    return 3\n"
+        )
+        before = snapshot(release)
+        plan = upgrade_node(dry_run=True)
+        assert snapshot(release) == before
+        assert not plan.ok and plan.step == "purge" and release.mod("worker") in plan.reason
+        [where] = plan.purge[release.mod("worker")]["running"]
+        assert "'old-worker'" in where
+    finally:
+        gate.set()
+        thread.join(5)
