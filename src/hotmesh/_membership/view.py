@@ -1,26 +1,36 @@
 """Who is in the mesh: a pure view of peers (events + now -> effects), no I/O.
 
-The driver feeds it what arrived (hello, welcome, any traffic, bye, gossip) and
-the clock; it answers with effects the driver carries out (link, welcome,
-refuse, probe, unlink, nodeup, nodedown).
+The driver feeds it what arrived (hello, welcome, any traffic, bye, gossip, a
+closed connection) and the clock; it answers with effects the driver carries
+out (link, welcome, refuse, probe, unlink, renounce, nodeup, nodedown).
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 
 Member = tuple[str, str, str]
 """One gossiped member: ``(name, endpoint, incarnation)``."""
 
+_NOT_REDIALLED = ("stopped", "name_conflict")  # it left on purpose, or lost its name
+
+FORGET_AFTER = 600.0
+"""Seconds a lost peer is redialled before it is forgotten (seeds still heal later)."""
+
 
 @dataclass(frozen=True)
 class Link:
-    """Open (or keep) the outgoing connection to a peer; send hello if ``hello``."""
+    """Open (or keep) the outgoing connection to a peer; send hello if ``hello``.
+
+    With ``fresh`` the connection is made anew (a redial after silence).
+    """
 
     name: str
     endpoint: str
     incarnation: str
     hello: bool
+    fresh: bool = False
 
 
 @dataclass(frozen=True)
@@ -32,7 +42,7 @@ class Welcome:
 
 @dataclass(frozen=True)
 class Refuse:
-    """Tell a would-be peer it may not join (its name is taken)."""
+    """Tell a would-be peer it may not use its name (``reason`` says why)."""
 
     name: str
     endpoint: str
@@ -48,10 +58,25 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class Hail:
+    """Say hello once to an endpoint we keep no link to (another run of a known name)."""
+
+    endpoint: str
+
+
+@dataclass(frozen=True)
 class Unlink:
     """Close the outgoing connection to a peer incarnation."""
 
     name: str
+    incarnation: str
+
+
+@dataclass(frozen=True)
+class Renounce:
+    """This node lost its name to an older node of the same name: leave the mesh."""
+
+    endpoint: str
     incarnation: str
 
 
@@ -70,7 +95,24 @@ class NodeDown:
     reason: str
 
 
-Effect = Link | Welcome | Refuse | Probe | Unlink | NodeUp | NodeDown
+Effect = Link | Welcome | Refuse | Probe | Hail | Unlink | Renounce | NodeUp | NodeDown
+
+
+def older(a: str, b: str) -> bool:
+    """Whether incarnation ``a`` started before ``b`` (start time first, then text).
+
+    Incarnations are ``<start time in ns, hex>-<random hex>``; the order is the
+    same on every node, so a name conflict is settled the same way everywhere.
+    """
+    return _age_key(a) < _age_key(b)
+
+
+def _age_key(incarnation: str) -> tuple[int, str]:
+    stamp, _, rest = incarnation.partition("-")
+    try:
+        return int(stamp, 16), rest
+    except ValueError:
+        return 1 << 80, incarnation
 
 
 @dataclass
@@ -79,6 +121,17 @@ class _Peer:
     incarnation: str
     last_heard: float
     up: bool
+    since: float
+
+
+@dataclass
+class _Lost:
+    """A member that is not connected: redialled with backoff until forgotten."""
+
+    endpoint: str
+    incarnation: str
+    delay: float
+    next_try: float
     since: float
 
 
@@ -95,21 +148,51 @@ class MembershipView:
     """The membership of one node, driven by events and the clock.
 
     A peer is *up* once a hello or welcome from it is accepted, and *down* when
-    nothing was heard from it for ``down_after`` seconds, when it says bye, or
-    when a new incarnation of the same name replaces it. A hello that claims a
-    name held by a live incarnation at another endpoint starts a probe of the
-    holder; if the holder answers within ``down_after`` the newcomer is refused,
-    otherwise the holder is declared down and the newcomer accepted.
+    its connection closed, when nothing was heard from it for ``down_after``
+    seconds (if ``silence_kills``), when it says bye, or when a new incarnation
+    of the same name replaces it. A peer that went down, and a gossiped member
+    that did not answer within ``dial_timeout``, is *lost* (unless it said
+    bye or lost its name): redialled with
+    exponential backoff and jitter (``redial_min`` doubling up to
+    ``redial_max``) for ``forget_after`` seconds, so a healed partition becomes
+    one mesh again by itself.
+
+    Two live runs of one name (a hello from another endpoint, or found after a
+    partition heals): a newer claimant starts a probe of the holder and is
+    refused if the holder answers within ``down_after``, accepted otherwise;
+    between two runs that both answer, the older keeps the name on every node
+    and the newer is refused (and renounces when it learns it).
     """
 
-    def __init__(self, me: str, incarnation: str, *, down_after: float) -> None:
+    def __init__(
+        self,
+        me: str,
+        incarnation: str,
+        *,
+        down_after: float,
+        dial_timeout: float | None = None,
+        redial_min: float | None = None,
+        redial_max: float | None = None,
+        forget_after: float = FORGET_AFTER,
+        silence_kills: bool = True,
+        rng: random.Random | None = None,
+    ) -> None:
         self.me = me
         self.incarnation = incarnation
         self.down_after = down_after
+        self.dial_timeout = dial_timeout if dial_timeout is not None else down_after
+        self.redial_min = redial_min if redial_min is not None else down_after / 3
+        self.redial_max = redial_max if redial_max is not None else 4 * down_after / 3
+        self.forget_after = forget_after
+        self.silence_kills = silence_kills
+        self.renounced = False
+        self._rng = rng or random.Random()
         self._peers: dict[str, _Peer] = {}
+        self._lost: dict[str, _Lost] = {}
         self._clashes: dict[str, _Clash] = {}
-        # Incarnations that went down, with their endpoints (oldest first).
-        self._dead: dict[tuple[str, str], str] = {}
+        # Incarnations that lost their name to an older run: never linked again.
+        self._losers: set[tuple[str, str]] = set()
+        self._hailed: dict[tuple[str, str], float] = {}
 
     # ---- queries -------------------------------------------------------
     def up(self) -> list[str]:
@@ -131,6 +214,10 @@ class MembershipView:
         peer = self._peers.get(name)
         return peer.endpoint if peer and peer.up else None
 
+    def lost(self) -> list[str]:
+        """Names of the members being redialled, sorted."""
+        return sorted(self._lost)
+
     def members(self, my_endpoint: str) -> list[Member]:
         """The gossip list: this node and every up peer."""
         own: list[Member] = [(self.me, my_endpoint, self.incarnation)]
@@ -151,58 +238,104 @@ class MembershipView:
 
     def heard_from(self, name: str, incarnation: str, now: float) -> list[Effect]:
         """Any message arrived from this peer incarnation."""
+        if self.renounced:
+            return []
         peer = self._peers.get(name)
         if peer is None:
-            endpoint = self._dead.get((name, incarnation))
-            if endpoint is None or name in self._clashes:
+            lost = self._lost.get(name)
+            if lost is None or lost.incarnation != incarnation or name in self._clashes:
                 return []
-            # Traffic from a peer we declared down: it is alive, link again.
-            self._peers[name] = _Peer(endpoint, incarnation, now, up=False, since=now)
-            return [Link(name, endpoint, incarnation, hello=True)]
+            # Traffic from a peer we lost: it is alive, link again now.
+            return self._dial(name, now)
         if peer.incarnation != incarnation:
             return []
         peer.last_heard = now
         clash = self._clashes.pop(name, None)
         if clash is not None and now >= clash.started:
             # The holder of the name answered: the newcomer is a duplicate.
+            self._loser(name, clash.incarnation)
             return [Refuse(name, clash.endpoint, clash.incarnation, "name_in_use")]
         return []
 
-    def bye(self, name: str, incarnation: str) -> list[Effect]:
+    def bye(self, name: str, incarnation: str, now: float = 0.0) -> list[Effect]:
         """The peer said it is stopping."""
         peer = self._peers.get(name)
         if peer is None or peer.incarnation != incarnation:
             return []
-        return self._drop(name, "stopped")
+        return self._drop(name, "stopped", now)
+
+    def disconnected(self, name: str, incarnation: str, now: float) -> list[Effect]:
+        """Our connection to this peer incarnation closed (its process died, or silence)."""
+        peer = self._peers.get(name)
+        if peer is None or peer.incarnation != incarnation or not peer.up:
+            return []
+        return self._drop(name, "connection closed", now)
 
     def gossip(self, members: list[Member], now: float) -> list[Effect]:
         """A member list arrived; link to every member we do not know yet."""
+        if self.renounced:
+            return []
         effects: list[Effect] = []
         for name, endpoint, incarnation in members:
-            if name == self.me or (name, incarnation) in self._dead:
+            if (name, incarnation) in self._losers:
                 continue
-            if name in self._peers or name in self._clashes:
+            if name == self.me:
+                if incarnation != self.incarnation:
+                    effects += self._hail(name, incarnation, endpoint, now)
                 continue
+            if name in self._clashes:
+                continue  # a probe is settling it
+            peer = self._peers.get(name)
+            if peer is not None:
+                if peer.up and peer.incarnation != incarnation and peer.endpoint != endpoint:
+                    # Another live run of a known name, out of sight until now (a
+                    # healed partition): meet it; its answer settles who keeps it.
+                    effects += self._hail(name, incarnation, endpoint, now)
+                continue
+            lost = self._lost.get(name)
+            if lost is not None and lost.incarnation == incarnation:
+                continue  # the redial schedule covers it
+            self._lost.pop(name, None)
             self._peers[name] = _Peer(endpoint, incarnation, now, up=False, since=now)
             effects.append(Link(name, endpoint, incarnation, hello=True))
         return effects
 
     def tick(self, now: float) -> list[Effect]:
-        """Advance the clock: silent peers go down, stale links and probes end."""
+        """Advance the clock: silent peers go down, dials time out, lost peers are redialled."""
         effects: list[Effect] = []
         for name, peer in list(self._peers.items()):
-            silent = now - peer.last_heard
-            if peer.up and silent > self.down_after:
-                effects += self._drop(name, "timeout")
-            elif not peer.up and now - peer.since > 2 * self.down_after:
+            if peer.up:
+                if self.silence_kills and now - peer.last_heard > self.down_after:
+                    effects += self._drop(name, "timeout", now)
+            elif now - peer.since > self.dial_timeout:
                 del self._peers[name]
                 effects.append(Unlink(name, peer.incarnation))
+                self._lose(name, peer, now)
         for name, clash in list(self._clashes.items()):
             if now >= clash.deadline:
                 del self._clashes[name]
                 if name in self._peers:  # the holder may have timed out just above
-                    effects += self._drop(name, "replaced")
+                    effects += self._drop(name, "replaced", now)
                 effects += self._accept(name, clash.incarnation, clash.endpoint, now, asked=True)
+        if self.renounced:
+            return effects
+        for name, lost in list(self._lost.items()):
+            if name in self._peers:
+                continue  # being dialled
+            if now - lost.since > self.forget_after:
+                del self._lost[name]
+            elif now >= lost.next_try:
+                effects += self._dial(name, now)
+        return effects
+
+    def renounce(self, now: float) -> list[Effect]:
+        """Leave the mesh for good (our name belongs to an older run): drop every peer."""
+        self.renounced = True
+        effects: list[Effect] = []
+        for name in list(self._peers):
+            effects += self._drop(name, "name_conflict", now)
+        self._lost.clear()
+        self._clashes.clear()
         return effects
 
     # ---- internals -----------------------------------------------------
@@ -212,15 +345,34 @@ class MembershipView:
         if name == self.me:
             if incarnation == self.incarnation:
                 return []  # we dialled ourselves through a seed
+            if not self.renounced and older(incarnation, self.incarnation):
+                return [Renounce(endpoint, incarnation), *self.renounce(now)]
+            self._loser(name, incarnation)
             return [Refuse(name, endpoint, incarnation, "name_in_use")]
+        if self.renounced:
+            return []
+        if (name, incarnation) in self._losers:
+            return [Refuse(name, endpoint, incarnation, "name_in_use")] if asked else []
         peer = self._peers.get(name)
         if peer is None or peer.incarnation == incarnation:
             return self._accept(name, incarnation, endpoint, now, asked=asked)
         if not peer.up or peer.endpoint == endpoint:
             # A restart: the old incarnation cannot hold the same port any more.
-            return self._drop(name, "restarted") + self._accept(
+            return self._drop(name, "restarted", now) + self._accept(
                 name, incarnation, endpoint, now, asked=asked
             )
+        if older(incarnation, peer.incarnation):
+            # It spoke, so it is alive, and it is the older run: it keeps the
+            # name, here as on every node; our holder is the duplicate.
+            self._loser(name, peer.incarnation)
+            holder = peer
+            effects = self._drop(name, "name_conflict", now)
+            effects.append(Refuse(name, holder.endpoint, holder.incarnation, "name_conflict"))
+            return effects + self._accept(name, incarnation, endpoint, now, asked=asked)
+        if not asked:
+            # A newer run answered our hail: it is the duplicate.
+            self._loser(name, incarnation)
+            return [Refuse(name, endpoint, incarnation, "name_conflict")]
         clash = self._clashes.get(name)
         if clash is None or clash.incarnation != incarnation:
             self._clashes[name] = _Clash(endpoint, incarnation, now + self.down_after, now)
@@ -230,7 +382,7 @@ class MembershipView:
     def _accept(
         self, name: str, incarnation: str, endpoint: str, now: float, *, asked: bool
     ) -> list[Effect]:
-        self._dead.pop((name, incarnation), None)
+        self._lost.pop(name, None)
         peer = self._peers.get(name)
         effects: list[Effect] = []
         if peer is None or peer.incarnation != incarnation:
@@ -247,12 +399,41 @@ class MembershipView:
             effects.append(NodeUp(name))
         return effects
 
-    def _drop(self, name: str, reason: str) -> list[Effect]:
+    def _drop(self, name: str, reason: str, now: float) -> list[Effect]:
         peer = self._peers.pop(name)
-        self._dead[(name, peer.incarnation)] = peer.endpoint
-        while len(self._dead) > 1024:
-            del self._dead[next(iter(self._dead))]
         effects: list[Effect] = [Unlink(name, peer.incarnation)]
         if peer.up:
             effects.append(NodeDown(name, reason))
+        if reason not in _NOT_REDIALLED:
+            self._lose(name, peer, now)
         return effects
+
+    def _lose(self, name: str, peer: _Peer, now: float) -> None:
+        lost = self._lost.get(name)
+        if lost is not None and lost.incarnation == peer.incarnation:
+            lost.delay = min(2 * lost.delay, self.redial_max)
+        else:
+            lost = _Lost(peer.endpoint, peer.incarnation, self.redial_min, now, now)
+            self._lost[name] = lost
+            while len(self._lost) > 4096:
+                del self._lost[next(iter(self._lost))]
+        lost.next_try = now + lost.delay * self._rng.uniform(0.75, 1.25)
+
+    def _loser(self, name: str, incarnation: str) -> None:
+        if len(self._losers) > 4096:
+            self._losers.clear()
+        self._losers.add((name, incarnation))
+
+    def _hail(self, name: str, incarnation: str, endpoint: str, now: float) -> list[Effect]:
+        last = self._hailed.get((name, incarnation))
+        if last is not None and now - last < self.redial_max:
+            return []
+        if len(self._hailed) > 4096:
+            self._hailed.clear()
+        self._hailed[(name, incarnation)] = now
+        return [Hail(endpoint)]
+
+    def _dial(self, name: str, now: float) -> list[Effect]:
+        lost = self._lost[name]
+        self._peers[name] = _Peer(lost.endpoint, lost.incarnation, now, up=False, since=now)
+        return [Link(name, lost.endpoint, lost.incarnation, hello=True, fresh=True)]

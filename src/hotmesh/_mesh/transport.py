@@ -166,12 +166,21 @@ class Transport:
         self._ctx.term()
 
     # ---- peers ---------------------------------------------------------
-    def link(self, key: str, endpoint: str) -> bool:
+    @property
+    def seed_identity(self) -> bytes:
+        """The routing id of this node's seed dials: its own plus ``#seed``.
+
+        Two connections presenting one routing id to an inbox would take it
+        from each other in turn (ROUTER_HANDOVER), dropping frames each time.
+        """
+        return self.identity + b"#seed"
+
+    def link(self, key: str, endpoint: str, *, identity: bytes | None = None) -> bool:
         """Connect a DEALER for ``key`` to ``endpoint``; False if it already exists."""
         with self._dealers_lock:
             if key in self._dealers:
                 return False
-            self._dealers[key] = self._dealer(endpoint)
+            self._dealers[key] = self._dealer(endpoint, identity)
             return True
 
     def unlink(self, key: str, linger: float = 0.0) -> None:
@@ -218,15 +227,15 @@ class Transport:
 
     def send_once(self, endpoint: str, data: bytes, linger: float = 1.0) -> None:
         """Send one frame to an endpoint we do not link to (e.g. a refusal)."""
-        sock = self._dealer(endpoint)
+        sock = self._dealer(endpoint, self.identity + b"#once")
         with contextlib.suppress(zmq.ZMQError):
             sock.send(data, zmq.NOBLOCK)
         sock.close(linger=int(linger * 1000))
 
-    def _dealer(self, endpoint: str) -> zmq.Socket[bytes]:
+    def _dealer(self, endpoint: str, identity: bytes | None = None) -> zmq.Socket[bytes]:
         sock = self._ctx.socket(zmq.DEALER)
         sock.linger = 0
-        sock.identity = self.identity
+        sock.identity = identity or self.identity
         sock.curve_serverkey = self._public
         sock.curve_publickey = self._public
         sock.curve_secretkey = self._secret

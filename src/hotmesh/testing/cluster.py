@@ -7,11 +7,12 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import hotmesh
@@ -52,6 +53,8 @@ class LocalCluster:
         directory: where the cookie, state dirs and logs go (default: a new
             temp dir, removed on exit unless the block failed).
         start_timeout: seconds to wait for each READY line.
+        wrapper: a command prefix for node ``i``'s process (e.g. ``["ip", "netns",
+            "exec", ns]``), given ``i``.
 
     Attributes:
         directory, cookie_file, cookie: the cluster's files and secret.
@@ -73,8 +76,10 @@ class LocalCluster:
         extra_args: Iterable[str] = (),
         directory: str | os.PathLike[str] | None = None,
         start_timeout: float = 20.0,
+        wrapper: Callable[[int], Sequence[str]] | None = None,
     ) -> None:
         self.size = size
+        self._wrapper: Callable[[int], Sequence[str]] = wrapper or (lambda index: ())
         self.tick = tick
         self.code_roots = [str(r) for r in code_roots]
         self.release = release
@@ -132,15 +137,36 @@ class LocalCluster:
         if self._started:
             return self
         self._started = True
-        fd = os.open(self.cookie_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(self.cookie + "\n")
+        self._write_cookie()
         first, rest = self._nodes[0], self._nodes[1:]
         first._spawn("tcp://127.0.0.1:0", [])
         first.wait_ready(self.start_timeout)
         for node in rest:
             node._spawn("tcp://127.0.0.1:0", [first.endpoint])
         for node in rest:
+            node.wait_ready(self.start_timeout)
+        return self
+
+    def start_all(
+        self,
+        seeds: Callable[[int, Sequence[str]], Iterable[str]],
+        *,
+        listen: Sequence[str] | None = None,
+    ) -> LocalCluster:
+        """Start every node at the same moment; return once all printed READY.
+
+        Node ``i`` listens on ``listen[i]`` (default: 127.0.0.1 ports chosen up
+        front) and gets the seeds ``seeds(i, endpoints)``, so any topology of
+        seeds can be started at once: ``lambda i, eps: eps[i - 1:i]`` is a chain.
+        """
+        if self._started:
+            raise RuntimeError("the cluster is already started")
+        self._started = True
+        self._write_cookie()
+        endpoints = list(listen) if listen is not None else _free_endpoints(self.size)
+        for i, node in enumerate(self._nodes):
+            node._spawn(endpoints[i], list(seeds(i, endpoints)))
+        for node in self._nodes:
             node.wait_ready(self.start_timeout)
         return self
 
@@ -253,6 +279,15 @@ class LocalCluster:
         env.update(self.extra_env)
         return env
 
+    def command_prefix(self, index: int) -> Sequence[str]:
+        """The command prefix of node ``index`` (the ``wrapper`` option)."""
+        return self._wrapper(index)
+
+    def _write_cookie(self) -> None:
+        fd = os.open(self.cookie_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.cookie + "\n")
+
     def seeds_for(self, node: NodeProcess) -> list[str]:
         """The endpoints ``node`` joins through: every other running node's."""
         return [n.endpoint for n in self._nodes if n is not node and n.is_running()]
@@ -263,3 +298,15 @@ class LocalCluster:
         if callable(release):
             release = release(index)
         return None if release is None else str(release)
+
+
+def _free_endpoints(count: int) -> list[str]:
+    """``count`` loopback endpoints on ports free right now (held open together)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [f"tcp://127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,6 +43,10 @@ class Cluster(Protocol):
         """The endpoints ``node`` joins through."""
         ...
 
+    def command_prefix(self, index: int) -> Sequence[str]:
+        """What node ``index``'s command runs under (e.g. ``ip netns exec NS``), if anything."""
+        ...
+
 
 class NodeProcess:
     """One ``hotmesh node`` process of a LocalCluster.
@@ -55,6 +59,7 @@ class NodeProcess:
         state_dir: its state directory.
         stderr_path: file collecting its stderr (every incarnation, appended).
         stdout_lines: lines it printed on stdout (READY included).
+        seeds: the seeds of its current incarnation.
     """
 
     def __init__(self, cluster: Cluster, index: int, short_name: str) -> None:
@@ -67,6 +72,7 @@ class NodeProcess:
         self.state_dir = cluster.directory / "nodes" / self.name
         self.stderr_path = cluster.directory / "logs" / f"{self.name}.stderr"
         self.stdout_lines: list[str] = []
+        self.seeds: list[str] = []
         self._proc: subprocess.Popen[str] | None = None
         self._ready = threading.Event()
         self._lock = threading.Lock()
@@ -88,17 +94,26 @@ class NodeProcess:
         """SIGTERM the process and wait for it to exit (SIGKILL after ``timeout``)."""
         self._signal(signal.SIGTERM, timeout)
 
-    def restart(self, *, same_port: bool = True, timeout: float | None = None) -> None:
+    def restart(
+        self,
+        *,
+        same_port: bool = True,
+        seeds: Iterable[str] | None = None,
+        timeout: float | None = None,
+        wait: bool = True,
+    ) -> None:
         """Start the node again under the same name (stopping it first if it runs).
 
         With ``same_port`` it listens on its previous port, else on a new one.
-        Its seeds are the endpoints of the other running nodes, so it rejoins.
+        Its seeds are ``seeds``, by default the endpoints of the other running
+        nodes, so it rejoins. Without ``wait`` it returns at once (see ``wait_ready``).
         """
         if self.is_running():
             self.stop()
         listen = self.endpoint if same_port and self.endpoint else "tcp://127.0.0.1:0"
-        self._spawn(listen, self.cluster.seeds_for(self))
-        self.wait_ready(timeout if timeout is not None else self.cluster.start_timeout)
+        self._spawn(listen, self.cluster.seeds_for(self) if seeds is None else list(seeds))
+        if wait:
+            self.wait_ready(timeout if timeout is not None else self.cluster.start_timeout)
 
     def call(self, fn: str, *args: Any, timeout: float = 5.0, **kwargs: Any) -> Any:
         """Run ``fn(*args, **kwargs)`` on this node through a client connection."""
@@ -129,7 +144,9 @@ class NodeProcess:
     def _spawn(self, listen: str, seeds: Sequence[str]) -> None:
         self._close_conn()
         self.endpoint = ""
-        args = [sys.executable, "-m", "hotmesh", "node", "--name", self.short_name]
+        self.seeds = list(seeds)
+        args = [*self.cluster.command_prefix(self.index), sys.executable, "-m", "hotmesh"]
+        args += ["node", "--name", self.short_name]
         args += ["--listen", listen, "--cookie-file", str(self.cluster.cookie_file)]
         args += ["--tick", str(self.cluster.tick), "--state-dir", str(self.state_dir)]
         for seed in seeds:
