@@ -27,6 +27,7 @@ from hotmesh._membership.view import (
     Renounce,
     Unlink,
     Welcome,
+    older,
 )
 from hotmesh._mesh.transport import Transport
 from hotmesh._tick import Tick
@@ -185,7 +186,12 @@ class MembershipDriver:
             self.refusal = text
             self.joined.set()
             return
+        keeper = message.get("keeper")
         if message.get("reason") not in _NAME_REFUSALS or self.view.renounced:
+            return
+        if not isinstance(keeper, str) or not older(keeper, self.incarnation):
+            # Only an older run of our name may take it from us.
+            log.warning("%s: ignored a refusal from %s: %s", self.name, name, text)
             return
         self._renounce(text)
         self._apply(self.view.renounce(now))
@@ -325,7 +331,8 @@ class MembershipDriver:
                 self._logged.clear()
             self._logged.add((name, incarnation))
             log.warning("refused %s (%s) at %s: %s", name, incarnation, endpoint, text)
-        message = {"t": "refuse", "reason": reason, "msg": text}
+        keeper = self.incarnation if name == self.name else self.view.incarnation_of(name)
+        message = {"t": "refuse", "reason": reason, "msg": text, "keeper": keeper}
         self.transport.send_once(endpoint, self._encode(message))
 
     def _link(self, link: Link) -> None:

@@ -343,9 +343,9 @@ class MembershipView:
         self, name: str, incarnation: str, endpoint: str, now: float, *, asked: bool
     ) -> list[Effect]:
         if name == self.me:
-            if incarnation == self.incarnation:
-                return []  # we dialled ourselves through a seed
-            if not self.renounced and older(incarnation, self.incarnation):
+            if incarnation == self.incarnation or self.renounced:
+                return []  # we dialled ourselves through a seed, or we left
+            if older(incarnation, self.incarnation):
                 return [Renounce(endpoint, incarnation), *self.renounce(now)]
             self._loser(name, incarnation)
             return [Refuse(name, endpoint, incarnation, "name_in_use")]

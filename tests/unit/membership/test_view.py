@@ -300,3 +300,10 @@ def test_a_newer_run_of_our_own_name_is_refused() -> None:
         Refuse("a@h", "tcp://a2", "9-newer", "name_in_use")
     ]
     assert not view.renounced
+
+
+def test_a_renounced_node_never_refuses_anyone() -> None:
+    view = redial_view()
+    view.hello("a@h", "1-older", "tcp://a2", now=1.0)  # we renounce
+    assert view.hello("a@h", "1-older", "tcp://a2", now=2.0) == []
+    assert view.hello("a@h", "9-newer", "tcp://a3", now=2.0) == []
