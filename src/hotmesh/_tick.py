@@ -30,17 +30,17 @@ class Tick:
 
     @property
     def heartbeat(self) -> float:
-        """Period of the membership timer (heartbeats, dials, seeds): a quarter tick."""
+        """Period of the membership timer (dials, seeds, member checks): a quarter tick."""
         return self.seconds / 4
 
     @property
     def down_after(self) -> float:
-        """Silence after which a peer is down: three quarters of a tick."""
+        """How long a name's holder has to answer a probe, and dials to be answered."""
         return 0.75 * self.seconds
 
     @property
     def members_every(self) -> int:
-        """Heartbeats between two that carry the member list (once per tick)."""
+        """Timer periods between two member-list checks with a random peer (once a tick)."""
         return 4
 
     @property
@@ -65,18 +65,28 @@ class Tick:
 
     @property
     def zmtp_interval_ms(self) -> int:
-        """ZMTP heartbeat interval of every mesh socket (libzmq's own pings)."""
-        return max(100, int(self.heartbeat * 1000))
+        """ZMTP heartbeat interval of each peer link: libzmq pings every half tick.
+
+        The pings and their answers run in libzmq's threads, without the GIL:
+        a node busy in C code while holding the GIL still answers them.
+        """
+        return max(100, int(self.seconds * 500))
 
     @property
     def zmtp_timeout_ms(self) -> int:
-        """ZMTP heartbeat timeout: a connection silent this long after a ping is closed."""
-        return max(100, int(self.down_after * 1000) - self.zmtp_interval_ms)
+        """A link whose ping goes unanswered this long is closed (so silence is seen
+        within ``zmtp_interval_ms + zmtp_timeout_ms``: nine tenths of a tick)."""
+        return max(100, int(self.seconds * 400))
 
     @property
     def zmtp_ttl_ms(self) -> int:
-        """ZMTP time-to-live asked of the remote side."""
-        return max(100, int(self.down_after * 1000))
+        """How long the peer keeps our link without hearing from it: one tick."""
+        return max(100, int(self.seconds * 1000))
+
+    @property
+    def router_zmtp_interval_ms(self) -> int:
+        """ZMTP heartbeat interval of the inbox, to shed clients that vanished: 4 ticks."""
+        return max(1000, int(self.seconds * 4000))
 
 
 DEFAULT = Tick(DEFAULT_TICK)

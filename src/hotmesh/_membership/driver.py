@@ -6,14 +6,17 @@ nodeup and nodedown. Every method runs on the I/O thread.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from hotmesh._membership.seeds import Seed, SeedSource
 from hotmesh._membership.view import (
     Effect,
     Hail,
@@ -56,9 +59,11 @@ class MembershipDriver:
     Seeds are dialled (a hello through a connection of their own) until a node
     answers through each one, retried with exponential backoff and jitter, and
     dialled again every ``reseed_every`` seconds once joined when nobody up
-    answers for them. Heartbeats go to every up peer every ``tick / 4``
-    seconds; a peer silent for ``0.75 * tick`` is down, so a dead peer is
-    reported within one tick. Peers that went down are redialled by the view.
+    answers for them. A peer is down when the transport reports its link
+    closed: at once when its process dies, within nine tenths of a tick when
+    it falls silent (libzmq's heartbeats). Once a tick the member lists are
+    compared with one random peer. Peers that went down are redialled by the
+    view.
     """
 
     def __init__(
@@ -86,15 +91,22 @@ class MembershipDriver:
             dial_timeout=self.timing.dial_timeout,
             redial_min=self.timing.redial_min,
             redial_max=self.timing.redial_max,
+            # Silence is libzmq's to judge (ZMTP heartbeats close the link and
+            # the transport reports it): a node whose Python is stalled in C
+            # holding the GIL still answers those, and is not down.
+            silence_kills=False,
             rng=self._rng,
         )
         self._encode = encode
         self._on_up = on_up
         self._on_down = on_down
         self._linked: dict[str, str] = {}  # peer name -> incarnation of its DEALER
-        self._resolve: Callable[[], Iterable[str]] = tuple
+        self._source = SeedSource(())
+        self._resolver: ThreadPoolExecutor | None = None
+        self._resolving: Future[list[str]] | None = None
         self._seeds: dict[str, _Seed] = {}  # endpoint -> dial state
         self._next_resolve = 0.0
+        self._met = False  # some peer came up, or every seed is this node
         self._beats = 0
         self._timer: Any = None
         self._logged: set[tuple[str, str]] = set()
@@ -103,27 +115,27 @@ class MembershipDriver:
         self.conflict: str | None = None
 
     # ---- life cycle (I/O thread) ----------------------------------------
-    def start(self, seeds: Iterable[str] | Callable[[], Iterable[str]]) -> None:
+    def start(self, seeds: SeedSource | Iterable[Seed]) -> None:
         """Dial the seeds and start the membership timer.
 
-        ``seeds`` is a list of endpoints or a function returning them, asked
-        each tick until joined and every ``reseed_every`` seconds after.
+        The seed source is asked every quarter tick until some peer is up, and
+        every ``reseed_every`` seconds after; providers (DNS, files, callables)
+        are asked on a thread of their own, never on the I/O thread.
         """
-        if callable(seeds):
-            self._resolve = seeds
-        else:
-            fixed = tuple(seeds)
-            self._resolve = lambda: fixed
-        now = time.monotonic()
-        self._reseed(now)
-        if not self._seeds:
+        self._source = seeds if isinstance(seeds, SeedSource) else SeedSource(seeds)
+        if self._source.dynamic:
+            self._resolver = ThreadPoolExecutor(1, thread_name_prefix="hotmesh-seeds")
+        self._reseed(time.monotonic())
+        if not self._source.dynamic and not self._seeds:
             self.joined.set()
         self._timer = self.transport.io.loop.call_later(self.interval, self._tick)
 
     def stop(self) -> None:
-        """Stop the timer and say bye to every up peer."""
+        """Stop the timer and the seed resolver, and say bye to every up peer."""
         if self._timer is not None:
             self._timer.cancel()
+        if self._resolver is not None:
+            self._resolver.shutdown(wait=False, cancel_futures=True)
         for seed in self._seeds.values():
             self.transport.unlink(seed.key)
         bye = self._encode({"t": "bye"})
@@ -160,6 +172,13 @@ class MembershipDriver:
             self._gossip(message.get("members"), now)
         elif kind == "hb":
             self._gossip(message.get("members"), now)
+            digest = message.get("d")
+            if isinstance(digest, str) and digest != self._digest():
+                # Our views differ: send ours, and ask for theirs (asked once:
+                # a list is never answered with a question).
+                self._send_members(name, ask=True)
+            elif message.get("ask") and message.get("members") is not None:
+                self._send_members(name, ask=False)
         elif kind == "bye":
             self._apply(self.view.bye(name, incarnation, now))
         elif kind == "refuse":
@@ -213,13 +232,18 @@ class MembershipDriver:
     def _tick(self) -> None:
         self._beats += 1
         now = time.monotonic()
-        beat: dict[str, Any] = {"t": "hb"}
-        if self._beats % self.timing.members_every == 0:
-            beat["members"] = self.view.members(self.transport.endpoint)
-        data = self._encode(beat)
-        for name in self.view.up():
-            self.transport.send(name, data)
+        up = self.view.up()
+        if up and self._beats % self.timing.members_every == 0:
+            # Anti-entropy: once a tick, compare member lists with one random
+            # peer (a digest; the lists travel only when they differ), so the
+            # membership traffic of a node does not grow with the mesh.
+            peer = self._rng.choice(up)
+            self.transport.send(peer, self._encode({"t": "hb", "d": self._digest()}))
         self._apply(self.view.tick(now))
+        for name in self.transport.unconnected(self.timing.down_after):
+            incarnation = self._linked.get(name)
+            if incarnation is not None and self.view.is_up(name):
+                self.disconnected(name, incarnation)
         if not self.view.renounced:
             if now >= self._next_resolve:
                 self._reseed(now)
@@ -228,15 +252,34 @@ class MembershipDriver:
 
     # ---- seeds -----------------------------------------------------------
     def _reseed(self, now: float) -> None:
-        """Ask the seed source again; dial new endpoints, forget vanished ones."""
-        joined = self.joined.is_set()
-        self._next_resolve = now + (self.timing.reseed_every if joined else self.interval)
-        try:
-            endpoints = [str(e) for e in self._resolve() if e]
-        except Exception as exc:  # a provider's failure must not stop the node
-            log.warning("%s: the seed source failed: %s", self.name, exc)
+        """Ask the seed source again (providers on the resolver thread)."""
+        self._next_resolve = now + (self.timing.reseed_every if self._met else self.interval)
+        if self._resolver is None:
+            self._use_seeds(self._source.resolve())
+        elif self._resolving is None:
+            self._resolving = self._resolver.submit(self._source.resolve)
+            self._resolving.add_done_callback(self._resolved)
+
+    def _resolved(self, future: Future[list[str]]) -> None:
+        # On the resolver thread: hand the endpoints to the I/O thread.
+        if not future.cancelled() and future.exception() is None:
+            self.transport.io.submit(self._use_seeds, future.result(), future)
+        else:
+            self.transport.io.submit(self._use_seeds, None, future)
+
+    def _use_seeds(self, endpoints: list[str] | None, future: object = None) -> None:
+        """Dial new seed endpoints, forget vanished ones (I/O thread)."""
+        if future is not None and future is self._resolving:
+            self._resolving = None
+        if endpoints is None or self.view.renounced:
             return
+        now = time.monotonic()
+        joined = self._met
         wanted = [e for e in dict.fromkeys(endpoints) if e != self.transport.endpoint]
+        if not wanted and self._source.dynamic and not self.joined.is_set():
+            # Nobody else yet (the first worker of a host, the first pod):
+            # start() need not wait; the source is still asked every quarter tick.
+            self.joined.set()
         for endpoint in list(self._seeds):
             if endpoint not in wanted:
                 self.transport.unlink(self._seeds.pop(endpoint).key)
@@ -276,7 +319,19 @@ class MembershipDriver:
         seed.delay = self.timing.redial_min
         self.transport.unlink(seed.key)
         if by == "" and all(s.answered_by == "" for s in self._seeds.values()):
+            self._met = True
             self.joined.set()  # every seed is this node: it starts the mesh
+
+    def _digest(self) -> str:
+        """A short hash of who is up (names and incarnations, this node included)."""
+        members = sorted((m[0], m[2]) for m in self.view.members(""))
+        return hashlib.blake2b(repr(members).encode(), digest_size=8).hexdigest()
+
+    def _send_members(self, name: str, *, ask: bool) -> None:
+        message: dict[str, Any] = {"t": "hb", "members": self.view.members(self.transport.endpoint)}
+        if ask:
+            message["ask"] = True
+        self.transport.send(name, self._encode(message))
 
     # ---- effects ---------------------------------------------------------
     def _hello(self, kind: str, via: str | None = None) -> bytes:
@@ -340,11 +395,15 @@ class MembershipDriver:
         if current != link.incarnation or link.fresh:
             if current is not None:
                 self.transport.unlink(link.name)
-            self.transport.link(link.name, link.endpoint)
+            name, incarnation = link.name, link.incarnation
+            self.transport.link(
+                name, link.endpoint, on_closed=lambda: self.disconnected(name, incarnation)
+            )
             self._linked[link.name] = link.incarnation
         if link.hello:
             self.transport.send(link.name, self._hello("hello"))
 
     def _joined(self) -> None:
+        self._met = True
         if not self.joined.is_set():
             self.joined.set()

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -20,7 +21,14 @@ import zmq
 
 from hotmesh._errors import DecodeError, MessageTooLarge, TransportError
 from hotmesh._mesh.iothread import IOThread
-from hotmesh._mesh.zap import HandshakeWatcher, RefusalLog, ZapHandler
+from hotmesh._mesh.zap import (
+    HANDSHAKE_WINDOW,
+    HandshakeWatcher,
+    RefusalLog,
+    ZapHandler,
+    raise_fd_limit,
+)
+from hotmesh._tick import DEFAULT, Tick
 from hotmesh._wire.frames import decode_frame
 
 log = logging.getLogger("hotmesh.mesh")
@@ -29,6 +37,9 @@ MessageHandler = Callable[[bytes, dict[str, Any]], None]
 _BUDGET = 256  # messages handled per wake-up before yielding to other callbacks
 _NOBLOCK, _EVENTS, _POLLIN = int(zmq.NOBLOCK), int(zmq.EVENTS), int(zmq.POLLIN)
 _SNDMORE = int(zmq.SNDMORE)
+_DISCONNECTED = int(zmq.EVENT_DISCONNECTED)
+_HANDSHAKEN = int(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+_CONNECT_FAILED = int(zmq.EVENT_CLOSED)  # a connection attempt that failed
 
 
 def peer_identity(name: str, incarnation: str) -> bytes:
@@ -73,7 +84,7 @@ class Transport:
         listen: str,
         keys: tuple[bytes, bytes],
         max_message_size: int,
-        heartbeat: float,
+        tick: Tick = DEFAULT,
         on_message: MessageHandler,
     ) -> None:
         self.io = io
@@ -82,10 +93,15 @@ class Transport:
         self._listen = listen
         self._public, self._secret = keys
         self.max_message_size = max_message_size
-        self._heartbeat_ms = max(100, int(heartbeat * 1000))
+        self.tick = tick
         self._on_message = on_message
         self._ctx = zmq.Context()
+        # Each peer costs a DEALER and its monitor pair, plus call lines.
+        self._ctx.max_sockets = 8192
         self._dealers: dict[str, zmq.Socket[bytes]] = {}
+        self._monitors: dict[str, tuple[zmq.Socket[bytes], int]] = {}  # key -> (monitor, fd)
+        # key -> since when its watched link has no authenticated connection (0: it has one)
+        self._since: dict[str, float] = {}
         # Guards the DEALERs: threads send on them directly, which spares the
         # hop through the I/O thread on every call and every reply.
         self._dealers_lock = threading.Lock()
@@ -106,6 +122,8 @@ class Transport:
 
     def _open(self) -> str:
         loop = self.io.loop
+        soft, _ = raise_fd_limit()
+        log.debug("%d file descriptors available", soft)
         refusals = RefusalLog()
         self._zap = ZapHandler(self._ctx, self._public, refusals)
         loop.add_reader(self._zap.socket, self._zap.drain)
@@ -118,8 +136,13 @@ class Transport:
         # libzmq closes connections sending far beyond the limit; frames between
         # the limit and twice it reach decode_frame and get logged.
         router.maxmsgsize = 2 * self.max_message_size + 1024
-        router.heartbeat_ivl = self._heartbeat_ms
-        router.heartbeat_timeout = 4 * self._heartbeat_ms
+        # Peers' DEALERs ping us and ask us to drop them after a silent tick
+        # (ZMTP TTL); the inbox pings rarely, to shed clients that vanished.
+        router.heartbeat_ivl = self.tick.router_zmtp_interval_ms
+        router.heartbeat_timeout = self.tick.router_zmtp_interval_ms
+        # A connection that has not finished its CURVE handshake by then is
+        # dropped; meanwhile the watcher caps how many may wait at once.
+        router.handshake_ivl = int(HANDSHAKE_WINDOW * 1000)
         self._watcher = HandshakeWatcher(router, refusals)
         loop.add_reader(self._watcher.socket, self._watcher.drain)
         try:
@@ -175,20 +198,91 @@ class Transport:
         """
         return self.identity + b"#seed"
 
-    def link(self, key: str, endpoint: str, *, identity: bytes | None = None) -> bool:
-        """Connect a DEALER for ``key`` to ``endpoint``; False if it already exists."""
+    def link(
+        self,
+        key: str,
+        endpoint: str,
+        *,
+        identity: bytes | None = None,
+        on_closed: Callable[[], None] | None = None,
+    ) -> bool:
+        """Connect a DEALER for ``key`` to ``endpoint``; False if it already exists.
+
+        With ``on_closed``, the DEALER is watched (a socket monitor, read on
+        the I/O thread) and ``on_closed()`` runs when its connection closes:
+        at once when the peer's process dies (the kernel resets it), or when
+        libzmq's own heartbeats (ZMTP PING/PONG, answered by the peer's
+        libzmq threads even while its Python holds the GIL) go unanswered.
+        """
         with self._dealers_lock:
             if key in self._dealers:
                 return False
-            self._dealers[key] = self._dealer(endpoint, identity)
-            return True
+            sock, monitor = self._dealer(endpoint, identity, watch=on_closed is not None)
+            self._dealers[key] = sock
+        if monitor is not None and on_closed is not None:
+            fd = int(monitor.getsockopt(zmq.FD))
+            self._monitors[key] = (monitor, fd)
+            self._since[key] = time.monotonic()
+            self.io.loop.add_reader(fd, lambda: self._closed(key, monitor, on_closed))
+            self._closed(key, monitor, on_closed)  # events that came before the reader
+        return True
+
+    def unconnected(self, longer_than: float) -> list[str]:
+        """Watched links without a live, authenticated connection for ``longer_than`` s.
+
+        A peer that vanished before our connection to it was ever made gives
+        no closed connection to report; this finds it.
+        """
+        now = time.monotonic()
+        return [key for key, since in self._since.items() if since and now - since > longer_than]
 
     def unlink(self, key: str, linger: float = 0.0) -> None:
         """Close the DEALER for ``key`` (no error if there is none)."""
+        watched = self._monitors.pop(key, None)
+        self._since.pop(key, None)
+        if watched is not None:
+            self.io.loop.remove_reader(watched[1])
         with self._dealers_lock:
             sock = self._dealers.pop(key, None)
             if sock is not None:
+                if watched is not None:
+                    with contextlib.suppress(zmq.ZMQError):
+                        sock.disable_monitor()
                 sock.close(linger=int(linger * 1000))
+        if watched is not None:
+            watched[0].close(linger=0)
+
+    def _closed(self, key: str, monitor: zmq.Socket[bytes], on_closed: Callable[[], None]) -> None:
+        """Read the DEALER's monitor events; ``on_closed()`` once if its connection closed.
+
+        A connection that completed its handshake and closed counts, and so
+        does a connection attempt refused outright (nothing listens there)
+        while none is up; a connection cut during its handshake (a peer
+        capping them) is retried by libzmq, and if it never succeeds,
+        ``unconnected`` tells.
+        """
+        closed = False
+        try:
+            # The fd only says "look": drain while EVENTS has input (edge-triggered).
+            while not monitor.closed and int(monitor.getsockopt(_EVENTS)) & _POLLIN:
+                head = monitor.recv(_NOBLOCK)
+                while monitor.getsockopt(zmq.RCVMORE):
+                    monitor.recv(_NOBLOCK)
+                event = int.from_bytes(head[:2], "little")
+                if event == _HANDSHAKEN:
+                    self._since[key] = 0.0
+                elif event == _DISCONNECTED and key in self._since:
+                    if self._since[key] == 0.0:
+                        closed = True
+                    self._since[key] = time.monotonic()
+                elif event == _CONNECT_FAILED and self._since.get(key):
+                    # Refused outright (nothing listens there any more): the
+                    # peer died before our connection to it was ever made.
+                    closed = True
+        except zmq.ZMQError:
+            return
+        if closed and self._monitors.get(key, (None,))[0] is monitor:
+            on_closed()
 
     def send(self, key: str, data: bytes) -> bool:
         """Send one frame to the peer ``key`` (any thread); False if it cannot take it."""
@@ -227,12 +321,14 @@ class Transport:
 
     def send_once(self, endpoint: str, data: bytes, linger: float = 1.0) -> None:
         """Send one frame to an endpoint we do not link to (e.g. a refusal)."""
-        sock = self._dealer(endpoint, self.identity + b"#once")
+        sock, _ = self._dealer(endpoint, self.identity + b"#once")
         with contextlib.suppress(zmq.ZMQError):
             sock.send(data, zmq.NOBLOCK)
         sock.close(linger=int(linger * 1000))
 
-    def _dealer(self, endpoint: str, identity: bytes | None = None) -> zmq.Socket[bytes]:
+    def _dealer(
+        self, endpoint: str, identity: bytes | None = None, *, watch: bool = False
+    ) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes] | None]:
         sock = self._ctx.socket(zmq.DEALER)
         sock.linger = 0
         sock.identity = identity or self.identity
@@ -240,11 +336,14 @@ class Transport:
         sock.curve_publickey = self._public
         sock.curve_secretkey = self._secret
         sock.sndhwm = 10000
-        sock.heartbeat_ivl = self._heartbeat_ms
-        sock.heartbeat_timeout = 4 * self._heartbeat_ms
-        sock.heartbeat_ttl = 4 * self._heartbeat_ms
+        sock.heartbeat_ivl = self.tick.zmtp_interval_ms
+        sock.heartbeat_timeout = self.tick.zmtp_timeout_ms
+        sock.heartbeat_ttl = self.tick.zmtp_ttl_ms
+        # Watched before it connects, so that no event can come unseen.
+        events = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED
+        monitor = sock.get_monitor_socket(events) if watch else None
         sock.connect(endpoint)
-        return sock
+        return sock, monitor
 
     # ---- input ---------------------------------------------------------
     def _drain(self) -> None:

@@ -3,7 +3,8 @@
 The ZAP handler accepts only CURVE clients presenting the cluster's public key
 and logs every refusal with the peer address. The handshake watcher logs
 connections whose CURVE handshake failed before ZAP ran (a client that derived
-its keys from another cookie never gets that far).
+its keys from another cookie never gets that far), and caps the connections
+still in their handshake so they cannot exhaust the node's file descriptors.
 """
 
 from __future__ import annotations
@@ -11,15 +12,22 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections import deque
 
 import zmq
 import zmq.utils.z85
+
+try:
+    import resource
+except ImportError:  # not POSIX
+    resource = None  # type: ignore[assignment]
 
 log = logging.getLogger("hotmesh.mesh")
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 QUIET = 10.0  # seconds between two refusal lines about the same peer host
+MAX_PENDING = 256  # connections in their CURVE handshake at once, beyond which more are shut
+FD_RESERVE = 128  # descriptors kept for peers and consoles
+HANDSHAKE_WINDOW = 5.0  # seconds libzmq gives a handshake (the inbox's handshake_ivl)
 _FAILED = (
     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
@@ -106,47 +114,89 @@ class ZapHandler:
 
 
 class HandshakeWatcher:
-    """Logs failed CURVE handshakes on a listening socket, with the peer address.
+    """Watches connections to a listening socket until their CURVE handshake ends.
 
-    libzmq reports the failure without the connection's fd, so the address is
-    that of the oldest accepted connection whose handshake had no outcome yet,
-    read from its fd when the accept event is processed. A client with another
-    cookie fails within a round trip, so its fd is often closed by then: the
-    line then names only the listening endpoint ("an unknown peer").
+    Logs failed handshakes with the peer address: libzmq reports the failure
+    without the connection's fd, so the address is that of the oldest
+    accepted connection whose handshake had no outcome yet, read from its fd
+    when the accept event is processed (a client with another cookie fails
+    within a round trip, so its fd is often closed by then: the line then
+    names only the listening endpoint, "an unknown peer").
+
+    Caps those connections: one accepted while ``max_pending`` others are
+    still in their handshake, or when its fd comes within ``fd_reserve`` of
+    the process's file limit, is shut at once, so that unauthenticated
+    connections can never take the descriptors peers and consoles need.
+    Connections count as pending for at most ``window`` seconds (libzmq
+    drops a handshake that takes longer: ``handshake_ivl``). Refusals are
+    logged at most once per ``QUIET`` seconds, with the count since the last line.
     """
 
-    def __init__(self, sock: zmq.Socket[bytes], refusals: RefusalLog) -> None:
+    def __init__(
+        self,
+        sock: zmq.Socket[bytes],
+        refusals: RefusalLog,
+        *,
+        max_pending: int = MAX_PENDING,
+        fd_reserve: int = FD_RESERVE,
+        window: float = HANDSHAKE_WINDOW,
+    ) -> None:
         self.where = ""
         self._refusals = refusals
-        self._waiting: deque[str] = deque(maxlen=256)
+        self._pending: dict[int, tuple[str, float]] = {}  # fd -> (peer, accepted at), oldest first
+        self.max_pending = max_pending
+        self.fd_reserve = fd_reserve
+        self.window = window
         self.failed = 0
+        self.capped = 0
+        self._capped_unlogged = 0
+        self._capped_logged_at = -QUIET
         self.socket = sock.get_monitor_socket(
-            zmq.EVENT_ACCEPTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | _FAILED
+            zmq.EVENT_ACCEPTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | _FAILED | zmq.EVENT_DISCONNECTED
         )
         self.socket.linger = 0
 
+    @property
+    def pending(self) -> int:
+        """Accepted connections whose handshake has no outcome yet (approximately)."""
+        return len(self._pending)
+
     def drain(self) -> None:
         """Process every queued monitor event (call when the socket is readable)."""
+        events: list[tuple[int, int]] = []
         while True:
             try:
                 frames = self.socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                return
+                break
             if len(frames) != 2 or len(frames[0]) < 6:
                 continue
-            event = int.from_bytes(frames[0][:2], "little")
-            value = int.from_bytes(frames[0][2:6], "little")
-            self._event(event, value)
+            events.append(
+                (int.from_bytes(frames[0][:2], "little"), int.from_bytes(frames[0][2:6], "little"))
+            )
+        # An fd closed later in this batch may already be another connection's.
+        closed = {value for event, value in events if event == zmq.EVENT_DISCONNECTED}
+        for event, value in events:
+            self._event(event, value, closed)
 
-    def _event(self, event: int, value: int) -> None:
+    def _event(self, event: int, value: int, closed: set[int]) -> None:
+        now = time.monotonic()
         if event == zmq.EVENT_ACCEPTED:
-            self._waiting.append(_peer_of_fd(value))
+            if value in closed:
+                return
+            self._expire(now)
+            if len(self._pending) >= self.max_pending or value >= _fd_limit() - self.fd_reserve:
+                self._cap(value, now)
+                return
+            self._pending[value] = (_peer_of_fd(value), now)
         elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-            if self._waiting:
-                self._waiting.popleft()
+            if self._pending:
+                del self._pending[next(iter(self._pending))]
+        elif event == zmq.EVENT_DISCONNECTED:
+            self._pending.pop(value, None)
         elif event & _FAILED:
             self.failed += 1
-            peer = self._waiting.popleft() if self._waiting else "an unknown peer"
+            peer = next(iter(self._pending.values()))[0] if self._pending else "an unknown peer"
             self._refusals.refused(
                 peer,
                 "refused connection from %s on %s: CURVE handshake failed "
@@ -155,9 +205,76 @@ class HandshakeWatcher:
                 self.where,
             )
 
+    def _expire(self, now: float) -> None:
+        while self._pending:
+            fd = next(iter(self._pending))
+            if now - self._pending[fd][1] <= self.window:
+                return
+            del self._pending[fd]
+
+    def _cap(self, fd: int, now: float) -> None:
+        peer = _peer_of_fd(fd)
+        _shut(fd)
+        self.capped += 1
+        self._capped_unlogged += 1
+        if now - self._capped_logged_at >= QUIET:
+            log.warning(
+                "refused %d connection(s) on %s (latest from %s): %d wait for their CURVE "
+                "handshake (cap %d) or file descriptors run low (limit %d, %d kept for "
+                "peers and consoles)",
+                self._capped_unlogged,
+                self.where,
+                peer,
+                len(self._pending),
+                self.max_pending,
+                _fd_limit(),
+                self.fd_reserve,
+            )
+            self._capped_unlogged = 0
+            self._capped_logged_at = now
+
     def close(self) -> None:
         """Close the monitor socket."""
         self.socket.close(linger=0)
+
+
+def raise_fd_limit() -> tuple[int, int]:
+    """Raise this process's soft limit of open files to its hard limit; return both.
+
+    A node holds about three descriptors per peer, and callers' lines on top:
+    the common soft default of 1,024 runs out near 300 peers.
+    """
+    if resource is None:
+        return (-1, -1)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return soft, hard
+
+
+def _fd_limit() -> int:
+    if resource is None:
+        return 1 << 30
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft if soft != resource.RLIM_INFINITY else 1 << 30
+
+
+def _shut(fd: int) -> None:
+    """Shut a connection libzmq owns (it sees the end and closes the fd itself)."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.detach()
 
 
 def _peer_of_fd(fd: int) -> str:

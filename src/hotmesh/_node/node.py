@@ -20,6 +20,7 @@ from typing import Any
 from hotmesh._errors import NameInUse
 from hotmesh._membership import driver as membership
 from hotmesh._membership.events import MonitorCallback, NodeEvents
+from hotmesh._membership.seeds import SeedSource
 from hotmesh._mesh import registry
 from hotmesh._mesh.iothread import IOThread, PollLoop
 from hotmesh._mesh.lines import CallLines
@@ -66,14 +67,14 @@ class Node:
             listen=options.listen,
             keys=keys,
             max_message_size=self.max_message_size,
-            heartbeat=self.tick / 4,
+            tick=options.timing,
             on_message=self._router.on_message,
         )
         self._driver = membership.MembershipDriver(
             self._transport,
             name=name,
             incarnation=self.incarnation,
-            tick=self.tick,
+            tick=options.timing,
             encode=self._router.encode,
             on_up=self._node_up,
             on_down=self._node_down,
@@ -279,7 +280,7 @@ class Node:
         with self._changed:
             self._changed.notify_all()
 
-    def _open(self, seeds: tuple[str, ...], join_timeout: float) -> None:
+    def _open(self, seeds: SeedSource, join_timeout: float) -> None:
         """Bind, register on this host and join the mesh (``start()`` calls it).
 
         Raises:
@@ -297,7 +298,11 @@ class Node:
         self._registered = True
         self._io.run_sync(lambda: self._driver.start(seeds))
         if not self._driver.joined.wait(join_timeout):
-            log.warning("%s: no seed of %s answered yet; joining when one does", self.name, seeds)
+            log.warning(
+                "%s: no seed of %s answered yet; joining when one does",
+                self.name,
+                ", ".join(map(str, self.options.seeds)) or "(none)",
+            )
         if self._driver.refusal is not None:
             raise NameInUse(self._driver.refusal)
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass, fields
 from typing import Any, cast
 
 from hotmesh._errors import ConfigError
+from hotmesh._membership.seeds import Seed, SeedSource
 from hotmesh._paths import NODE_NAME_RE, full_node_name
+from hotmesh._tick import DEFAULT_TICK, Tick
 from hotmesh._wire.frames import DEFAULT_MAX_MESSAGE_SIZE
 
-DEFAULT_TICK = 4.0
-"""Seconds within which a silent peer is reported down (heartbeats every tick/4)."""
+__all__ = ["DEFAULT_TICK", "NodeOptions", "resolve_app"]
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,13 @@ class NodeOptions(Mapping[str, Any]):
     starts read it without knowing this class.
 
     Raises:
-        ConfigError: a bad node name, or a tick, message size or worker count
-            that is not positive.
+        ConfigError: a bad node name or seed, or a tick, message size or worker
+            count that is not positive.
     """
 
     name: str
     listen: str = "tcp://127.0.0.1:0"
-    seeds: tuple[str, ...] = ()
+    seeds: tuple[Seed, ...] = ()
     cookie_file: str | os.PathLike[str] | None = None
     tick: float = DEFAULT_TICK
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
@@ -52,6 +53,20 @@ class NodeOptions(Mapping[str, Any]):
             )
         if self.tick <= 0 or self.max_message_size <= 0 or self.max_workers <= 0:
             raise ConfigError("tick, max_message_size and max_workers must be positive")
+        self.seed_source()  # a bad seed spec fails here, before any socket opens
+
+    def seed_source(self) -> SeedSource:
+        """The node's seeds as a ``SeedSource`` (endpoints and providers).
+
+        Raises:
+            ConfigError: a seed that is neither an endpoint nor a provider.
+        """
+        return SeedSource(self.seeds)
+
+    @property
+    def timing(self) -> Tick:
+        """Every membership timer, derived from ``tick``."""
+        return Tick(self.tick)
 
     @property
     def full_name(self) -> str:

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from hotmesh._membership.seeds import Seed
 from hotmesh._mesh import cookie as cookies
 from hotmesh._node.node import Node
 from hotmesh._node.options import DEFAULT_TICK, NodeOptions, resolve_app
@@ -17,7 +18,7 @@ def start(
     name: str,
     *,
     listen: str = "tcp://127.0.0.1:0",
-    seeds: Iterable[str] = (),
+    seeds: Iterable[Seed] = (),
     cookie: str | None = None,
     cookie_file: str | os.PathLike[str] | None = None,
     tick: float = DEFAULT_TICK,
@@ -36,8 +37,8 @@ def start(
     an asyncio program calls ``start`` through ``asyncio.to_thread``).
     It binds ``listen``, registers in the per-host registry, says hello to the
     seeds and waits up to ``join_timeout`` (default ``2 * tick``) to be
-    accepted; unreachable seeds only log a warning (the hello waits in the
-    seed's queue and goes out when it comes up). Then the code roots are
+    accepted; unreachable seeds only log a warning (they are dialled again,
+    with backoff, until each answers). Then the code roots are
     handed to the code server, the node's layers start (settings, deploy, the
     console: ``hotmesh._node.extensions``) and ``app`` runs.
 
@@ -50,7 +51,12 @@ def start(
     Args:
         name: ``name`` or ``name@host`` (host defaults to this host's short name).
         listen: zmq endpoint to bind; port 0 picks a free port.
-        seeds: endpoints of any members of the mesh to join.
+        seeds: where to find members of the mesh: endpoints (``tcp://host:port``)
+            and providers, asked again until joined and periodically after:
+            ``dns:NAME:PORT`` (A/AAAA records), ``srv:NAME[@HOST:PORT]`` (SRV
+            records), ``file:PATH`` (one endpoint a line, re-read when it
+            changes), ``local:`` (the nodes of this host), or a callable
+            returning endpoints.
         cookie, cookie_file: the cluster secret (see ``load_cookie``).
         tick: a silent peer is reported down within this many seconds.
         max_message_size: larger frames are refused when sent, dropped when received.
@@ -86,7 +92,7 @@ def start(
     secret = cookies.load_cookie(cookie, cookie_file)
     node = Node(options, keys=cookies.curve_keypair(secret))
     try:
-        node._open(options.seeds, options.wait_to_join)
+        node._open(options.seed_source(), options.wait_to_join)
         for root in options.code_roots:
             add_root(root)
         node._start_extensions()

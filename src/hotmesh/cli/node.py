@@ -26,7 +26,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--name", required=True, help="node name, 'name' or 'name@host'")
     parser.add_argument("--listen", default="tcp://127.0.0.1:0", help="endpoint to bind")
     parser.add_argument(
-        "--seed", action="append", default=[], metavar="EP", help="endpoint of a mesh member"
+        "--seed",
+        action="append",
+        default=[],
+        metavar="SEED",
+        help=(
+            "where to find mesh members (repeat): an endpoint tcp://HOST:PORT, or a provider "
+            "dns:NAME:PORT, srv:NAME[@HOST:PORT], file:PATH, local:"
+        ),
     )
     parser.add_argument("--cookie-file", help="cluster cookie file (mode 0600)")
     parser.add_argument(

@@ -1,0 +1,28 @@
+"""Every membership timer derives from the tick."""
+
+from __future__ import annotations
+
+import pytest
+
+from hotmesh._tick import DEFAULT, DEFAULT_TICK, Tick
+
+
+def test_the_default_tick_is_four_seconds() -> None:
+    assert DEFAULT == Tick(DEFAULT_TICK) == Tick(4.0)
+
+
+@pytest.mark.parametrize("seconds", [0.2, 1.0, 4.0, 60.0])
+def test_silence_is_seen_within_the_tick_and_timers_keep_their_proportions(seconds: float) -> None:
+    tick = Tick(seconds)
+    # libzmq pings every interval; an unanswered ping closes the link after the timeout.
+    assert (tick.zmtp_interval_ms + tick.zmtp_timeout_ms) / 1000 <= seconds
+    assert tick.zmtp_ttl_ms > tick.zmtp_interval_ms  # a live link is never dropped between pings
+    assert tick.heartbeat == seconds / 4
+    assert tick.redial_min < tick.redial_max == seconds
+    assert tick.dial_timeout < seconds < tick.reseed_every
+
+
+@pytest.mark.parametrize("seconds", [0, -1.0])
+def test_a_tick_must_be_positive(seconds: float) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        Tick(seconds)
