@@ -1,0 +1,205 @@
+"""Mesh formation, idle cost and failure detection at 16/64(/128) nodes, beside raw pyzmq.
+
+Run: .venv/bin/python bench/mesh.py [--sizes 16,64] [--repeat 1] [--before SRC]
+
+For each size, every variant starts N processes at the same moment on loopback
+(ports chosen up front) and the variants alternate within each repeat:
+  - hotmesh: ``hotmesh node`` processes from this tree, every node seeded with
+    node 0 (a star; node 0 has no seed), default tick (4 s);
+  - before (with ``--before SRC``): the same from another source tree (e.g. an
+    export of an older commit), to measure before/after in one run;
+  - raw: a pyzmq mesh doing only what hotmesh's sockets do (CURVE ROUTER inbox,
+    a CURVE DEALER to every other member, one hello each), given the full list.
+Figures: formation (spawn of all N to the last process seeing the N-1 others),
+idle CPU of the whole mesh (cores, over 10 s after 3 s of calm), RSS per node,
+and for hotmesh variants the time from ``kill -9`` of a node, then from
+``SIGSTOP`` of another, to the ``nodedown`` an observer node reports.
+Targets (issue 10, judged on the median of this tree's variant): 64 nodes form
+in <= 5 s and idle at <= 0.1 core in total. Not a test; every process started
+is killed on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import queue
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from harness import Report, Spread, process_cpu
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parent / "src"
+
+
+def free_endpoints(count: int) -> list[str]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [f"tcp://127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Mesh:
+    """N member processes (and, for hotmesh, one observer) of one variant."""
+
+    def __init__(self, variant: str, size: int, src: Path | None, state: Path) -> None:
+        self.variant, self.size = variant, size
+        self.procs: list[subprocess.Popen[str]] = []
+        self.lines: queue.Queue[tuple[int, str, float]] = queue.Queue()
+        self.meshed: dict[int, float] = {}
+        endpoints = free_endpoints(size + 1)
+        env = dict(os.environ, HM_BENCH_SIZE=str(size + 1), HOTMESH_STATE_DIR=str(state))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src or SRC), str(HERE)) if p)
+        cookie = state / "cookie"
+        cookie.parent.mkdir(parents=True, exist_ok=True)
+        cookie.write_text("bench-mesh-cookie\n")
+        cookie.chmod(0o600)
+        self.started = time.time()
+        for i in range(size + (variant != "raw")):
+            if variant == "raw":
+                args = [str(HERE / "mesh_peer.py"), str(i), *endpoints[:size]]
+                env["HM_BENCH_SIZE"] = str(size)
+            else:
+                app = "mesh_peer:watch" if i == size else "mesh_peer:meshed"
+                args = ["-m", "hotmesh", "node", "--name", f"b{i}", "--listen", endpoints[i]]
+                args += ["--cookie-file", str(cookie), "--app", app, "--log-level", "WARNING"]
+                if i:
+                    args += ["--seed", endpoints[0]]
+            proc = subprocess.Popen(
+                [sys.executable, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env=env,
+            )
+            self.procs.append(proc)
+            threading.Thread(target=self._read, args=(i, proc), daemon=True).start()
+
+    def _read(self, index: int, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.lines.put((index, line.strip(), time.time()))
+
+    def wait_meshed(self, timeout: float = 300) -> float:
+        """Seconds from the spawn to the last MESHED line."""
+        deadline = time.monotonic() + timeout
+        while len(self.meshed) < len(self.procs):
+            try:
+                index, line, _ = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError(f"{len(self.meshed)} of {len(self.procs)} saw all") from None
+            words = line.split()
+            if words[:1] == ["MESHED"]:
+                self.meshed[index] = float(words[1])
+        return max(self.meshed.values()) - self.started
+
+    def idle_cores(self, settle: float = 3.0, window: float = 10.0) -> float:
+        time.sleep(settle)
+        pids = [p.pid for p in self.procs[: self.size]]
+        before = sum(process_cpu(pid) for pid in pids)
+        time.sleep(window)
+        return (sum(process_cpu(pid) for pid in pids) - before) / window
+
+    def rss_per_node(self) -> float:
+        return statistics.mean(rss_mb(p.pid) for p in self.procs[: self.size])
+
+    def down_after(self, index: int, signum: int, timeout: float = 30) -> float:
+        """Seconds from sending ``signum`` to node ``index`` to the observer's DOWN line."""
+        name = f"b{index}@"
+        sent = time.time()
+        self.procs[index].send_signal(signum)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                who, line, _ = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return float("nan")
+            words = line.split()
+            if who == self.size and words[:1] == ["DOWN"] and words[1].startswith(name):
+                return float(words[2]) - sent
+
+    def close(self) -> None:
+        for proc in self.procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGCONT)
+                proc.kill()
+        for proc in self.procs:
+            proc.wait()
+
+
+@contextlib.contextmanager
+def mesh(variant: str, size: int, src: Path | None) -> Iterator[Mesh]:
+    with tempfile.TemporaryDirectory(prefix="hm-bench-mesh-") as tmp:
+        m = Mesh(variant, size, src, Path(tmp))
+        try:
+            yield m
+        finally:
+            m.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="16,64", help="mesh sizes, e.g. 16,64,128")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--before", type=Path, help="source tree (src/) of a 'before' variant")
+    parser.add_argument("--form-timeout", type=float, default=120.0, help="seconds to wait")
+    args = parser.parse_args()
+    variants: dict[str, Path | None] = {"hotmesh": None, "raw": None}
+    if args.before:
+        variants = {"hotmesh": None, "before": args.before.resolve(), "raw": None}
+    report = Report("bench/mesh.py: formation, idle cost, failure detection (2-vCPU box)")
+    for size in (int(s) for s in args.sizes.split(",")):
+        figures: dict[tuple[str, str], Spread] = {}
+        order = list(variants)
+        for rep in range(args.repeat):
+            shift = rep % len(order)
+            for variant in order[shift:] + order[:shift]:
+                with mesh(variant, size, variants[variant]) as m:
+                    try:
+                        row = {"formation s": m.wait_meshed(args.form_timeout)}
+                    except TimeoutError as exc:
+                        late = f"not one full mesh after {args.form_timeout:g} s"
+                        print(f"  {size} {variant}: {late}: {exc}")
+                        row = {"formation s": float("nan")}
+                    row["idle cores"] = m.idle_cores()
+                    row["RSS MB/node"] = m.rss_per_node()
+                    if variant != "raw":
+                        row["down after kill -9 ms"] = 1000 * m.down_after(size - 1, signal.SIGKILL)
+                        row["down after SIGSTOP ms"] = 1000 * m.down_after(size - 2, signal.SIGSTOP)
+                for key, value in row.items():
+                    figures.setdefault((variant, key), Spread()).values.append(value)
+        print(f"{size} nodes (+1 observer for hotmesh variants), {args.repeat} repeat(s):")
+        for (variant, key), spread in sorted(figures.items()):
+            fmt = "{:.0f}" if "ms" in key else "{:.2f}" if "cores" not in key else "{:.3f}"
+            report.row(f"{variant:<8} {key}", spread.text(fmt=fmt))
+        if size == 64 and ("hotmesh", "formation s") in figures:
+            report.check("64 nodes form", figures["hotmesh", "formation s"].median, 5.0, "s")
+            report.check("64 nodes idle", figures["hotmesh", "idle cores"].median, 0.1, "cores")
+    return report.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
