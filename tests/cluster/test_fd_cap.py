@@ -62,4 +62,4 @@ def test_a_flood_of_idle_connections_is_capped_and_peers_and_consoles_still_get_
             client = cluster.client()
             assert client.call(target.name, "os.getpid", timeout=10) == target.pid
         lines = [line for line in target.stderr_tail(400).splitlines() if "refused" in line]
-        assert 1 <= len(lines) <= 3, lines  # rate-limited, with counts
+        assert 1 <= len(lines) <= 6, lines  # rate-limited (one line per 10 s), with counts
