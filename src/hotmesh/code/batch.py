@@ -12,6 +12,7 @@ import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec
+from typing import Any
 
 from hotmesh.code.build import Built, redirect_references
 from hotmesh.code.imports import BatchImports
@@ -29,6 +30,7 @@ class Batch:
     expected: dict[str, Version | None] = field(default_factory=dict)
     hidden: dict[str, types.ModuleType] = field(default_factory=dict)  # built or being built
     gone: dict[str, bool] = field(default_factory=dict)  # loaded modules whose file is gone
+    listings: dict[str, frozenset[str]] = field(default_factory=dict)  # directory -> names
     imports: BatchImports | None = None
 
     def hide_peers(self) -> None:
@@ -56,6 +58,7 @@ class Batch:
             self.imports.views.clear()
             self.imports.proxies.clear()
         self.hidden.clear()
+        _keep_held(captured, {id(b.module) for b in self.built.values() if b.module is not None})
         redirect_references(captured)
         captured.clear()
         for b in self.built.values():
@@ -85,3 +88,24 @@ class PeerLoader(importlib.abc.Loader):
 
     def exec_module(self, module: types.ModuleType) -> None:
         module.__spec__ = self.spec  # already executed by create_module
+
+
+def _keep_held(captured: dict[int, tuple[Any, types.ModuleType]], built: set[int]) -> None:
+    """Drop from ``captured`` what nothing but the batch holds, so most loads skip the heap pass.
+
+    The collector pass finding bindings costs O(every object in the process),
+    so every load would cost more as more modules are managed
+    (bench/code.py --only scaling). Unless bound elsewhere, a proxy is held
+    only by its pair here, and a hidden module by its pair and its Built
+    (getrefcount adds its argument). A proxy nobody holds is cleared first,
+    releasing the hidden children it binds. Anything more is a binding to
+    redirect, and keeps the pass; counting high only costs the pass, never
+    a missed binding.
+    """
+    for key, pair in list(captured.items()):
+        if key not in built and sys.getrefcount(pair[0]) <= 2:
+            pair[0].__dict__.clear()  # a proxy nobody else holds: drop its bindings
+            del captured[key]
+    for key, pair in list(captured.items()):
+        if key in built and sys.getrefcount(pair[0]) <= 3:
+            del captured[key]
