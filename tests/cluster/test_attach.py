@@ -17,6 +17,7 @@ import pytest
 from hotmesh._console.client import ConsoleClient
 from hotmesh.testing import LocalCluster
 from tests.cluster.clusters import local_cluster
+from tests.terminal import Terminal
 
 pytestmark = pytest.mark.cluster
 
@@ -287,3 +288,36 @@ def test_attach_streams_output_to_the_terminal_byte_exact(single: LocalCluster) 
     text = re.sub(rb"\x1b\[[0-9;? ]*[A-Za-z]", b"", bytes(received)).replace(b"\r\n", b"\n")
     numbered = [line + b"\n" for line in text.split(b"\n") if re.match(rb"\d{9} x", line)]
     assert b"".join(numbered) == _big_output(lines)
+
+
+@pytest.mark.timeout(150)
+def test_ctrl_c_bursts_and_a_stuck_statement_always_resolve_in_a_real_terminal(
+    single: LocalCluster,
+) -> None:
+    env = {k: v for k, v in cli_env(single).items() if k.startswith(("HOTMESH_", "PYTHON"))}
+    env.update(TERM="xterm", PATH=os.environ.get("PATH", ""))
+    argv = [sys.executable, "-m", "hotmesh", "attach", single.names[0], "--no-history"]
+    term = Terminal(argv, env)
+    try:
+        term.wait_for(r"\[1\]>")
+        for round_, burst in enumerate([10, 50, 200], start=1):
+            term.text(f"import time; print('go-' + '{round_}'); time.sleep(60)")
+            term.wait_for(f"\ngo-{round_}")
+            term.keys(*["C-c"] * burst)
+            term.wait_for("KeyboardInterrupt", count=round_)
+        term.text("'after' + '-bursts'")
+        term.wait_for(r"Out\[\d+\]: 'after-bursts'")
+        # A statement blocked in C: reported, then left running on one more press.
+        term.text("import threading; print('stuck-' + 'now'); threading.Event().wait()")
+        term.wait_for("\nstuck-now")
+        term.keys(*["C-c"] * 10)
+        term.wait_for(r"did not stop within 1 s")
+        term.keys("C-c")
+        term.wait_for(r"left running on")
+        term.text("6 * 7")
+        term.wait_for(r"Out\[\d+\]: 42")
+        term.text("exit()")
+        screen = term.wait_for(r"EXIT-STATUS=\d+")
+    finally:
+        term.close()
+    assert "EXIT-STATUS=0" in screen and "detached from" in screen

@@ -24,6 +24,10 @@ from hotmesh._errors import ConsoleError, HotmeshError, SessionClosed
 
 # Messages the node may send before it waits for our acknowledgement.
 WINDOW = 64
+# Seconds an interrupted statement gets to stop before it is reported stuck.
+STOP_GRACE = 1.0
+# Seconds to wait for the node to confirm that it left a statement running.
+ABANDON_TIMEOUT = 5.0
 
 
 class Link(Protocol):
@@ -46,7 +50,8 @@ class SessionInfo:
 
 @dataclass
 class Outcome:
-    """How a statement ended: status 'ok', 'error', 'interrupted' or 'exit'.
+    """How a statement ended: status 'ok', 'error', 'interrupted', 'exit', or
+    'abandoned' (left running on the node after it did not stop).
 
     ``exit_code`` is the status an 'exit' asked for (``sys.exit(3)`` gives 3,
     ``exit()`` 0), as the Python command would exit with.
@@ -58,6 +63,8 @@ class Outcome:
     duration: float = 0.0
     results: list[str] = field(default_factory=list)
     exit_code: int = 0
+
+    thread: str = ""  # for 'abandoned': the node thread the statement still runs on
 
     @property
     def ok(self) -> bool:
@@ -110,6 +117,7 @@ class ConsoleClient:
         self._sigints = 0
         self._sigints_handled = 0
         self._reading_input = False
+        self._counting = False
         self._handled_seq = 0
         self._acked_seq = 0
         self._ack_every = 1 << 62
@@ -170,9 +178,14 @@ class ConsoleClient:
     ) -> Outcome:
         """Run cell ``code`` on the node and wait for its outcome, streaming output.
 
-        Ctrl-C (SIGINT on the main thread) interrupts the remote statement; a
-        third Ctrl-C stops waiting and raises KeyboardInterrupt here while the
-        statement goes on (its later output reaches ``on_unsolicited``).
+        Ctrl-C (SIGINT on the main thread) interrupts the remote statement,
+        once: more presses in the next ``STOP_GRACE`` seconds change nothing.
+        A statement still running then is reported with where it is stuck
+        (``on_output``, stderr); a Ctrl-C after that report leaves it running
+        on the node and the session goes on in a fresh thread: the outcome is
+        then 'abandoned' (its later output and outcome reach
+        ``on_unsolicited``). Should the node not even answer that, the call
+        raises KeyboardInterrupt.
         ``on_input`` answers ``input()`` (None means end of file); ``name``
         (a snippet's file name) shows in the remote tracebacks.
 
@@ -184,13 +197,17 @@ class ConsoleClient:
         waiter = self._register(rid)
         statement = _Statement(self, info.sid, rid, on_output, on_result, on_input)
         with self._sigint_counter():
+            self._sigints_handled = self._sigints  # presses before it started don't count
             self._send(protocol.exec_request(info.sid, rid, code, name))
             try:
                 while statement.outcome is None:
                     try:
-                        message = self._wait(waiter, watch_sigint=True)
+                        message = self._wait(waiter, watch_sigint=True, deadline=statement.deadline)
                     except KeyboardInterrupt:
-                        statement.interrupted()
+                        statement.pressed()
+                        continue
+                    except TimeoutError:
+                        statement.overdue()
                         continue
                     handler = statement.handlers.get(message.get("t", ""))
                     if handler is not None:
@@ -391,16 +408,31 @@ class ConsoleClient:
             yield
             return
 
+        if self._counting:
+            yield  # already counting (the attached console counts all along)
+            return
+
         def count(signum: int, frame: Any) -> None:
             if self._reading_input:
                 raise KeyboardInterrupt  # ends a blocking read of the answer
             self._sigints += 1
 
         previous = signal.signal(signal.SIGINT, count)
+        self._counting = True
         try:
             yield
         finally:
+            self._counting = False
             signal.signal(signal.SIGINT, previous)
+
+    def counting_sigint(self) -> contextlib.AbstractContextManager[None]:
+        """Count Ctrl-C presses instead of raising KeyboardInterrupt (main thread only).
+
+        The attached console holds this for its whole run, so that presses
+        between statements (a burst that outlasts the statement) are dropped
+        instead of landing anywhere in the front end.
+        """
+        return self._sigint_counter()
 
     @staticmethod
     def _print_late(message: Message) -> None:
@@ -428,7 +460,9 @@ class _Statement:
         self.on_output = on_output
         self.on_result = on_result
         self.on_input = on_input
-        self.presses = 0
+        # running -> interrupted -> (asked where) -> stuck -> abandoning
+        self.stage = "running"
+        self.deadline: float | None = None
         self.results: list[str] = []
         self.outcome: Outcome | None = None
         self.handlers: dict[str, Callable[[Message], None]] = {
@@ -438,18 +472,33 @@ class _Statement:
             protocol.INPUT: self._input,
             protocol.DONE: self._done,
             protocol.ERROR: self._error,
+            protocol.ABANDONED: self._abandoned,
         }
 
-    def interrupted(self) -> None:
-        """Ctrl-C while waiting: interrupt; the second shows where; the third gives up."""
-        self.presses += 1
-        if self.presses >= 3:
-            raise KeyboardInterrupt
-        self.client._send(protocol.interrupt_request(self.sid, self.rid))
-        if self.presses == 2:
+    def pressed(self) -> None:
+        """Ctrl-C while waiting; what it does depends on how far the stop got."""
+        client = self.client
+        if self.stage == "running":
+            client._send(protocol.interrupt_request(self.sid, self.rid))
+            self.stage = "interrupted"
+            self.deadline = time.monotonic() + STOP_GRACE
+        elif self.stage == "stuck":
+            client._send(protocol.abandon_request(self.sid, self.rid))
+            self.stage = "abandoning"
+            self.deadline = time.monotonic() + ABANDON_TIMEOUT
+        # Otherwise the statement is being stopped (or left): more presses,
+        # such as a burst of them, change nothing.
+
+    def overdue(self) -> None:
+        """The deadline of the current stage passed."""
+        self.deadline = None
+        if self.stage == "interrupted":
             # Still running: a blocking C call ignores interrupts until it
             # returns. Show where it is stuck.
             self.client._send(protocol.where_request(self.sid, self.rid))
+            self.stage = "asked where"
+        elif self.stage == "abandoning":
+            raise KeyboardInterrupt  # the node does not answer: stop waiting here
 
     def _out(self, message: Message) -> None:
         self.on_output(message.get("name", "stdout"), message.get("text", ""))
@@ -460,12 +509,28 @@ class _Statement:
             self.on_result(message["repr"])
 
     def _where(self, message: Message) -> None:
-        text = message.get("stack") or "(between statements)\n"
+        text = message.get("stack")
+        if self.stage != "asked where":
+            return
+        if not text:
+            # Between statements: it ended meanwhile, and its outcome is on
+            # its way. Should none come, ask again.
+            self.stage = "interrupted"
+            self.deadline = time.monotonic() + STOP_GRACE
+            return
+        self.stage = "stuck"
+        # Only a press made after this report leaves the statement behind.
+        self.client._sigints_handled = self.client._sigints
         self.on_output(
             "stderr",
-            f"\n[still running on {self.client.node}, in:\n{text}"
-            "Ctrl-C once more stops waiting; the statement goes on]\n",
+            f"\n[the statement did not stop within {STOP_GRACE:g} s on {self.client.node}; "
+            f"it is in:\n{text}"
+            "Ctrl-C again leaves it running there and gives you the prompt back]\n",
         )
+
+    def _abandoned(self, message: Message) -> None:
+        self.outcome = Outcome("abandoned", results=self.results)
+        self.outcome.thread = str(message.get("thread", ""))
 
     def _input(self, message: Message) -> None:
         client = self.client

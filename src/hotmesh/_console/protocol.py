@@ -77,6 +77,7 @@ COMPLETE = declare("console.complete", "to node", "sid rid code pos", _SERVER)
 PING = declare("console.ping", "to node", "sid", _SERVER)
 CLOSE = declare("console.close", "to node", "sid rid", _SERVER)
 ACK = declare("console.ack", "to node", "sid seq", _SERVER)
+ABANDON = declare("console.abandon", "to node", "sid rid", _SERVER)
 # Asked by the client, answered by the node with the same kind.
 WHERE = declare("console.where", "both", "sid rid [stack]", "server / client.ConsoleClient")
 
@@ -101,6 +102,7 @@ CLOSED = declare("console.closed", "to client", "sid rid", _CLIENT)
 ERROR = declare("console.error", "to client", "sid rid error [gone]", _CLIENT)
 # Pushed by the node to every attached session, between or during statements.
 NOTICE = declare("console.notice", "to client", "sid text", _CLIENT, late=True)
+ABANDONED = declare("console.abandoned", "to client", "sid seq rid thread", _CLIENT)
 
 
 # -- builders: client -> node --------------------------------------------------
@@ -163,6 +165,11 @@ def ack(sid: str, seq: int) -> Message:
     return {"t": ACK, "sid": sid, "seq": seq}
 
 
+def abandon_request(sid: str, rid: int) -> Message:
+    """Leave statement ``rid``, which will not stop, running; go on in a fresh thread."""
+    return {"t": ABANDON, "sid": sid, "rid": rid}
+
+
 def close_request(sid: str, rid: int) -> Message:
     """End the session (detach)."""
     return {"t": CLOSE, "sid": sid, "rid": rid}
@@ -212,6 +219,11 @@ def done(
     if exit_code is not None:
         message["exit_code"] = exit_code
     return message
+
+
+def abandoned(rid: int, thread: str) -> Message:
+    """Statement ``rid`` was left running on ``thread``; the session goes on."""
+    return {"t": ABANDONED, "rid": rid, "thread": thread}
 
 
 def completions(sid: str, rid: Any, items: list[tuple[str, int, str]], status: str) -> Message:

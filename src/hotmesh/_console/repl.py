@@ -30,6 +30,18 @@ from hotmesh._console.protocol import Message
 from hotmesh._errors import SessionClosed
 
 Write = Callable[[str, str], None]
+# Typed alone, these detach at once (the node never sees them).
+_DETACH = frozenset({"exit()", "quit()", "exit", "quit"})
+
+
+def _late_outcome(message: Message) -> str:
+    """What to show when a statement nobody waits for any more ends."""
+    status = message.get("status", "?")
+    text = f"\n[a statement left running ended: {status}]\n"
+    traceback = message.get("traceback", "")
+    if status != "ok" and traceback:
+        text += traceback if traceback.endswith("\n") else traceback + "\n"
+    return text
 
 
 class RemoteResult:
@@ -145,8 +157,17 @@ class RemoteRepl(PythonRepl):
 
     # -- ptpython hooks --------------------------------------------------------
 
+    def run(self) -> None:
+        """The REPL loop; Ctrl-C presses between statements are dropped, never raised."""
+        with self.client.counting_sigint():
+            super().run()
+
     def eval(self, line: str) -> object:
         """Run ``line`` on the node; return its last expression's value for display."""
+        if line.strip() in _DETACH:
+            # Detach here, whatever the session is doing: never queued behind
+            # a statement, never dependent on the node's answer.
+            raise ReplExit
         last: list[str] = []
 
         def on_result(text: str) -> None:
@@ -166,6 +187,14 @@ class RemoteRepl(PythonRepl):
             raise ReplExit from exc
         if outcome.status == "exit":
             raise ReplExit
+        if outcome.status == "abandoned":
+            self._write(
+                "stderr",
+                f"[left running on {self.node_name} in thread {outcome.thread}; its output "
+                "and outcome will show up here. This session goes on in a fresh thread, "
+                "with the same variables]\n",
+            )
+            return None
         if outcome.status == "interrupted":
             self._write("stderr", outcome.traceback or "KeyboardInterrupt\n")
             return None
@@ -182,8 +211,8 @@ class RemoteRepl(PythonRepl):
     def _handle_keyboard_interrupt(self, e: KeyboardInterrupt) -> None:
         self._write(
             "stderr",
-            "\n[stopped waiting: the statement still runs on the node; "
-            "its output will show up here]\n",
+            "\n[stopped waiting: the node did not answer; the statement may still run "
+            "there and its output will show up here]\n",
         )
 
     def _add_to_namespace(self) -> None:
@@ -216,9 +245,13 @@ class RemoteRepl(PythonRepl):
         the prompt."""
         if message.get("t") == protocol.NOTICE:
             message = as_output(message)
-        if message.get("t") != protocol.OUT:
+        kind = message.get("t")
+        if kind == protocol.DONE:
+            name, text = "stderr", _late_outcome(message)
+        elif kind == protocol.OUT:
+            name, text = message.get("name", "stdout"), message.get("text", "")
+        else:
             return
-        name, text = message.get("name", "stdout"), message.get("text", "")
         app = self.app
         loop = getattr(app, "loop", None)
         if not app.is_running or loop is None:

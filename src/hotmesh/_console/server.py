@@ -96,6 +96,7 @@ class ConsoleServer:
             protocol.CLOSE: self._on_close,
             protocol.WHERE: self._on_where,
             protocol.ACK: self._on_ack,
+            protocol.ABANDON: self._on_abandon,
         }
         for kind, handler in handlers.items():
             self._node.register_handler(kind, self._guarded(kind, handler))
@@ -244,6 +245,16 @@ class ConsoleServer:
         entry = self._find(sender, message)
         if entry is not None:
             entry.session.outbox.acked(int(message["seq"]))
+
+    def _on_abandon(self, sender: bytes, message: dict[str, Any]) -> None:
+        entry = self._find(sender, message)
+        if entry is None:
+            return
+        rid = int(message["rid"])
+        thread = entry.session.abandon(rid)
+        if thread is not None:
+            self.audit.write({"event": "abandon", "sid": entry.session.sid, "rid": rid})
+            entry.session.outbox.send(protocol.abandoned(rid, thread))
 
     def _on_close(self, sender: bytes, message: dict[str, Any]) -> None:
         entry = self._find(sender, message)

@@ -78,6 +78,8 @@ class Session:
         self._task: asyncio.Task[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cells = itertools.count(1)
+        # Statements left running on their thread (abandon): thread id -> rid.
+        self._abandoned: dict[int, int] = {}
         self._queued = 0
         self._thread = threading.Thread(
             target=self._work, name=f"hotmesh-console-{sid}", daemon=True
@@ -93,8 +95,10 @@ class Session:
             return self._running is not None or self._queued > 0
 
     def is_current_thread(self) -> bool:
-        """True when called from this session's worker (its own statement)."""
-        return threading.current_thread() is self._thread
+        """True when called from this session's worker or a statement it left running."""
+        return threading.current_thread() is self._thread or (
+            threading.get_ident() in self._abandoned
+        )
 
     @property
     def has_ended(self) -> bool:
@@ -120,6 +124,9 @@ class Session:
         returns. Returns False when nothing (or another statement) runs.
         """
         with self._lock:
+            left = [ident for ident, left_rid in self._abandoned.items() if left_rid == rid]
+            if left:
+                return self._gate.interrupt(left[0])
             if self._running is None or rid not in (None, self._running):
                 return False
             self._interrupt_requested = True
@@ -132,6 +139,32 @@ class Session:
             else:
                 self._gate.interrupt(self._thread.ident or 0)
         return True
+
+    def abandon(self, rid: int) -> str | None:
+        """Leave statement ``rid``, which does not stop, running on its thread.
+
+        The session goes on at once on a fresh worker thread, with the same
+        namespace (the statement left running may still change it); the
+        statement's output and outcome still come, with its ``rid``, when it
+        ends. Returns that thread's name, or None when ``rid`` is not running
+        (it ended meanwhile: its outcome is on its way).
+        """
+        with self._lock:
+            if self._running != rid or self._closing:
+                return None
+            left = self._thread
+            self._abandoned[left.ident or 0] = rid
+            self._running = None
+            self._task = None
+            self._loop = None  # the statement keeps its own event loop
+            self._thread = threading.Thread(
+                target=self._work,
+                args=(False,),
+                name=f"hotmesh-console-{self.sid}-{len(self._abandoned) + 1}",
+                daemon=True,
+            )
+            self._thread.start()
+        return left.name
 
     def stack(self) -> str:
         """Where the running statement is now (its frames only); empty when idle."""
@@ -161,14 +194,16 @@ class Session:
 
     # -- worker thread ---------------------------------------------------------
 
-    def _work(self) -> None:
+    def _work(self, first: bool = True) -> None:
         ident = threading.get_ident()
+        me = threading.current_thread()
         self._gate.register(ident)
         self.outbox.add_writer_thread(ident)
         try:
-            self.namespace.update(self._make_namespace())
-            self._on_start()
-            while True:
+            if first:
+                self.namespace.update(self._make_namespace())
+                self._on_start()
+            while me is self._thread:
                 try:
                     job = self._jobs.get()
                     if job is None or self._closing:
@@ -179,12 +214,19 @@ class Session:
                     continue
         finally:
             self._gate.unregister(ident)
-            if self._loop is not None:
-                self._loop.close()
-            forget_sources(f"<console {self.sid} ")
-            self.outbox.close()
-            self._ended.set()
-            self._on_end(self)
+            self.outbox.remove_writer_thread(ident)
+            with self._lock:
+                left = self._abandoned.pop(ident, None) is not None
+            if not left:
+                self._end()
+
+    def _end(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+        forget_sources(f"<console {self.sid} ")
+        self.outbox.close()
+        self._ended.set()
+        self._on_end(self)
 
     def _execute(self, rid: int, code: str, name: str) -> None:
         started = time.monotonic()
@@ -222,8 +264,8 @@ class Session:
         # sends next is always logged after this statement.
         self._audit(record)
         self.outbox.send(protocol.done(rid, status, duration, exc_type, text, exit_code))
-        if status == "exit":
-            self.close()
+        if status == "exit" and threading.current_thread() is self._thread:
+            self.close()  # (a statement that was left running ends only itself)
 
     def _run_cell(self, code: str, filename: str, rid: int) -> BaseException | None:
         try:
@@ -249,8 +291,9 @@ class Session:
         while True:
             try:
                 with self._lock:
-                    self._running = None
-                    self._task = None
+                    if threading.current_thread() is self._thread:
+                        self._running = None
+                        self._task = None
                 self._gate.cancel(threading.get_ident())
                 return
             except KeyboardInterrupt:
@@ -260,18 +303,21 @@ class Session:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self._loop)
-        task = self._loop.create_task(coro)
+        loop = self._loop
+        task = loop.create_task(coro)
         with self._lock:
             self._task = task
             if self._interrupt_requested:
                 task.cancel()
         try:
-            return self._loop.run_until_complete(task)
+            return loop.run_until_complete(task)
         finally:
             if not task.done():
                 task.cancel()
                 with contextlib.suppress(BaseException):
-                    self._loop.run_until_complete(task)
+                    loop.run_until_complete(task)
+            if loop is not self._loop:
+                loop.close()  # a statement that was left running: its loop goes with it
 
     def _outcome(self, error: BaseException | None) -> tuple[str, str, str]:
         if error is None:

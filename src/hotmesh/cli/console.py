@@ -184,6 +184,13 @@ def _batch(args: argparse.Namespace, via: str, cells: list[tuple[str, str]]) -> 
                 name=name,
             )
             sys.stdout.flush()
+            if outcome.status == "abandoned":
+                print(
+                    f"{command}: the statement did not stop; it still runs on {client.node} "
+                    f"(thread {outcome.thread})",
+                    file=sys.stderr,
+                )
+                return ABANDONED
             if outcome.status == "exit":
                 return _exit_status(command, outcome.exit_code, skipped=cells[index + 1 :])
             if not outcome.ok:

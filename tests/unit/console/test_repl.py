@@ -158,8 +158,9 @@ def test_exit_detaches_and_the_node_keeps_running(
 ) -> None:
     s = session()
     s.type("exit()\r")
-    s.repl.run()
-    assert not fake_node.stopped
+    s.repl.run()  # returns at once: exit() detaches here, the node never sees it
+    assert server.session_count() == 1 and not fake_node.stopped
+    s.repl.client.close()  # what `hotmesh attach` does once the console returns
     wait_until(lambda: server.session_count() == 0, timeout=5, message="session ended")
 
 

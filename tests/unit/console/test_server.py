@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -366,3 +368,58 @@ def test_a_vanished_client_never_leaves_a_statement_waiting_and_its_end_is_audit
         timeout=10,
         message="the statement's end audited",
     )
+
+
+def _press_ctrl_c(times: int) -> None:
+    for _ in range(times):
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.parametrize("burst", [1, 10, 50, 200])
+def test_any_burst_of_ctrl_c_interrupts_a_statement_once_and_the_session_goes_on(
+    attach: Attach, burst: int
+) -> None:
+    client = attach()
+    chunks: list[str] = []
+
+    def on_output(name: str, text: str) -> None:
+        chunks.append(text)
+        if "go" in text:
+            threading.Thread(target=_press_ctrl_c, args=(burst,)).start()
+
+    with client.counting_sigint():  # as the attached console does, all along
+        outcome = client.execute("import time\nprint('go')\ntime.sleep(100)", on_output=on_output)
+        assert outcome.status == "interrupted"
+        assert run(client, "'next'")[0].results == ["'next'"]
+
+
+@pytest.mark.parametrize("burst", [3, 50])
+def test_a_statement_that_will_not_stop_is_reported_then_left_running(
+    attach: Attach, server: ConsoleServer, burst: int
+) -> None:
+    client = attach()
+    run(client, "import threading\ngate = threading.Event()\nkept = 'mine'")
+    chunks: list[str] = []
+
+    def on_output(name: str, text: str) -> None:
+        chunks.append(text)
+        if text == "go\n":
+            threading.Thread(target=_press_ctrl_c, args=(burst,)).start()
+        if "did not stop" in text:  # reported: one more press leaves it
+            threading.Thread(target=_press_ctrl_c, args=(1,)).start()
+
+    late: list[dict[str, object]] = []
+    client.on_unsolicited = late.append
+    with client.counting_sigint():
+        # gate.wait() without a timeout blocks in C: interrupts wait for it to return.
+        outcome = client.execute("print('go')\ngate.wait()\nprint('released')", on_output=on_output)
+    report = "".join(chunks)
+    assert outcome.status == "abandoned" and outcome.thread
+    assert "gate.wait()" in report and report.count("did not stop") == 1
+    # The session goes on, with its namespace, on a fresh thread.
+    assert run(client, "kept")[0].results == ["'mine'"]
+    run(client, "gate.set()")
+    ended = wait_until(lambda: [m for m in late if m.get("t") == "console.done"], timeout=5)
+    # The interrupt sent at the first press lands once the wait returns.
+    assert ended[0]["status"] == "interrupted"
+    assert [e["event"] for e in server.audit.read()].count("abandon") == 1
