@@ -281,3 +281,24 @@ def test_node_stopped_from_its_own_console_stops_cleanly(
         wait_until(lambda: not node.is_alive(), timeout=10, message="node stopped")
     finally:
         client.close(timeout=0.5)
+
+
+def test_a_remote_failure_shows_both_nodes_user_frames_and_the_message_once(
+    attach: Attach, pair: LocalCluster
+) -> None:
+    client = attach()
+    cell = (
+        "def check_stock(item):\n"
+        "    raise LookupError(f'no stock for {item}')\n"
+        "\n"
+        f"call({pair.names[1]!r}, check_stock, 'anvil')\n"
+    )
+    outcome, _ = run(client, cell)
+    text = outcome.traceback
+    assert outcome.exc_type == "RemoteError"
+    assert f"call({pair.names[1]!r}, check_stock, 'anvil')" in text  # the cell's line
+    assert f"--- on {pair.names[1]} ---" in text
+    assert "raise LookupError(f'no stock for {item}')" in text  # the remote source line
+    assert text.count("no stock for anvil") == 1
+    assert "hotmesh/_rpc" not in text and "hotmesh/_console" not in text
+    assert len(text.splitlines()) <= 10

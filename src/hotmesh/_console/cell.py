@@ -6,18 +6,30 @@ from __future__ import annotations
 import ast
 import linecache
 import os
+import re
 import traceback
 import types
 from dataclasses import dataclass
+
+from hotmesh._errors import RemoteError
 
 CO_COROUTINE = 0x80
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 REPR_LIMIT = 256 * 1024
 _CONSOLE_DIR = os.path.dirname(__file__)
-_INTERNAL_TAIL = (
-    "hotmesh/_console/interrupt.py",
-    "hotmesh/_console/output.py",
-    "hotmesh/_console/session.py",
+_HOTMESH_DIR = os.path.dirname(_CONSOLE_DIR) + os.sep
+# The demo's application (hotmesh.demo) is the user's code in the demo: shown.
+_DEMO_DIR = _HOTMESH_DIR + "demo" + os.sep
+# A frame of hotmesh in a traceback from another node, wherever hotmesh is
+# installed there: .../hotmesh/<a module or subpackage of this hotmesh>...
+_REMOTE_HOTMESH = re.compile(
+    r"[/\\]hotmesh[/\\](?:"
+    + "|".join(
+        re.escape(name.removesuffix(".py"))
+        for name in sorted(os.listdir(_HOTMESH_DIR))
+        if not name.startswith((".", "__pycache__")) and name != "demo"
+    )
+    + r")(?:[/\\.]|$)"
 )
 
 
@@ -121,26 +133,86 @@ def exit_status(exc: SystemExit) -> tuple[int, str]:
 
 
 def format_exception(
-    exc: BaseException, skip_files: tuple[str, ...], as_type: type | None = None
+    exc: BaseException, skip_files: tuple[str, ...] = (), as_type: type | None = None
 ) -> str:
-    """The traceback text of ``exc`` without the console's own frames.
+    """The traceback text of ``exc`` as a console user needs it: their frames only.
 
-    Leading frames from ``skip_files`` (the executor, this module, ast) are
-    dropped so the user sees their cell first, as in the standard console.
-    ``as_type`` replaces the exception's type name (our interrupt subclass
-    shows as KeyboardInterrupt).
+    Frames of hotmesh itself (the session worker, the helpers, the RPC caller,
+    the code server) are left out wherever they are, so a one-line problem is
+    a short traceback: the cell's frames, the frames of the user's and other
+    libraries' modules, with their source lines. A ``RemoteError`` shows the
+    remote node's frames after the local ones (``--- on NODE ---``, again
+    without hotmesh's frames) and its message once. ``skip_files`` are more
+    files to leave out; ``as_type`` replaces the exception's type name (our
+    interrupt subclass shows as KeyboardInterrupt).
     """
-    skip = (*skip_files, __file__, ast.__file__)
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename in skip:
-        tb = tb.tb_next
-    te = traceback.TracebackException(type(exc), exc, tb, compact=True)
-    # Our interruptible sleep raises from inside: that frame is noise to the user.
-    te.stack = traceback.StackSummary.from_list(
-        [frame for frame in te.stack if not frame.filename.endswith(_INTERNAL_TAIL)]
-    )
+    skip = (*skip_files, ast.__file__)
+    te = traceback.TracebackException(type(exc), exc, exc.__traceback__, compact=True)
+    for part in _chain(te):
+        part.stack = traceback.StackSummary.from_list(
+            [f for f in part.stack if f.filename not in skip and not is_hotmesh_file(f.filename)]
+        )
+        if part.exc_type is not None and part.exc_type.__module__ == "hotmesh._errors":
+            # Named as users import it: hotmesh.NodeDown, not hotmesh._errors.NodeDown.
+            name = part.exc_type.__qualname__
+            part.exc_type = type(name, (Exception,), {"__module__": "hotmesh"})
     if as_type is not None:
         te.exc_type = as_type
     if isinstance(exc, SyntaxError) and not te.stack:
         return "".join(te.format_exception_only())
+    if isinstance(exc, RemoteError) and exc.traceback:
+        return _format_remote(te, exc)
     return "".join(te.format())
+
+
+def is_hotmesh_file(filename: str) -> bool:
+    """True for a source file of the hotmesh package (this installation's),
+    the demo application excepted."""
+    return filename.startswith(_HOTMESH_DIR) and not filename.startswith(_DEMO_DIR)
+
+
+def _chain(te: traceback.TracebackException) -> list[traceback.TracebackException]:
+    """``te`` and every exception chained to it (causes and contexts)."""
+    seen: list[traceback.TracebackException] = []
+    todo = [te]
+    while todo:
+        part = todo.pop()
+        if any(part is other for other in seen):
+            continue
+        seen.append(part)
+        todo += [p for p in (part.__cause__, part.__context__) if p is not None]
+    return seen
+
+
+def _format_remote(te: traceback.TracebackException, exc: RemoteError) -> str:
+    """Local frames, then the remote node's (hotmesh's left out), then the message once."""
+    local = "".join(te.stack.format())
+    frames = remote_frames(exc.traceback)
+    text = "Traceback (most recent call last):\n" + local
+    if frames:
+        text += f"  --- on {exc.node} ---\n" + "".join(frames)
+    return text + f"hotmesh.RemoteError: {exc.exc_type}: {exc.message} (on {exc.node})\n"
+
+
+_FRAME = re.compile(r'^  File "(?P<file>[^"]*)", line \d+')
+
+
+def remote_frames(text: str) -> list[str]:
+    """The frame blocks of a traceback text's last section, without hotmesh's frames.
+
+    A frame block is its ``  File ...`` line and the indented source and
+    caret lines under it. hotmesh's frames are recognised by path: a
+    ``hotmesh/<one of this package's modules>`` part (the remote node may
+    have hotmesh installed elsewhere).
+    """
+    section = text.rsplit("Traceback (most recent call last):\n", 1)[-1]
+    blocks: list[list[str]] = []
+    for line in section.splitlines(keepends=True):
+        if _FRAME.match(line):
+            blocks.append([line])
+        elif line.startswith("    ") and blocks:
+            blocks[-1].append(line)
+        elif not line.startswith("  "):
+            break  # the exception lines: the message is shown once, by the caller
+    keep = [b for b in blocks if not _REMOTE_HOTMESH.search(_FRAME.match(b[0])["file"])]  # type: ignore[index]
+    return [line for block in keep for line in block]

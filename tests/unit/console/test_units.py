@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import inspect
+import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+import hotmesh
+from hotmesh import NodeDown, RemoteError
 from hotmesh._console.cell import compile_cell, format_exception, safe_repr
 from hotmesh._console.interrupt import SessionInterrupt, SleepGate, raise_in_thread
 from hotmesh._console.leases import Detach, LeaseBook, Reap
@@ -251,3 +254,55 @@ def test_interrupt_ends_a_registered_sleep_once() -> None:
     finally:
         gate.uninstall()
     assert outcome == ["interrupted"]
+
+
+def _raise_through(frames: list[tuple[str, str]]) -> BaseException:
+    """Raise ValueError('boom') through functions compiled under the given file names.
+
+    ``frames`` are (filename, name) from the outermost in; the last raises.
+    """
+    namespace: dict[str, Any] = {}
+    for index, (filename, name) in enumerate(frames):
+        callee = frames[index + 1][1] if index + 1 < len(frames) else None
+        body = f"    return {callee}()\n" if callee else "    raise ValueError('boom')\n"
+        exec(compile(f"def {name}():\n{body}", filename, "exec"), namespace)
+    try:
+        namespace[frames[0][1]]()
+    except ValueError as exc:
+        return exc
+    raise AssertionError("did not raise")
+
+
+def test_traceback_shows_the_users_frames_only_and_the_message_once() -> None:
+    inside = os.path.join(os.path.dirname(hotmesh.__file__), "_rpc", "dispatch.py")
+    exc = _raise_through(
+        [("<console s1 #1>", "cell"), (inside, "dispatch"), ("/srv/app/orders.py", "place")]
+    )
+    text = format_exception(exc)
+    assert '"<console s1 #1>"' in text and '"/srv/app/orders.py"' in text
+    assert "dispatch" not in text and text.count("boom") == 1
+
+
+def test_remote_traceback_shows_the_remote_users_frames_after_the_local_ones() -> None:
+    remote = (
+        "Traceback (most recent call last):\n"
+        '  File "/opt/venv/lib/python3.12/site-packages/hotmesh/_rpc/dispatch.py", line 103, '
+        "in execute\n    value = fn(*args, **kwargs)\n            ^^^^^^^^^^^^^^^^^^^\n"
+        "  File \"/srv/app/orders.py\", line 7, in place\n    raise ValueError('boom')\n"
+        "ValueError: boom\n"
+    )
+    error = RemoteError("b@h", "ValueError", "boom", remote)
+    try:
+        raise error
+    except RemoteError as exc:
+        text = format_exception(exc)
+    assert "dispatch" not in text and '"/srv/app/orders.py", line 7' in text
+    assert "--- on b@h ---" in text and text.count("boom") == 2  # the source line, the message
+    assert text.endswith("hotmesh.RemoteError: ValueError: boom (on b@h)\n")
+
+
+def test_hotmesh_errors_are_named_as_users_import_them() -> None:
+    try:
+        raise NodeDown("b@h")
+    except NodeDown as exc:
+        assert format_exception(exc).splitlines()[-1].startswith("hotmesh.NodeDown: ")
