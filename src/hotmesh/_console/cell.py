@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import linecache
 import os
+import pprint
 import re
 import traceback
 import types
@@ -16,6 +17,7 @@ from hotmesh._errors import RemoteError
 CO_COROUTINE = 0x80
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 REPR_LIMIT = 256 * 1024
+PRETTY_LIMIT = 64 * 1024  # beyond this a value is shown as its plain repr (pprint is slow)
 _CONSOLE_DIR = os.path.dirname(__file__)
 _HOTMESH_DIR = os.path.dirname(_CONSOLE_DIR) + os.sep
 # The demo's application (hotmesh.demo) is the user's code in the demo: shown.
@@ -89,6 +91,21 @@ def forget_sources(prefix: str) -> None:
     """Drop every linecache entry whose filename starts with ``prefix``."""
     for name in [name for name in linecache.cache if name.startswith(prefix)]:
         linecache.cache.pop(name, None)
+
+
+def pretty(value: object, width: int = 80) -> str:
+    """How the console shows a value, as IPython does: ``repr`` when it fits in
+    ``width`` columns, else laid out over lines by ``pprint`` (dicts, lists,
+    tuples, sets, dataclasses and the collections types; any other object
+    keeps its own ``repr``). Dict order is kept. Capped and safe like ``safe_repr``.
+    """
+    text = safe_repr(value)
+    if len(text) <= width or len(text) > PRETTY_LIMIT or "\n" in text:
+        return text
+    try:
+        return pprint.pformat(value, width=width, sort_dicts=False)
+    except Exception:
+        return text
 
 
 def safe_repr(value: object) -> str:

@@ -136,7 +136,9 @@ class ConsoleClient:
 
     # -- session ---------------------------------------------------------------
 
-    def open(self, *, via: str = "attach", timeout: float = 10.0) -> SessionInfo:
+    def open(
+        self, *, via: str = "attach", timeout: float = 10.0, width: int | None = None
+    ) -> SessionInfo:
         """Open the session; starts the lease keeper.
 
         Raises:
@@ -147,7 +149,13 @@ class ConsoleClient:
         rid = next(self._rids)
         waiter = self._register(rid)
         hello = protocol.open_request(
-            rid, user=_user(), host=socket.gethostname(), pid=os.getpid(), via=via, window=WINDOW
+            rid,
+            user=_user(),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            via=via,
+            window=WINDOW,
+            width=width,
         )
         self._last_heard = time.monotonic()
         self._send(hello)

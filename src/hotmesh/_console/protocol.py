@@ -69,7 +69,7 @@ def late_kinds() -> frozenset[str]:
 
 # -- client -> node (handled by hotmesh._console.server) -----------------------
 _SERVER = "server.ConsoleServer"
-OPEN = declare("console.open", "to node", "rid user host pid via [window]", _SERVER)
+OPEN = declare("console.open", "to node", "rid user host pid via [window] [width]", _SERVER)
 EXEC = declare("console.exec", "to node", "sid rid code [name]", _SERVER)
 INTERRUPT = declare("console.interrupt", "to node", "sid [rid]", _SERVER)
 INPUT_REPLY = declare("console.input_reply", "to node", "sid rid text eof", _SERVER)
@@ -109,18 +109,28 @@ ABANDONED = declare("console.abandoned", "to client", "sid seq rid thread", _CLI
 
 
 def open_request(
-    rid: int, *, user: str, host: str, pid: int, via: str, window: int | None = None
+    rid: int,
+    *,
+    user: str,
+    host: str,
+    pid: int,
+    via: str,
+    window: int | None = None,
+    width: int | None = None,
 ) -> Message:
     """Open a session; ``via`` is how the client runs (attach, eval, run).
 
     ``window``: the client acknowledges what it handled (``console.ack``), so
     the node may have up to that many messages unacknowledged; without it the
-    node sends without flow control.
+    node sends without flow control. ``width``: the columns results are laid
+    out in (the client's terminal).
     """
     message: Message = {"t": OPEN, "rid": rid, "via": via, "pid": pid, "user": user}
     message["host"] = host
     if window is not None:
         message["window"] = window
+    if width is not None:
+        message["width"] = width
     return message
 
 

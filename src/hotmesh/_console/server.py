@@ -188,6 +188,7 @@ class ConsoleServer:
             audit=self.audit.write,
             on_end=self._session_ended,
             on_start=started,
+            width=_width(message.get("width")),
         )
         with self._lock:
             self._sessions[sid] = entry
@@ -348,6 +349,13 @@ class ConsoleServer:
             self._node.send_to(sender, message)
         except Exception as exc:
             _log.debug("console reply to a vanished client dropped: %s", exc)
+
+
+def _width(asked: object) -> int:
+    """The width results are laid out in: the client's terminal, within reason."""
+    if isinstance(asked, int) and not isinstance(asked, bool):
+        return max(20, min(asked, 1000))
+    return 80
 
 
 def _window(asked: object) -> int | None:

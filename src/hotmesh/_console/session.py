@@ -22,7 +22,7 @@ from hotmesh._console.cell import (
     forget_sources,
     format_exception,
     is_statement_exit,
-    safe_repr,
+    pretty,
 )
 from hotmesh._console.interrupt import SessionInterrupt, SleepGate, sleep_gate
 from hotmesh._console.output import Outbox, Route, current_route
@@ -54,8 +54,10 @@ class Session:
         on_end: Callable[[Session], None],
         on_start: Callable[[], None] = lambda: None,
         gate: SleepGate = sleep_gate,
+        width: int = 80,
     ) -> None:
         self.sid = sid
+        self.width = width  # the client's terminal: results are laid out to fit
         # Filled on the worker thread (building it imports the code server),
         # before the first statement and before ``on_start`` runs.
         self.namespace: dict[str, Any] = {}
@@ -277,7 +279,7 @@ class Session:
                         value = self._run_coroutine(value)
                     if step.echo and value is not None:
                         self.namespace["_"] = value
-                        shown = safe_repr(value)
+                        shown = pretty(value, self.width)
                         self.outbox.send(protocol.result(rid, shown))
             except BaseException as exc:
                 return exc

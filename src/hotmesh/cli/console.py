@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -85,11 +86,18 @@ def _connect(args: argparse.Namespace, via: str) -> Any:
     endpoint = resolve(args.node, cookie=cookie)
     client = ConsoleClient.connect(endpoint, cookie)
     try:
-        client.open(via=via, timeout=args.connect_timeout)
+        client.open(via=via, timeout=args.connect_timeout, width=_width())
     except BaseException:
         client.close(timeout=0)
         raise
     return client
+
+
+def _width() -> int:
+    """Columns to lay results out in: the terminal's, else 80 (a pipe, a file)."""
+    if sys.stdout is not None and sys.stdout.isatty():
+        return shutil.get_terminal_size((80, 24)).columns
+    return 80
 
 
 def _history_file(cookie_file: str | None) -> str:

@@ -9,6 +9,7 @@ during and after the live upgrade. Starts processes; loopback only.
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import sys
 import threading
@@ -161,7 +162,7 @@ def _attached(demo: Any, snippet: Path) -> bool:
     client = ConsoleClient.connect(node.endpoint, demo.cluster.cookie)
     stop = threading.Event()
     try:
-        client.open(via="attach")
+        client.open(via="attach", width=shutil.get_terminal_size((80, 24)).columns)
         # The snippet is pasted for the engineer, as the first cell of the session,
         # so its functions can be shipped to the other nodes like any pasted code.
         pasted = client.execute(snippet.read_text(encoding="utf-8"), name=snippet.name)

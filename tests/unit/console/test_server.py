@@ -423,3 +423,15 @@ def test_a_statement_that_will_not_stop_is_reported_then_left_running(
     # The interrupt sent at the first press lands once the wait returns.
     assert ended[0]["status"] == "interrupted"
     assert [e["event"] for e in server.audit.read()].count("abandon") == 1
+
+
+def test_results_fit_the_width_the_client_asked_for(
+    fake_node: FakeNode, server: ConsoleServer
+) -> None:
+    client = ConsoleClient(fake_node.connect(), ping_interval=0.1, silence_limit=5.0)
+    client.open(width=40)
+    try:
+        outcome, _ = run(client, "{f'node{i}@host': i for i in range(6)}")
+        assert outcome.results[0].splitlines()[:2] == ["{'node0@host': 0,", " 'node1@host': 1,"]
+    finally:
+        client.close()

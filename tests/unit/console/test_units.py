@@ -12,7 +12,7 @@ import pytest
 
 import hotmesh
 from hotmesh import NodeDown, RemoteError
-from hotmesh._console.cell import compile_cell, format_exception, safe_repr
+from hotmesh._console.cell import compile_cell, format_exception, pretty, safe_repr
 from hotmesh._console.interrupt import SessionInterrupt, SleepGate, raise_in_thread
 from hotmesh._console.leases import Detach, LeaseBook, Reap
 from hotmesh._console.output import Outbox, Route, RoutedStream, current_route
@@ -306,3 +306,18 @@ def test_hotmesh_errors_are_named_as_users_import_them() -> None:
         raise NodeDown("b@h")
     except NodeDown as exc:
         assert format_exception(exc).splitlines()[-1].startswith("hotmesh.NodeDown: ")
+
+
+def test_results_are_laid_out_over_lines_when_they_do_not_fit() -> None:
+    table = {f"app{i}@web{i % 3}": {"version": "v2+3fa9c1d2", "up": True} for i in range(24)}
+    text = pretty(table, width=100)
+    lines = text.splitlines()
+    assert len(lines) == 24 and all(f"'app{i}@web{i % 3}'" in lines[i] for i in range(24))
+    assert eval(text) == table  # still the value's repr, only laid out
+    assert pretty([1, 2, 3]) == "[1, 2, 3]"
+
+    class Custom:
+        def __repr__(self) -> str:
+            return "<custom " + "x" * 200 + ">"
+
+    assert pretty(Custom()) == repr(Custom())
