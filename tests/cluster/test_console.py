@@ -302,3 +302,32 @@ def test_a_remote_failure_shows_both_nodes_user_frames_and_the_message_once(
     assert text.count("no stock for anvil") == 1
     assert "hotmesh/_rpc" not in text and "hotmesh/_console" not in text
     assert len(text.splitlines()) <= 10
+
+
+def test_status_and_who_show_every_node_and_who_is_attached(
+    attach: Attach, pair: LocalCluster
+) -> None:
+    client = attach(1)
+    run(client, "'attached'")
+    env = dict(os.environ)
+    env.update(HOTMESH_STATE_DIR=str(pair.state_root), HOTMESH_COOKIE_FILE=str(pair.cookie_file))
+
+    def hotmesh(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "hotmesh", *args]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+
+    done = hotmesh("status", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {row["node"]: row for row in map(json.loads, done.stdout.splitlines())}
+    assert sorted(rows) == sorted(pair.names)
+    first, second = (rows[name] for name in pair.names)
+    assert first["version"] and first["uptime"] > 0 and first["provisional_left"] is None
+    sid = client.info.sid if client.info else ""
+    assert [s["sid"] for s in second["sessions"]] == [sid]
+    assert second["sessions"][0]["via"] == "attach" and second["sessions"][0]["user"]
+    table = hotmesh("status", pair.names[0]).stdout.splitlines()
+    assert table[0].split() == ["NODE", "VERSION", "AIRBAG", "UP", "CONSOLES"]
+    assert len(table) == 3 and "(attach)" in table[1 + pair.names.index(pair.names[1])]
+    who = hotmesh("who").stdout.splitlines()
+    assert who[0].split()[:3] == ["NODE", "USER", "FROM"]
+    assert [line.split()[0] for line in who if sid in line] == [pair.names[1]]

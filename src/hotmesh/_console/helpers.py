@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from hotmesh._console.activity import Activities, Stack, activities, stack_of
 from hotmesh._console.output import Outbox, current_route
 from hotmesh._errors import ConsoleError
 from hotmesh._runtime import NodeLike, current_node
@@ -30,6 +31,9 @@ hotmesh console helpers (this namespace is yours alone; others attached here hav
   code                        the code server (hotmesh.code): load_file, soft_purge, ...
   versions()                  every node's version (hotmesh.deploy.node_versions)
   confirm(nodes=None)         keep a provisional upgrade: this node's, or nodes' (a list or "all")
+  ps()                        this node's threads and asyncio tasks: the function and
+                              module version each is in
+  where(t)                    the stack of one of them (a ps() row, an id or a name)
   spawn(fn, *args)            start a thread whose print() output comes to this console
   log_here(name, level)       show that logger's records here (returns a function to stop)
   node().stop(confirm=True)   stop this node (without confirm=True it refuses)
@@ -214,6 +218,22 @@ def confirm(nodes: Any = None, **kwargs: Any) -> Any:
     return confirm_upgrade(nodes, **kwargs)
 
 
+def ps() -> Activities:
+    """This node's threads and asyncio tasks, each with the function it is in and
+    the version of that function's module (shown as a table)."""
+    return activities()
+
+
+def where(target: Any) -> Stack:
+    """The stack of a thread or task of this node: a ``ps()`` row, a thread id,
+    a task id, a thread or task name, a Thread or a Task.
+
+    Raises:
+        LookupError: no such thread or task.
+    """
+    return stack_of(target)
+
+
 def help_hotmesh() -> None:
     """Print the list of console helpers."""
     print(_HELP)
@@ -262,6 +282,8 @@ def make_namespace(get_node: Callable[[], NodeLike]) -> dict[str, Any]:
         "confirm": confirm,
         "spawn": spawn,
         "log_here": log_here,
+        "ps": ps,
+        "where": where,
         "help_hotmesh": help_hotmesh,
     }
     for name, fn in helpers.items():

@@ -46,6 +46,7 @@ class _Attached:
     def __init__(self, sender: bytes, client: dict[str, Any]) -> None:
         self.sender = sender
         self.client = client
+        self.since = time.time()
 
 
 class ConsoleServer:
@@ -136,6 +137,23 @@ class ConsoleServer:
     def session_count(self) -> int:
         with self._lock:
             return len(self._sessions)
+
+    def sessions(self) -> list[dict[str, Any]]:
+        """The attached consoles: sid, the client's user/host/pid/via, since (Unix
+        time), busy (a statement runs or waits) and detached (its lease expired)."""
+        with self._lock:
+            entries = list(self._sessions.items())
+            detached = {sid for sid, _ in entries if self._leases.is_detached(sid)}
+        return [
+            {
+                "sid": sid,
+                **entry.client,
+                "since": round(entry.since, 3),
+                "busy": entry.session.is_busy,
+                "detached": sid in detached,
+            }
+            for sid, entry in entries
+        ]
 
     # -- handlers (I/O thread) -------------------------------------------------
 
@@ -349,6 +367,12 @@ class ConsoleServer:
             self._node.send_to(sender, message)
         except Exception as exc:
             _log.debug("console reply to a vanished client dropped: %s", exc)
+
+
+def servers_of(node: object) -> list[ConsoleServer]:
+    """The console servers running for ``node`` in this process."""
+    with _servers_lock:
+        return [server for server in _servers if server._node is node]
 
 
 def _width(asked: object) -> int:

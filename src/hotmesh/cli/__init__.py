@@ -18,6 +18,7 @@ SUBCOMMANDS: list[str] = [
     "hotmesh.cli.local",
     "hotmesh.cli.demo",
     "hotmesh.cli.console",
+    "hotmesh.cli.status",
     "hotmesh.cli.deploy",
 ]
 
