@@ -294,8 +294,9 @@ def test_attach_streams_output_to_the_terminal_byte_exact(single: LocalCluster) 
 def test_ctrl_c_bursts_and_a_stuck_statement_always_resolve_in_a_real_terminal(
     single: LocalCluster,
 ) -> None:
-    env = {k: v for k, v in cli_env(single).items() if k.startswith(("HOTMESH_", "PYTHON"))}
-    env.update(TERM="xterm", PATH=os.environ.get("PATH", ""))
+    keep = ("HOTMESH_", "PYTHON", "PROMPT_TOOLKIT_", "PATH", "HOME")
+    env = {k: v for k, v in single.env().items() if k.startswith(keep)}
+    env["TERM"] = "xterm"
     argv = [sys.executable, "-m", "hotmesh", "attach", single.names[0], "--no-history"]
     term = Terminal(argv, env)
     try:

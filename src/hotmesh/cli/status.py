@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import hotmesh
@@ -147,7 +148,7 @@ def _who(session: dict[str, Any]) -> str:
     return f"{session.get('user')}@{session.get('host')} ({session.get('via')})"
 
 
-def _format(table: list[tuple[str, ...]]) -> str:
+def _format(table: Sequence[tuple[str, ...]]) -> str:
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
