@@ -49,6 +49,11 @@ def complete(namespace: dict[str, Any], code: str, pos: int) -> list[Item]:
 class CompletionService:
     """Runs completions off the caller's thread and answers each exactly once.
 
+    jedi is loaded by the first request, not before: loading it unpickles
+    parse caches in single C calls that hold the GIL for tens of milliseconds
+    each (measured: opening a first session that warmed jedi stalled the
+    node's service by 170-630 ms; without it, as much as a second session).
+
     The reply comes with status 'ok', 'error' or 'timeout'. A completion still
     running at the cap gets a 'timeout' reply at once; its late result is
     dropped. jedi is not thread-safe and cannot be stopped, so completions run
@@ -61,18 +66,7 @@ class CompletionService:
         self._timeout = timeout
         self._cold_timeout = cold_timeout
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="hotmesh-complete")
-        self._warmed = False
         self._ready = threading.Event()  # jedi imported and run once
-
-    def warm(self) -> None:
-        """Import jedi in the background (about 0.4 s), so the first Tab is quick.
-
-        Called when a session opens, not at node start: nodes nobody attaches
-        to never pay for jedi.
-        """
-        if not self._warmed:
-            self._warmed = True
-            self._pool.submit(complete, {}, "", 0).add_done_callback(lambda f: self._ready.set())
 
     def request(self, namespace: dict[str, Any], code: str, pos: int, reply: Reply) -> None:
         """Complete ``code`` at ``pos``; ``reply(items, status)`` is called once."""

@@ -212,8 +212,6 @@ class ConsoleServer:
             self._sessions[sid] = entry
             self._leases.heard(sid, time.monotonic())
         entry.session.start()
-        if self._completions is not None:
-            self._completions.warm()
 
     def _on_exec(self, sender: bytes, message: dict[str, Any]) -> None:
         entry = self._find(sender, message)

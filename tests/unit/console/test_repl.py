@@ -171,9 +171,10 @@ def test_tab_completes_from_the_nodes_namespace(session: Callable[[], Session]) 
         s.type("remote_only_name = 5\r")
         s.type("remote_only_na\t")
         buffer = s.repl.default_buffer
-        wait_until(lambda: buffer.text == "remote_only_name", timeout=10, message="completed")
+        # The first Tab loads jedi on the node: seconds on a loaded machine.
+        wait_until(lambda: buffer.text == "remote_only_name", timeout=30, message="completed")
         s.type("\r")
-        wait_until(lambda: s.results, timeout=10, message="completed name evaluated")
+        wait_until(lambda: s.results, timeout=30, message="completed name evaluated")
         s.type("\x04")
 
     run_repl(s, feed)
