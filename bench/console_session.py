@@ -183,7 +183,7 @@ def output(cluster: LocalCluster, mib: int) -> None:
         child.expect(rb"\[1\]>")
         start = time.perf_counter()
         child.send("\x1b[200~" + code + "\x1b[201~\r")
-        while b"END-MARK" not in received[-4096:]:
+        while not re.search(rb"END-MARK.*\[2\]", received[-8192:], re.S):
             received += child.read_nonblocking(1 << 20, timeout=60)
         attach_s = time.perf_counter() - start
     finally:
