@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hotmesh import code
-from hotmesh._runtime import current_node
+from hotmesh._runtime import current_node, running_nodes
 from hotmesh.deploy.actions import ActionLog, record_key
 from hotmesh.deploy.release import Manifest, read_manifest, version_string
 
@@ -81,12 +81,26 @@ def managed_hashes() -> dict[str, str]:
 
 _lock = threading.Lock()
 _deployments: dict[str, Deployment] = {}
+# Bare deployments made on demand by current() for a node that had none
+# installed: forgotten once that node no longer runs (nothing uninstalls them).
+_made: set[str] = set()
+
+
+def _forget_stopped() -> None:
+    """Drop the on-demand deployments of nodes that stopped (caller holds _lock)."""
+    if not _made:
+        return
+    running = {node.name for node in running_nodes()}
+    for name in list(_made - running):
+        _made.discard(name)
+        _deployments.pop(name, None)
 
 
 def install(deployment: Deployment) -> None:
     """Make ``deployment`` the one of its node in this process (done at node start)."""
     with _lock:
         _deployments[deployment.node_name] = deployment
+        _made.discard(deployment.node_name)
 
 
 def uninstall(deployment: Deployment) -> None:
@@ -107,6 +121,7 @@ def current() -> Deployment:
         HotmeshError: no deployment fits and no node runs here.
     """
     with _lock:
+        _forget_stopped()
         if len(_deployments) == 1:
             return next(iter(_deployments.values()))
     node = current_node()
@@ -117,6 +132,8 @@ def current() -> Deployment:
     deployment = Deployment(node.name, Path(node.state_dir) / "deploy")
     deployment.known_modules = set(code.available_modules())
     with _lock:
+        if node.name not in _deployments:
+            _made.add(node.name)
         return _deployments.setdefault(node.name, deployment)
 
 
