@@ -8,6 +8,7 @@ half of a multi-module switch. Reads the file system and executes module code.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import linecache
@@ -17,7 +18,7 @@ import threading
 import time
 import types
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec
 from typing import Any, Literal
@@ -436,34 +437,45 @@ class CodeServer:
             if prepared._finished:
                 raise CodeError("these prepared modules were already switched to")
             suspension = Suspension.of(prepared.versions, prepared._facades, prepared._expected)
-            if suspension is not None:
-                # Erlang's suspend, code_change, resume: see hotmesh.code.suspend.
-                with self._switch:
-                    self._check_switchable(prepared)
-                    suspension.begin()
-                try:
-                    suspension.convert()
-                except BaseException:
-                    with self._switch:
-                        suspension.abort()
-                    raise
-            try:
-                with self._switch:
-                    self._check_switchable(prepared)
-                    self._publish(prepared._built, prepared._facades)
-                    for mod, facade in prepared._facades.items():
-                        self._facades[mod] = facade
-            except BaseException:
-                if suspension is not None:
-                    with self._switch:
-                        suspension.abort()
-                raise
-            if suspension is not None:
-                suspension.end()
+
+            def check() -> None:
+                self._check_switchable(prepared)
+
+            with self._suspended(suspension, check), self._switch:
+                check()
+                self._publish(prepared._built, prepared._facades)
+                for mod, facade in prepared._facades.items():
+                    self._facades[mod] = facade
             prepared._finished = True
             for b in prepared._built.values():
                 self._remember(b)
             return dict(prepared.versions)
+
+    @contextlib.contextmanager
+    def _suspended(
+        self, suspension: Suspension | None, check: Callable[[], None]
+    ) -> Iterator[None]:
+        """Run the switch in the body under Erlang's suspend, code_change, resume.
+
+        With a suspension: ``check`` and the gates go up in one step, the hooks
+        convert, the body switches, the waiting calls go in. If the conversion or
+        the switch fails, the versions being left are shown again. Without one,
+        the body just runs. See hotmesh.code.suspend.
+        """
+        if suspension is None:
+            yield
+            return
+        with self._switch:
+            check()
+            suspension.begin()
+        try:
+            suspension.convert()
+            yield
+        except BaseException:
+            with self._switch:
+                suspension.abort()
+            raise
+        suspension.end()
 
     def _check_switchable(self, prepared: Prepared) -> None:
         """Refuse (NotPurged, LoadError) a switch that cannot happen; changes nothing."""
@@ -548,25 +560,8 @@ class CodeServer:
                 after_revert(self._world, names)  # refuse before anything happens
                 entries = {mod: self._world.get(mod, EMPTY) for mod in names}
             suspension = Suspension.of_revert(entries, self._facades)
-            if suspension is not None:
-                with self._switch:
-                    suspension.begin()
-                try:
-                    suspension.convert()
-                except BaseException:
-                    with self._switch:
-                        suspension.abort()
-                    raise
-            try:
-                with self._switch:
-                    self._switch_back(names)
-            except BaseException:
-                if suspension is not None:
-                    with self._switch:
-                        suspension.abort()
-                raise
-            if suspension is not None:
-                suspension.end()
+            with self._suspended(suspension, lambda: None), self._switch:
+                self._switch_back(names)
 
     def _switch_back(self, names: list[str]) -> None:
         updates = after_revert(self._world, names)
