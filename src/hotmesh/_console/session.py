@@ -71,6 +71,9 @@ class Session:
         self._lock = threading.Lock()
         self._input = threading.Condition(self._lock)
         self._running: int | None = None
+        # The statement whose outcome is not yet audited: the session stays
+        # busy until then, so a reaped session's detach follows its "done".
+        self._unreported: int | None = None
         self._interrupt_requested = False
         self._answer: tuple[str, bool] | None = None
         self._in_input = False
@@ -94,7 +97,7 @@ class Session:
     def is_busy(self) -> bool:
         """True while a statement runs or waits in the queue."""
         with self._lock:
-            return self._running is not None or self._queued > 0
+            return self._running is not None or self._unreported is not None or self._queued > 0
 
     def is_current_thread(self) -> bool:
         """True when called from this session's worker or a statement it left running."""
@@ -157,6 +160,7 @@ class Session:
             left = self._thread
             self._abandoned[left.ident or 0] = rid
             self._running = None
+            self._unreported = None
             self._task = None
             self._loop = None  # the statement keeps its own event loop
             self._thread = threading.Thread(
@@ -239,6 +243,7 @@ class Session:
         with self._lock:
             self._queued -= 1
             self._running = rid
+            self._unreported = rid
             self._interrupt_requested = False
             self._input_interrupt = False
             self._answer = None
@@ -265,6 +270,9 @@ class Session:
         # Audited before the client hears the outcome, so that a detach it
         # sends next is always logged after this statement.
         self._audit(record)
+        with self._lock:
+            if self._unreported == rid:
+                self._unreported = None
         self.outbox.send(protocol.done(rid, status, duration, exc_type, text, exit_code))
         if status == "exit" and threading.current_thread() is self._thread:
             self.close()  # (a statement that was left running ends only itself)
