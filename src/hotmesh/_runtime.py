@@ -95,6 +95,10 @@ class NodeLike(Protocol):
         """Run ``fn`` on every target at once; ``(results, bad_nodes)``."""
         ...
 
+    def monitor_nodes(self, callback: Callable[[str, str], None]) -> Callable[[], None]:
+        """Call ``callback(event, name)`` on every nodeup/nodedown; returns the stop callable."""
+        ...
+
     def register_handler(self, kind: str, handler: Handler) -> None:
         """Hand messages of type ``kind`` to ``handler`` on the I/O thread."""
         ...

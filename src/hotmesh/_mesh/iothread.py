@@ -21,6 +21,8 @@ from typing import Any, TypeVar, cast
 
 import zmq
 
+from hotmesh._errors import TransportError
+
 log = logging.getLogger("hotmesh.mesh")
 
 Callback = Callable[..., Any]
@@ -199,7 +201,12 @@ class IOThread:
             self.loop.call_soon_threadsafe(fn, *args)
 
     def run_sync(self, fn: Callable[[], T], timeout: float = 5.0) -> T:
-        """Run ``fn()`` on the loop and return its result (raises its exception)."""
+        """Run ``fn()`` on the loop and return its result (raises its exception).
+
+        Raises:
+            TransportError: the loop did not run it within ``timeout`` seconds
+                (the I/O thread is stuck or gone).
+        """
         if self.in_thread():
             return fn()
         done = threading.Event()
@@ -215,7 +222,7 @@ class IOThread:
 
         self.submit(job)
         if not done.wait(timeout):
-            raise TimeoutError("the node's I/O thread did not answer")
+            raise TransportError(f"the node's I/O thread did not answer within {timeout:g} s")
         if box[1] is not None:
             raise box[1]
         return cast(T, box[0])

@@ -34,7 +34,9 @@ def this_node() -> NodeLike:
     return current_node()
 
 
-def resolve_targets(nodes: str | Iterable[str] | None, *, node: Any = None) -> list[str]:
+def resolve_targets(
+    nodes: str | Iterable[str] | None, *, node: NodeLike | None = None
+) -> list[str]:
     """Node names for ``nodes``: None is this node, ``"all"`` this node and its peers.
 
     Raises:
@@ -83,7 +85,7 @@ def submit(
     fn: str | Callable[..., Any],
     args: Sequence[Any],
     *,
-    node: Any,
+    node: NodeLike,
     timeout: float,
     kwargs: dict[str, Any] | None = None,
 ) -> Future[Any]:
@@ -100,7 +102,7 @@ def run_on(
     fn: str | Callable[..., Any],
     *args: Any,
     timeout: float = 10.0,
-    node: Any = None,
+    node: NodeLike | None = None,
     kwargs: dict[str, Any] | None = None,
 ) -> dict[str, tuple[bool, Any]]:
     """Run ``fn(*args, **kwargs)`` on every target at once; ``{node: (ok, value or exception)}``.

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 from hotmesh._errors import ConfigError
+from hotmesh._runtime import NodeLike
 from hotmesh.demo.frontend import FrontEnd
 from hotmesh.service import service_status, services, start_service, stop_service
 
@@ -24,7 +24,7 @@ PORT_ENV = "HOTMESH_DEMO_PORT"
 _frontend: FrontEnd | None = None
 
 
-def start(node: Any, *, port: int | None = None) -> int:
+def start(node: NodeLike | None, *, port: int | None = None) -> int:
     """Start the demo service and its TCP front end on 127.0.0.1; return the port.
 
     The port comes from ``port``, else ``$HOTMESH_DEMO_PORT``, else a free one. Prints
@@ -43,7 +43,7 @@ def start(node: Any, *, port: int | None = None) -> int:
         frontend = FrontEnd(SERVICE, port=port)
         frontend.start()
         _frontend = frontend
-    name = getattr(node, "name", "this node")
+    name = node.name if node is not None else "this node"
     print(f"hotmesh demo: {name} serves demokv on 127.0.0.1:{_frontend.port}", flush=True)
     log.info("demo front end listening on 127.0.0.1:%d", _frontend.port)
     return _frontend.port

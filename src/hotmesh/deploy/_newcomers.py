@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from hotmesh._runtime import NodeLike
 from hotmesh.deploy import _state
 from hotmesh.deploy.fleet import fleet_release
 from hotmesh.deploy.notices import announce
@@ -19,11 +20,8 @@ log = logging.getLogger("hotmesh.deploy")
 READY_WITHIN = 30.0  # seconds a newcomer has to finish starting before it is checked
 
 
-def watch(node: Any, deployment: _state.Deployment) -> Callable[[], None]:
+def watch(node: NodeLike, deployment: _state.Deployment) -> Callable[[], None]:
     """Check every node that comes up against this node's release; returns the stop callable."""
-    monitor = getattr(node, "monitor_nodes", None)
-    if monitor is None:
-        return lambda: None
 
     def on_event(event: str, name: str) -> None:
         if event == "nodeup" and name != node.name:
@@ -35,11 +33,10 @@ def watch(node: Any, deployment: _state.Deployment) -> Callable[[], None]:
                 daemon=True,
             ).start()
 
-    stop: Callable[[], None] = monitor(on_event)
-    return stop
+    return node.monitor_nodes(on_event)
 
 
-def _check(node: Any, deployment: _state.Deployment, name: str) -> None:
+def _check(node: NodeLike, deployment: _state.Deployment, name: str) -> None:
     from hotmesh.deploy.versions import node_status
 
     # A node is up in the mesh before its deploy layer has read its release.

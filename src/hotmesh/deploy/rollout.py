@@ -12,6 +12,7 @@ from typing import Any
 
 from hotmesh._errors import RemoteError, UpgradeError
 from hotmesh._rpc.fanout import Unreachable, reason_of, run_on, submit, this_node
+from hotmesh._runtime import NodeLike
 from hotmesh.deploy import plans
 from hotmesh.deploy.dryrun import FleetPlan, UpgradePlan
 from hotmesh.deploy.plans import Batch
@@ -271,7 +272,7 @@ def _dry_run(
     names: list[str],
     batches: list[Batch],
     fn: Callable[..., Any] | str,
-    node: Any,
+    node: NodeLike,
     timeout: float,
     out: Callable[[str], Any],
 ) -> FleetPlan:
@@ -297,7 +298,7 @@ def _dry_run(
 def _run_batch(
     step: Batch,
     fn: Callable[[], Any] | str,
-    node: Any,
+    node: NodeLike,
     pool: ThreadPoolExecutor,
     rollout: Rollout,
     timeout: float,

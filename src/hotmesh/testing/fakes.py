@@ -49,6 +49,7 @@ class FakeNode:
         self.handlers: dict[str, Handler] = {}
         self.outboxes: dict[bytes, queue.SimpleQueue[Message]] = {}
         self.stopped = False
+        self.monitors: list[Callable[[str, str], None]] = []
         self._inbox: queue.SimpleQueue[tuple[bytes, Message] | None] = queue.SimpleQueue()
         self._ids = itertools.count(1)
         self._thread = threading.Thread(target=self._io, name="fake-io", daemon=True)
@@ -87,6 +88,16 @@ class FakeNode:
         **kwargs: Any,
     ) -> None:
         """Nothing runs."""
+
+    def monitor_nodes(self, callback: Callable[[str, str], None]) -> Callable[[], None]:
+        """Keep ``callback`` in ``monitors`` (a fake mesh has no events of its own)."""
+        self.monitors.append(callback)
+
+        def stop() -> None:
+            if callback in self.monitors:
+                self.monitors.remove(callback)
+
+        return stop
 
     def multicall(
         self,

@@ -8,7 +8,6 @@ import itertools
 import sys
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +15,9 @@ import pytest
 
 import hotmesh.code as code
 from hotmesh.deploy import _startup, _state, airbag
+from hotmesh.testing.fakes import FakeNode
 
 _ids = itertools.count()
-
-
-@dataclass
-class FakeNode:
-    """What the deploy extension reads from a node: name, state dir, options."""
-
-    name: str
-    state_dir: Path
-    options: dict[str, Any] = field(default_factory=dict)
 
 
 class Release:
@@ -51,6 +42,7 @@ class Release:
         self.manifest("v1")
         self.state_dir = root / "state"
         self.stop: Any = None
+        self.node: FakeNode | None = None
 
     def manifest(self, version: str, extra: str = "") -> None:
         text = f'version = "{version}"\npackages = ["{self.pkg}"]\n{extra}'
@@ -83,14 +75,17 @@ class Release:
 
     def boot(self) -> None:
         """Start the deploy extension as a node start would."""
-        node = FakeNode("n1@h", self.state_dir, {"release": str(self.path)})
-        self.stop = _startup.start(node)
+        self.node = FakeNode("n1@h", self.state_dir, options={"release": str(self.path)})
+        self.stop = _startup.start(self.node)
 
     def halt(self) -> None:
         """Stop the extension and forget the loaded code (a process exit)."""
         if self.stop is not None:
             self.stop()
             self.stop = None
+        if self.node is not None:
+            self.node.close()
+            self.node = None
         code._reset()
         for mod in [m for m in sys.modules if m == self.pkg or m.startswith(self.pkg + ".")]:
             del sys.modules[mod]

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from hotmesh._errors import TransportError
 from hotmesh._mesh.iothread import IOThread, PollLoop
 from hotmesh._mesh.zap import RefusalLog
 
@@ -34,6 +35,19 @@ def test_run_sync_returns_the_value_and_raises_the_error() -> None:
     finally:
         io.stop()
     io.stop()  # twice is fine
+
+
+def test_run_sync_on_a_stuck_loop_raises_a_transport_error() -> None:
+    io = IOThread(name="hotmesh-io-test")
+    io.start()
+    release = threading.Event()
+    try:
+        io.submit(lambda: release.wait(5))  # the loop is busy in a job that does not return
+        with pytest.raises(TransportError, match=r"did not answer within 0\.1 s"):
+            io.run_sync(lambda: 42, timeout=0.1)
+    finally:
+        release.set()
+        io.stop()
 
 
 def test_timers_fire_in_order_and_cancelled_ones_do_not() -> None:
