@@ -24,12 +24,22 @@ RELEASE = "v2"  # the `version` in the new release's hotmesh-release.toml
 # -- Upgrade actions of this deploy ---------------------------------------
 # Each runs once per node per release, after the new code is loaded; if one
 # raises, that node's code switch is reverted and the rollout stops there.
-# Name every action in upgrade_node() below with a stable id.
+# Name every action in upgrade_node() below with a stable id. A setting the
+# new code reads is an action of its own, ("id", {"key": value}): set on the
+# node live and on disk, and shown by dry_run=True. What code must do is a
+# function of no arguments, ("id", fn): a dry run names it but cannot say what
+# it will change. Actions a node restarted onto the new files must run too
+# belong in the release's hotmesh-release.toml ([[actions]]): it runs them as
+# it starts.
+
+CART_LIMIT = {"cart.max_items": 50}  # example: a setting the new code reads
 
 
-def raise_cart_limit():
-    """Example action: a setting the new code reads, changed live and on disk."""
-    settings.set("cart.max_items", 50)
+def rebuild_indexes():
+    """Example action that runs code (add it to upgrade_node below to use it)."""
+    import shop.indexes  # reach application code through its module
+
+    shop.indexes.rebuild(limit=settings.get("cart.max_items"))
 
 
 # -- The four functions ----------------------------------------------------
@@ -43,7 +53,8 @@ def upgrade_node(provisional=None, dry_run=False):
     return deploy.upgrade_node(
         release=RELEASE,
         actions=[
-            ("2026-11-24-raise-cart-limit", raise_cart_limit),
+            ("2026-11-24-raise-cart-limit", CART_LIMIT),
+            # ("2026-11-24-rebuild-indexes", rebuild_indexes),
         ],
         provisional=provisional,
         dry_run=dry_run,

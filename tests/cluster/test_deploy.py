@@ -112,7 +112,10 @@ def test_rolling_upgrade_from_a_console_on_node_1_brings_every_node_to_v2(
     # The dry run said what each node would do, and changed nothing.
     assert "dry run of a rolling upgrade of 4 node(s) in 4 batch(es): nothing changes" in lines
     for name in cluster.names:
-        assert f"{name}  would load 1 module, run 2026-11-24-raise-cart-limit" in lines, lines
+        expected = (
+            f"{name}  would load 1 module, run 2026-11-24-raise-cart-limit, set cart.max_items"
+        )
+        assert expected in lines, lines
     assert "<dry run of 4 node(s): 4 would upgrade, 0 would not> []" in lines
     assert "-    return 1" in lines and "+    return 2" in lines
     after = next(line for line in lines if line.startswith("after the dry run:"))

@@ -25,8 +25,8 @@ FLOORS: list[set[str]] = [
     {"_rpc"},
     {"code"},
     {"service"},
-    {"deploy"},
     {"settings"},
+    {"deploy"},
     {"_console"},
     {"_node"},
     {""},  # hotmesh/__init__.py: the public API

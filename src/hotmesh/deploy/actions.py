@@ -3,12 +3,14 @@ under the node's state dir. ``ActionLog`` does file I/O; the rest is pure."""
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hotmesh import settings
 from hotmesh._errors import DeployError
 from hotmesh._files import atomic_write_json, read_json
 
@@ -17,12 +19,51 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 ACTION_ATTR = "__upgrade_action__"
 
 
+def _no_call() -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class UpgradeAction:
-    """One upgrade action: a stable ``id`` and the function to run (no arguments)."""
+    """One upgrade action: a stable ``id``, the settings it sets and the function to run.
+
+    ``settings`` (key -> JSON value) are set on this node, live and on disk,
+    before ``fn`` (no arguments) is called; they are declared, not run, so a
+    dry run can show them. An action may have either or both.
+    """
 
     id: str
-    fn: Callable[[], Any]
+    fn: Callable[[], Any] = _no_call
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def run(self) -> None:
+        """Set its settings on this node (live and on disk), then call ``fn``."""
+        for key, value in self.settings.items():
+            settings.apply_local(key, True, value, f"upgrade action {self.id}")
+        self.fn()
+
+    @property
+    def has_call(self) -> bool:
+        """True when the action runs a function (whose effects no dry run can show)."""
+        return self.fn is not _no_call
+
+    def settings_changes(self, current: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The settings it would change, given this node's ``current`` settings.
+
+        ``{"action", "key", "old", "new", "was_set"}`` each, for the keys whose
+        value would differ (``old`` is None and ``was_set`` False when unset).
+        """
+        return [
+            {
+                "action": self.id,
+                "key": key,
+                "old": current.get(key),
+                "new": value,
+                "was_set": key in current,
+            }
+            for key, value in self.settings.items()
+            if key not in current or current[key] != value
+        ]
 
 
 def upgrade_action(action_id: str) -> Callable[[F], F]:
@@ -56,24 +97,49 @@ def _check_id(action_id: object) -> str:
     return action_id
 
 
-def normalize(actions: Iterable[Any]) -> list[UpgradeAction]:
-    """Turn ``(id, fn)`` pairs, decorated functions and ``UpgradeAction`` into a list.
+def check_settings(owner: str, values: object) -> dict[str, Any]:
+    """``values`` as a settings dict (non-empty string keys, JSON values).
 
     Raises:
-        DeployError: an entry has no id, a bad id, is not callable, or an id repeats.
+        DeployError: not a mapping, a bad key, or a value JSON cannot hold.
+    """
+    if not isinstance(values, Mapping):
+        raise DeployError(f"{owner}: settings must be a table of key = value")
+    for key, value in values.items():
+        if not isinstance(key, str) or not key:
+            raise DeployError(f"{owner}: setting key {key!r} must be a non-empty string")
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise DeployError(f"{owner}: setting {key} = {value!r} is not a JSON value") from None
+    return dict(values)
+
+
+def normalize(actions: Iterable[Any]) -> list[UpgradeAction]:
+    """Turn ``(id, fn)`` and ``(id, {settings})`` pairs, decorated functions and
+    ``UpgradeAction`` into a list.
+
+    Raises:
+        DeployError: an entry has no id, a bad id, is not callable, has bad
+            settings, or an id repeats.
     """
     result: list[UpgradeAction] = []
     for entry in actions:
         if isinstance(entry, UpgradeAction):
             action = entry
+            check_settings(f"upgrade action {action.id}", action.settings)
+        elif isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], Mapping):
+            action_id = _check_id(entry[0])
+            values = check_settings(f"upgrade action {action_id}", entry[1])
+            action = UpgradeAction(action_id, settings=values)
         elif isinstance(entry, tuple) and len(entry) == 2:
             action = UpgradeAction(_check_id(entry[0]), entry[1])
         elif callable(entry) and hasattr(entry, ACTION_ATTR):
             action = UpgradeAction(_check_id(getattr(entry, ACTION_ATTR)), entry)
         else:
             raise DeployError(
-                f"upgrade action {entry!r} has no id: pass (id, fn) or decorate it "
-                "with @upgrade_action(id)"
+                f"upgrade action {entry!r} has no id: pass (id, fn), (id, {{settings}}) "
+                "or decorate it with @upgrade_action(id)"
             )
         if not callable(action.fn):
             raise DeployError(f"upgrade action {action.id}: {action.fn!r} is not callable")
@@ -81,6 +147,12 @@ def normalize(actions: Iterable[Any]) -> list[UpgradeAction]:
             raise DeployError(f"upgrade action id {action.id} is given twice")
         result.append(action)
     return result
+
+
+def merged(given: list[UpgradeAction], declared: list[UpgradeAction]) -> list[UpgradeAction]:
+    """The given actions, then the declared (manifest) ones whose id was not given."""
+    ids = {a.id for a in given}
+    return given + [a for a in declared if a.id not in ids]
 
 
 def record_key(release: str | None, action_id: str) -> str:

@@ -10,13 +10,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hotmesh import code, service
+from hotmesh import code, service, settings
 from hotmesh._errors import CodeError, DeployError, UpgradeError
+from hotmesh.code.roots import locate
 from hotmesh.code.scan import find_offenders
 from hotmesh.code.versions import source_hash
 from hotmesh.deploy import _state
-from hotmesh.deploy.actions import normalize
-from hotmesh.deploy.upgrade import _Upgrade
+from hotmesh.deploy.actions import UpgradeAction, merged, normalize
+from hotmesh.deploy.upgrade import _Upgrade, release_actions
 
 _FIELDS = (
     "node",
@@ -30,6 +31,8 @@ _FIELDS = (
     "xref",
     "hooks",
     "actions",
+    "settings",
+    "opaque",
     "purge",
     "running",
 )
@@ -47,7 +50,10 @@ class UpgradePlan(dict[str, Any]):
     (dangling references the
     sanity check finds), ``hooks`` (``__upgrade__`` hooks and services'
     ``code_change`` that would run), ``actions`` (upgrade action ids that
-    would run), ``purge`` (old versions the load must drop first, and whether
+    would run), ``settings`` (what their declared settings would change on
+    this node: ``{"action", "key", "old", "new", "was_set"}`` each), ``opaque``
+    (actions that call a function, whose effects no dry run can show),
+    ``purge`` (old versions the load must drop first, and whether
     old code still runs there) and ``running`` (threads and asyncio tasks now
     in code that would become old: ``{module: [descriptions]}``).
     """
@@ -67,6 +73,8 @@ class UpgradePlan(dict[str, Any]):
             parts.append(f"re-run {len(self['dependents'])} dependent(s)")
         if self.get("actions"):
             parts.append("run " + ", ".join(self["actions"]))
+        if self.get("settings"):
+            parts.append("set " + ", ".join(c["key"] for c in self["settings"]))
         if self.get("hooks"):
             parts.append(f"{len(self['hooks'])} hook(s)")
         if self.get("running"):
@@ -87,7 +95,17 @@ class UpgradePlan(dict[str, Any]):
         for hook in self.get("hooks") or []:
             lines.append(f"  hook     {hook}")
         for name in self.get("actions") or []:
-            lines.append(f"  action   {name}")
+            opaque = (
+                " (calls a function: effects not shown)"
+                if name in (self.get("opaque") or ())
+                else ""
+            )
+            lines.append(f"  action   {name}{opaque}")
+        for change in self.get("settings") or []:
+            old = repr(change["old"]) if change["was_set"] else "<unset>"
+            lines.append(
+                f"  setting  {change['key']}: {old} -> {change['new']!r} (by {change['action']})"
+            )
         for mod, threads in sorted((self.get("running") or {}).items()):
             lines.append(f"  running  {mod}: {', '.join(threads)}")
         return "\n".join(lines) + ">"
@@ -180,8 +198,10 @@ def _plan(
             "provisional",
             f"the provisional upgrade to {record.get('version_after')} is not confirmed yet",
         )
-    todo = job.pending_actions(given + job.release_actions(manifest), manifest)
+    todo = job.pending_actions(merged(given, release_actions(manifest)), manifest)
     plan["actions"] = [a.id for a in todo]
+    plan["settings"] = _settings_changes(todo)
+    plan["opaque"] = [a.id for a in todo if a.has_call]
     to_load, new, removed, _available = job.scan()
     plan["modules"] = [_change(m, "new" if m in new else "modified") for m in to_load]
     plan["modules"] += [_change(m, "removed") for m in removed]
@@ -201,6 +221,16 @@ def _plan(
         raise job.fail("purge", "old code is still running in " + ", ".join(busy))
     if problems:
         raise job.fail("xref", "\n".join(plan["xref"]))
+
+
+def _settings_changes(actions: list[UpgradeAction]) -> list[dict[str, Any]]:
+    """What the declared settings of ``actions`` would change here, in the order they run."""
+    current = settings.snapshot()
+    changes = []
+    for action in actions:
+        changes += action.settings_changes(current)
+        current.update(action.settings)
+    return changes
 
 
 def _change(mod: str, change: str) -> dict[str, Any]:
@@ -228,14 +258,12 @@ def _change(mod: str, change: str) -> dict[str, Any]:
 
 
 def _source_path(mod: str) -> Path | None:
-    """The file the next load of ``mod`` reads (through the normal import path)."""
-    import importlib.util
-
+    """The file the next load of ``mod`` reads (found without importing its package)."""
     current = code.current_version(mod)
     if current is not None and current.path:
         return Path(current.path)
     try:
-        spec = importlib.util.find_spec(mod)
+        spec = locate(mod)
     except (ImportError, ValueError):
         return None
     origin = getattr(spec, "origin", None)

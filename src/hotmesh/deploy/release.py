@@ -10,8 +10,10 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hotmesh._errors import DeployError
+from hotmesh.deploy.actions import check_settings
 
 MANIFEST_NAME = "hotmesh-release.toml"
 UNRELEASED = "unreleased"
@@ -21,10 +23,12 @@ _CALL_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 @dataclass(frozen=True)
 class ManifestAction:
-    """An upgrade action declared by the release: ``id`` and ``call`` ("pkg.mod:function")."""
+    """An upgrade action declared by the release: ``id``, ``call`` ("pkg.mod:function",
+    or None) and ``settings`` (key -> value set on the node before the call)."""
 
     id: str
-    call: str
+    call: str | None
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -62,16 +66,26 @@ def parse_manifest(text: str, *, source: str = MANIFEST_NAME) -> Manifest:
     for entry in data.get("actions", []):
         if not isinstance(entry, dict):
             raise DeployError(f"{source}: each [[actions]] entry must be a table")
-        action_id, call = entry.get("id"), entry.get("call")
-        if not isinstance(action_id, str) or not _ACTION_ID_RE.match(action_id):
-            raise DeployError(f"{source}: action id {action_id!r} is not a valid id")
-        if not isinstance(call, str) or not _CALL_RE.match(call):
-            raise DeployError(f"{source}: action {action_id}: 'call' must be 'pkg.module:function'")
-        actions.append(ManifestAction(action_id, call))
+        actions.append(_action(entry, source))
     unknown = set(data) - {"version", "packages", "actions"}
     if unknown:
         raise DeployError(f"{source}: unknown keys {sorted(unknown)}")
     return Manifest(version.strip(), tuple(packages), tuple(actions))
+
+
+def _action(entry: dict[str, Any], source: str) -> ManifestAction:
+    action_id, call = entry.get("id"), entry.get("call")
+    if not isinstance(action_id, str) or not _ACTION_ID_RE.match(action_id):
+        raise DeployError(f"{source}: action id {action_id!r} is not a valid id")
+    unknown = set(entry) - {"id", "call", "settings"}
+    if unknown:
+        raise DeployError(f"{source}: action {action_id}: unknown keys {sorted(unknown)}")
+    if call is not None and (not isinstance(call, str) or not _CALL_RE.match(call)):
+        raise DeployError(f"{source}: action {action_id}: 'call' must be 'pkg.module:function'")
+    values = entry.get("settings", {})
+    if call is None and not values:
+        raise DeployError(f"{source}: action {action_id}: give it a 'call', 'settings' or both")
+    return ManifestAction(action_id, call, check_settings(f"{source}: action {action_id}", values))
 
 
 def read_manifest(release_dir: str | Path) -> Manifest:

@@ -18,7 +18,14 @@ from hotmesh._errors import CodeError, DeployError, UpgradeError, XrefError
 from hotmesh._files import append_line
 from hotmesh.code.dependents import RERUN_FLAG
 from hotmesh.deploy import _services, _state
-from hotmesh.deploy.actions import ActionLog, UpgradeAction, normalize, pending, record_key
+from hotmesh.deploy.actions import (
+    ActionLog,
+    UpgradeAction,
+    merged,
+    normalize,
+    pending,
+    record_key,
+)
 from hotmesh.deploy.airbag import airbag_for
 from hotmesh.deploy.release import MANIFEST_NAME, Manifest
 from hotmesh.deploy.report import UpgradeReport
@@ -174,7 +181,7 @@ class _Upgrade:
                 "yet: confirm() it or let it revert first",
             )
         old_version = self.dep.version()
-        todo = self.pending_actions(given + self.release_actions(manifest), manifest)
+        todo = self.pending_actions(merged(given, release_actions(manifest)), manifest)
         self.step = "scan"
         to_load, new, removed, available = self.scan()
         self.step = "dependents"
@@ -401,11 +408,6 @@ class _Upgrade:
         except (DeployError, ValueError) as exc:
             raise self.fail("actions", str(exc)) from None
 
-    def release_actions(self, manifest: Manifest | None) -> list[UpgradeAction]:
-        if manifest is None:
-            return []
-        return [UpgradeAction(a.id, _resolver(a.call)) for a in manifest.actions]
-
     def after_switch(
         self, loaded: list[str], actions: list[UpgradeAction], manifest: Manifest | None
     ) -> list[str]:
@@ -422,7 +424,7 @@ class _Upgrade:
             key = record_key(release, action.id)
             book.mark_started(key, time.time())
             try:
-                action.fn()
+                action.run()
             except BaseException as exc:
                 book.forget(key)
                 self.undo(loaded)
@@ -460,6 +462,18 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, CodeError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def release_actions(manifest: Manifest | None) -> list[UpgradeAction]:
+    """The upgrade actions ``manifest`` declares, in its order (none without a manifest)."""
+    if manifest is None:
+        return []
+    return [
+        UpgradeAction(a.id, _resolver(a.call), dict(a.settings))
+        if a.call
+        else UpgradeAction(a.id, settings=dict(a.settings))
+        for a in manifest.actions
+    ]
 
 
 def _resolver(call: str) -> Callable[[], Any]:

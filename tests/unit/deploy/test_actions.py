@@ -10,6 +10,7 @@ from hotmesh import DeployError
 from hotmesh.deploy.actions import (
     ActionLog,
     UpgradeAction,
+    merged,
     normalize,
     pending,
     record_key,
@@ -37,11 +38,32 @@ def test_pairs_decorated_functions_and_actions_normalise_in_order() -> None:
         (_noop, "has no id"),
         (("bad id", _noop), "invalid"),
         (("ok-id", 42), "not callable"),
+        (("ok-id", {"k": object()}), "not a JSON value"),
+        (("ok-id", {"": 1}), "non-empty string"),
     ],
 )
 def test_bad_actions_are_refused(entry: object, message: str) -> None:
     with pytest.raises(DeployError, match=message):
         normalize([entry])
+
+
+def test_a_settings_pair_is_an_action_that_only_sets_them() -> None:
+    [action] = normalize([("limits", {"cart.max_items": 50})])
+    assert dict(action.settings) == {"cart.max_items": 50} and not action.has_call
+    assert action.settings_changes({"cart.max_items": 50}) == []
+    assert action.settings_changes({}) == [
+        {"action": "limits", "key": "cart.max_items", "old": None, "new": 50, "was_set": False}
+    ]
+
+
+def test_given_actions_come_first_and_replace_declared_ones_of_the_same_id() -> None:
+    given = normalize([("b", _noop), ("a", {"k": 1})])
+    declared = normalize([("a", _noop), ("c", _noop)])
+    assert [(a.id, a.has_call) for a in merged(given, declared)] == [
+        ("b", True),
+        ("a", False),
+        ("c", True),
+    ]
 
 
 def test_repeated_id_is_refused() -> None:

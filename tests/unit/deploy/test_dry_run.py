@@ -28,7 +28,7 @@ def snapshot(release: Release) -> dict[str, Any]:
         "code": {m: (c.hash, o.hash if o else None) for m, (c, o) in code.all_versions().items()},
         "modules": sorted(m for m in sys.modules if m.startswith(release.pkg)),
         "files": files,
-        "settings": settings.get("dry.limit"),
+        "settings": settings.snapshot(),
     }
 
 
@@ -171,3 +171,75 @@ def test_dry_run_says_the_purge_would_fail_while_old_code_runs(release: Release)
     finally:
         gate.set()
         thread.join(5)
+
+
+SETTINGS_ACTIONS = """
+[[actions]]
+id = "rel-limits"
+settings = { "dry.pool" = 32, "dry.mode" = "fast" }
+
+[[actions]]
+id = "rel-code"
+call = "PKG.migrate:run"
+"""
+
+
+def test_dry_run_shows_the_settings_the_actions_would_change(release: Release) -> None:
+    release.write("migrate", "def run():\n    return None\n")
+    release.manifest("v2", SETTINGS_ACTIONS.replace("PKG", release.pkg))
+    settings.apply_local("dry.pool", True, 8, "test")
+    given = [("given-same", {"dry.other": 1}), ("given-unchanged", {"dry.pool": 8})]
+    try:
+        before = snapshot(release)
+        plan = upgrade_node(actions=given, dry_run=True)
+        assert snapshot(release) == before
+        assert plan.ok and plan.actions == [
+            "given-same",
+            "given-unchanged",
+            "rel-limits",
+            "rel-code",
+        ]
+        # In the order the actions run: a value an earlier action sets is the next one's old.
+        assert plan.settings == [
+            {"action": "given-same", "key": "dry.other", "old": None, "new": 1, "was_set": False},
+            {"action": "rel-limits", "key": "dry.pool", "old": 8, "new": 32, "was_set": True},
+            {
+                "action": "rel-limits",
+                "key": "dry.mode",
+                "old": None,
+                "new": "fast",
+                "was_set": False,
+            },
+        ]
+        assert plan.opaque == ["rel-code"]
+        shown = repr(plan)
+        assert "set dry.other, dry.pool, dry.mode" in plan.summary()
+        assert "setting  dry.pool: 8 -> 32 (by rel-limits)" in shown
+        assert "setting  dry.mode: <unset> -> 'fast' (by rel-limits)" in shown
+        assert "action   rel-code (calls a function: effects not shown)" in shown
+        # The upgrade then does what the dry run showed, and a second dry run finds nothing.
+        report = upgrade_node(actions=given)
+        assert report.actions == plan.actions
+        assert [settings.get(k) for k in ("dry.other", "dry.pool", "dry.mode")] == [1, 32, "fast"]
+        again = upgrade_node(actions=given, dry_run=True)
+        assert again.ok and again.actions == [] and again.settings == []
+    finally:
+        for key in ("dry.other", "dry.pool", "dry.mode"):
+            settings.apply_local(key, False, None, "test")
+
+
+def test_an_action_given_and_declared_by_the_release_runs_once_as_given(
+    release: Release,
+) -> None:
+    release.manifest("v2", SETTINGS_ACTIONS.replace("PKG", release.pkg))
+    release.write("migrate", "RAN = []\n\ndef run():\n    RAN.append(1)\n")
+    try:
+        plan = upgrade_node(actions=[("rel-limits", {"dry.pool": 16})], dry_run=True)
+        assert plan.actions == ["rel-limits", "rel-code"]
+        assert [(c["key"], c["new"]) for c in plan.settings] == [("dry.pool", 16)]
+        report = upgrade_node(actions=[("rel-limits", {"dry.pool": 16})])
+        assert report.actions == ["rel-limits", "rel-code"]
+        assert settings.get("dry.pool") == 16 and settings.get("dry.mode") is None
+        assert release.imp("migrate").RAN == [1]
+    finally:
+        settings.apply_local("dry.pool", False, None, "test")

@@ -35,6 +35,16 @@ def test_manifest_with_actions_parses() -> None:
     ]
 
 
+def test_an_action_may_set_settings_with_or_without_a_call() -> None:
+    text = (
+        'version = "v2"\n[[actions]]\nid = "limits"\nsettings = { "cart.max_items" = 50 }\n'
+        '[[actions]]\nid = "both"\ncall = "m:f"\nsettings = { flag = true }\n'
+    )
+    limits, both = parse_manifest(text).actions
+    assert (limits.call, dict(limits.settings)) == (None, {"cart.max_items": 50})
+    assert (both.call, dict(both.settings)) == ("m:f", {"flag": True})
+
+
 @pytest.mark.parametrize(
     ("text", "names"),
     [
@@ -46,6 +56,10 @@ def test_manifest_with_actions_parses() -> None:
         ('version = "v1"\n[[actions]]\nid = "a b"\ncall = "m:f"', "action id"),
         ('version = "v1"\n[[actions]]\nid = "a"\ncall = "m.f"', "call"),
         ('version = "v1"\nextra = 1', "unknown keys"),
+        ('version = "v1"\n[[actions]]\nid = "a"', "give it a 'call', 'settings' or both"),
+        ('version = "v1"\n[[actions]]\nid = "a"\ncall = "m:f"\nrun = 1', "unknown keys"),
+        ('version = "v1"\n[[actions]]\nid = "a"\nsettings = 3', "table"),
+        ('version = "v1"\n[[actions]]\nid = "a"\nsettings = { at = 2026-11-24 }', "JSON"),
     ],
 )
 def test_bad_manifest_is_refused_naming_the_problem(text: str, names: str) -> None:
