@@ -729,7 +729,7 @@ class CodeServer:
         for name, (cur, previous) in list(self._world.items()):
             if cur is not None:
                 labels[id(cur.namespace)] = name
-            if previous is not None and previous is not old:
+            if previous is not None:
                 labels[id(previous.namespace)] = f"{name} (old {previous.vsn})"
         current_ns = current.namespace if current is not None else None
         return find_stale(old.namespace, current_ns, labels)

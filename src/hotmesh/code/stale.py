@@ -7,8 +7,10 @@ version forever, so the code server lists them for the engineer to fix.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
+import itertools
 import sys
 import types
 from dataclasses import dataclass
@@ -39,35 +41,103 @@ class StaleReference:
         return f"{self.kind}: {where} holds old {self.target}{extra}"
 
 
-def _old_objects(namespace: dict[str, Any], current: dict[str, Any] | None) -> list[Any]:
-    """Functions and classes defined by the version whose globals are ``namespace``."""
-    found: list[Any] = []
-    for name, value in list(namespace.items()):
-        if current is not None and current.get(name) is value:
-            continue
-        if isinstance(value, types.FunctionType) and value.__globals__ is namespace:
-            found.append(value)
-        elif isinstance(value, type) and value.__module__ == namespace.get("__name__"):
-            methods = [v for v in vars(value).values() if isinstance(v, types.FunctionType)]
-            if not methods or any(m.__globals__ is namespace for m in methods):
-                found.append(value)
-    return found
+_MAX_ITEMS = 5_000  # per container: a big data table is not followed to its end
+_CONTAINERS = (dict, list, tuple, set, frozenset)
 
 
-def _internal_ids(objects: list[Any], namespace: dict[str, Any]) -> set[int]:
-    """Objects that belong to the old version itself (its dicts, cells, methods)."""
-    ids = {id(namespace), id(objects)}
-    for obj in objects:
-        functions = [obj]
-        if isinstance(obj, type):
-            ids.update(id(d) for d in gc.get_referents(obj.__dict__))
-            functions = [v for v in vars(obj).values() if isinstance(v, types.FunctionType)]
-            ids.update(id(v) for v in vars(obj).values())
-        for fn in functions:
-            if isinstance(fn, types.FunctionType):
-                ids.update(id(cell) for cell in fn.__closure__ or ())
-                ids.add(id(fn.__defaults__))
-    return ids
+class _OldVersion:
+    """The functions and classes an old version defined, and what holds them inside it.
+
+    Found from its namespace and through what its values hold: class bodies,
+    the closure cells, ``__dict__`` and ``__wrapped__`` of functions (a class or
+    function a decorator wrapped is often kept only there: markdown's
+    ``@deprecated(...) class C`` binds a wrapper function whose closure holds
+    the class), static and class methods, properties, partials, and the
+    containers of its namespace. Objects the current version also holds (kept
+    state, re-exports) are not old. Those holders are the version's own: they
+    go with it at the purge, so they are not stale references.
+    """
+
+    def __init__(self, namespace: dict[str, Any], current: dict[str, Any] | None) -> None:
+        self.objects: list[Any] = []
+        self.internal: set[int] = {id(namespace)}
+        name = namespace.get("__name__")
+        shared = _reach(list(current.values()), name) if current is not None else set()
+        seen: set[int] = set()
+        stack = [
+            value
+            for key, value in list(namespace.items())
+            if current is None or current.get(key) is not value
+        ]
+        while stack:
+            value = stack.pop()
+            if id(value) in seen or id(value) in shared:
+                continue
+            seen.add(id(value))
+            if isinstance(value, types.FunctionType):
+                if value.__globals__ is namespace:
+                    self.objects.append(value)
+                self.internal.update(id(cell) for cell in value.__closure__ or ())
+                self.internal.update((id(value.__defaults__), id(value.__dict__)))
+            elif isinstance(value, type):
+                if value.__module__ != name or not _defined_in(value, namespace):
+                    continue
+                self.objects.append(value)
+                self.internal.update(id(d) for d in gc.get_referents(value.__dict__))
+                self.internal.update(id(v) for v in vars(value).values())
+            elif isinstance(value, _CONTAINERS):
+                self.internal.add(id(value))
+            stack.extend(_held(value, name))
+
+
+def _defined_in(cls: type, namespace: dict[str, Any]) -> bool:
+    """Whether a class's methods run in ``namespace`` (or it has none to say otherwise)."""
+    methods = [v for v in vars(cls).values() if isinstance(v, types.FunctionType)]
+    return not methods or any(m.__globals__ is namespace for m in methods)
+
+
+def _reach(values: list[Any], name: Any) -> set[int]:
+    """Ids of what ``values`` hold, by the edges _OldVersion follows."""
+    seen: set[int] = set()
+    stack = values
+    while stack:
+        value = stack.pop()
+        if id(value) not in seen:
+            seen.add(id(value))
+            stack.extend(_held(value, name))
+    return seen
+
+
+def _held(value: Any, name: Any) -> list[Any]:
+    """What a module's value holds that the module's body may have put there."""
+    kind = type(value)
+    if kind is types.FunctionType:
+        held = []
+        for cell in value.__closure__ or ():
+            with contextlib.suppress(ValueError):  # an empty cell
+                held.append(cell.cell_contents)
+        wrapped = value.__dict__.get("__wrapped__")
+        if wrapped is not None:
+            held.append(wrapped)
+        return held
+    if isinstance(value, type):
+        return list(vars(value).values()) if value.__module__ == name else []
+    if kind is staticmethod or kind is classmethod:
+        return [value.__func__]
+    if kind is property:
+        return [value.fget, value.fset, value.fdel]
+    if kind is functools.partial:
+        return [value.func]
+    if kind is dict:
+        items = itertools.islice(dict.values(value), _MAX_ITEMS)
+        return [v for v in items if not isinstance(v, _SCALARS)]
+    if kind in _CONTAINERS:
+        items = itertools.islice(value, _MAX_ITEMS)
+        return [v for v in items if not isinstance(v, _SCALARS)]
+    return []
+
+
+_SCALARS = (str, bytes, int, float, complex, bool, type(None))
 
 
 def find_stale(
@@ -83,10 +153,11 @@ def find_stale(
             as kept state or re-exports, are not old).
         namespaces: id of every known module namespace -> a label for it.
     """
-    objects = _old_objects(namespace, current)
+    old = _OldVersion(namespace, current)
+    objects = old.objects
     if not objects:
         return []
-    internal = _internal_ids(objects, namespace)
+    internal = old.internal | {id(objects)}
     by_id = {id(obj): obj for obj in objects}
     label = {id(obj): f"{obj.__module__}.{obj.__qualname__}" for obj in objects}
     internal.update((id(by_id), id(label)))

@@ -211,6 +211,38 @@ def test_stale_references_lists_from_import_holders(pkg: Pkg) -> None:
     assert all(str(s) for s in stale)
 
 
+OWN_HOLDERS = """
+import functools
+def deprecated(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        return func(*args, **kwargs)
+    return wrapper
+class Base:
+    def f(self):
+        return VERSION
+@deprecated
+class Wrapped(Base):
+    def f(self):
+        return -1
+KINDS = {"plain": type("Plain", (Base,), {}), "nested": [(type("Deep", (Base,), {}),)]}
+"""
+
+
+def test_stale_references_leave_out_what_the_old_version_holds_itself(pkg: Pkg) -> None:
+    # Markdown 3.5's pattern: a class kept only in a decorator's closure, and
+    # subclasses kept in the module's own tables, are the old version itself.
+    pkg.write("m", "VERSION = 1\n" + OWN_HOLDERS)
+    pkg.write("user", "from PKG import m\nclass Mine(m.Base):\n    pass\n")
+    pkg.imp("user")
+    pkg.write("m", "VERSION = 2\n" + OWN_HOLDERS)
+    code.load_file(pkg.mod("m"), force=True)
+    stale = code.stale_references(pkg.mod("m"))
+    assert [str(s) for s in stale] == [
+        f"subclass: {pkg.mod('user')}.Mine holds old {pkg.mod('m')}.Base"
+    ]
+
+
 def test_body_capturing_its_module_object_gets_the_facade(pkg: Pkg) -> None:
     pkg.write("m", "import sys\nTHIS = sys.modules[__name__]\nX = 1\n")
     m = pkg.imp("m")

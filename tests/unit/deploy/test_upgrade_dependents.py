@@ -215,3 +215,42 @@ def test_a_stale_binding_in_managed_code_reverts_unless_allowed(release: Release
     report = upgrade_node(allow_stale=True)
     assert core.f() == 2
     assert any("__cached_f__" in line for line in report.stale)
+
+
+# Markdown 3.5's pattern: a class kept only in the closure of a decorator's wrapper
+# (``@util.deprecated(...)`` returns a function that calls the class).
+DEPRECATED = """
+    import functools
+    def deprecated(message):
+        def wrapper(func):
+            @functools.wraps(func)
+            def deprecated_func(*args, **kwargs):
+                return func(*args, **kwargs)
+            return deprecated_func
+        return wrapper
+    """
+PROCESSORS = """
+    from . import util
+    class Processor:
+        def run(self, text):
+            return text + "-vVERSION"
+    @util.deprecated("use Processor")
+    class Unescape(Processor):
+        def run(self, text):
+            return "unescaped+" + super().run(text)
+    """
+
+
+def test_a_class_kept_in_a_decorators_closure_is_not_a_stale_reference(
+    release: Release,
+) -> None:
+    release.write("util", DEPRECATED)
+    release.write("processors", PROCESSORS.replace("VERSION", "1"))
+    processors = release.imp("processors")
+    assert processors.Unescape().run("t") == "unescaped+t-v1"
+    release.write("processors", PROCESSORS.replace("VERSION", "2"))
+    report = upgrade_node()
+    assert report.ok
+    assert processors.Unescape().run("t") == "unescaped+t-v2"
+    assert not any(line.startswith("subclass") for line in report.stale), report.stale
+    assert report.stale == [], report.stale
