@@ -4,8 +4,10 @@
 # What:    demokv v2 keeps richer records per counter and per connection
 #          (code_change migrates the state in place, between two requests) and
 #          answers "v2 ok count=N conn=C". v2 also caps the number of counters
-#          at the setting demo.max_counters (default 1000): the upgrade action
-#          raises it to 100000 on every node, live and on disk.
+#          at the setting demo.max_counters (default 1000): the release's upgrade
+#          action (in its hotmesh-release.toml, so a node restarted onto the v2
+#          files runs it as it starts) raises it to 100000 on every node, live
+#          and on disk; dry_run=True shows it.
 #          Provisional: each node switches back to v1 on its own (code and
 #          state, through v2's code_change(("down", vsn))) unless confirmed
 #          within 120 s or if its health check fails; confirm_when_healthy()
@@ -16,19 +18,15 @@
 #
 #     hotmesh run demo1 snippets/examples/demo_v2_records.py --call rolling_upgrade
 
-from hotmesh import deploy, settings
+from hotmesh import deploy
 from hotmesh.service import service_call, service_status
 
 RELEASE = "v2"
 PROVISIONAL = 120.0  # seconds to confirm in
 
 
-# -- Upgrade action: runs once per node, after the code switch --------------
-
-
-def raise_counter_limit():
-    """v2 refuses new keys beyond demo.max_counters; production needs more."""
-    settings.set("demo.max_counters", 100_000)
+# -- Upgrade actions: v2's own (hotmesh-release.toml) run once per node, after
+# the code switch; none is added here.
 
 
 # -- Health: the airbag runs it during the window; the rollout before confirming
@@ -60,7 +58,6 @@ def upgrade_node(provisional=PROVISIONAL, dry_run=False):
         deploy.register_health_check(demo_service_healthy, name="demo-v2")
     return deploy.upgrade_node(
         release=RELEASE,
-        actions=[("2026-11-24-demo-max-counters", raise_counter_limit)],
         provisional=provisional,
         dry_run=dry_run,
     )

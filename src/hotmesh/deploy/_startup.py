@@ -1,6 +1,7 @@
 """Release handling when a node starts: come back on the previous release if a
 provisional upgrade was never confirmed, put the release dir on ``sys.path``
-and its packages under the code server. File I/O (release dir, state dir)."""
+and its packages under the code server, run the release's upgrade actions not
+yet run here. File I/O (release dir, state dir)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,27 @@ from typing import Any
 
 from hotmesh import code
 from hotmesh._errors import ConfigError, DeployError
-from hotmesh._files import atomic_write_json, atomic_write_text, fsync_dir, read_json
+from hotmesh._files import (
+    append_line,
+    atomic_write_json,
+    atomic_write_text,
+    fsync_dir,
+    read_json,
+)
 from hotmesh._runtime import NodeLike
 from hotmesh.deploy import _newcomers
 from hotmesh.deploy._state import Deployment, install, uninstall
+from hotmesh.deploy.actions import pending, record_key
 from hotmesh.deploy.airbag import RECORD_NAME, airbag_for, drop_airbag
-from hotmesh.deploy.release import MANIFEST_NAME, UNRELEASED, read_manifest, release_of
+from hotmesh.deploy.release import (
+    MANIFEST_NAME,
+    UNRELEASED,
+    parse_manifest,
+    read_manifest,
+    release_of,
+)
+from hotmesh.deploy.report import UpgradeReport
+from hotmesh.deploy.upgrade import describe, release_actions
 
 log = logging.getLogger("hotmesh.deploy")
 
@@ -45,9 +61,12 @@ def start(node: NodeLike) -> Callable[[], None]:
         _enter_release(deployment)
     deployment.known_modules = set(code.available_modules())
     deployment.upgraded_at = _last_upgrade(deployment)
-    deployment.started = True
     install(deployment)
     airbag_for(deployment)
+    # Installed (an action may use the deploy API) but not ready: a peer
+    # asking for this node's status waits until its actions have run.
+    run_release_actions(deployment)
+    deployment.started = True
     stop_watching = _newcomers.watch(node, deployment)
 
     def stop() -> None:
@@ -56,6 +75,83 @@ def start(node: NodeLike) -> Callable[[], None]:
         uninstall(deployment)
 
     return stop
+
+
+def run_release_actions(deployment: Deployment) -> list[str]:
+    """Run the upgrade actions of the release this node starts on that never ran here.
+
+    A node restarted onto a release's files before its turn in a rolling
+    upgrade (or started on it for the first time) gets them now, each
+    recorded once as an upgrade records it, before the node's app runs. One
+    that raises is not recorded and stops the rest (they may depend on it):
+    they stay pending (``node_status()["pending"]`` says why), so the node is
+    not at its release until an upgrade runs them. Returns the ids run.
+    """
+    if not deployment.manifest_text:
+        return []
+    book = deployment.action_log()
+    release = deployment.release
+    try:
+        declared = release_actions(parse_manifest(deployment.manifest_text))
+        todo = pending(declared, book.records(), release)
+    except DeployError as exc:  # one started and never finished: left to the engineer
+        log.warning(
+            "%s: upgrade actions of %s not run at start: %s", deployment.node_name, release, exc
+        )
+        return []
+    if not todo:
+        return []
+    started, old_version = time.time(), deployment.version()
+    ran: list[str] = []
+    for action in todo:
+        key = record_key(release, action.id)
+        book.mark_started(key, time.time())
+        try:
+            action.run()
+        except BaseException as exc:
+            book.forget(key)
+            reason = describe(exc)
+            deployment.failed_at_start[action.id] = reason
+            log.warning(
+                "%s: upgrade action %s of %s raised at start: %s; it stays pending "
+                "(upgrade_node() runs it again)",
+                deployment.node_name,
+                action.id,
+                release,
+                reason,
+            )
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            break
+        book.mark_done(key, time.time())
+        log.info(
+            "%s: upgrade action %s of %s ran at start", deployment.node_name, action.id, release
+        )
+        ran.append(action.id)
+    if ran:
+        _record_start(deployment, old_version, ran, started)
+    return ran
+
+
+def _record_start(deployment: Deployment, old_version: str, ran: list[str], started: float) -> None:
+    """Append the actions run at start to the node's upgrade history."""
+    report = UpgradeReport(
+        node=deployment.node_name,
+        ok=True,
+        old_version=old_version,
+        new_version=deployment.version(),
+        loaded=[],
+        added={},
+        removed=[],
+        stale=[],
+        actions=ran,
+        lingering=[],
+        provisional=None,
+        seconds=round(time.time() - started, 6),
+    )
+    entry = {"at": time.time(), "at_start": True, **report}
+    append_line(deployment.state_dir / "history.jsonl", json.dumps(entry, sort_keys=True))
+    deployment.upgraded_at = entry["at"]
 
 
 def _last_upgrade(deployment: Deployment) -> float | None:

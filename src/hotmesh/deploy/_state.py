@@ -27,7 +27,9 @@ class Deployment:
     them is new and gets loaded by the next upgrade. ``upgraded_at`` is when
     an upgrade last changed this node (from its history at start), or None.
     ``started`` is False for the bare deployment of a node whose deploy
-    extension has not run yet (it is still starting).
+    extension has not run yet (it is still starting). ``failed_at_start``
+    holds the release's upgrade actions that raised when the node started
+    (id -> why), until an upgrade runs them.
     """
 
     node_name: str
@@ -39,6 +41,7 @@ class Deployment:
     known_modules: set[str] = field(default_factory=set)
     upgraded_at: float | None = None
     started: bool = False
+    failed_at_start: dict[str, str] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def read_manifest(self) -> Manifest | None:

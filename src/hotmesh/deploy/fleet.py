@@ -41,7 +41,9 @@ class NodeVersion(str):
         self = super().__new__(cls, str(status.get("version", "")))
         self.release = release_of(self)
         own = [str(a) for a in status.get("pending") or ()]
-        self.pending = tuple(own + [a for a in fleet_pending if a not in own])
+        # An own entry may say why after the id ("id (failed at start: ...)").
+        ids = {a.split(" ", 1)[0] for a in own}
+        self.pending = tuple(own + [a for a in fleet_pending if a not in ids])
         left = status.get("provisional_left")
         self.provisional = float(left) if isinstance(left, int | float) else None
         self.drift = tuple(str(m) for m in status.get("drift") or ())

@@ -110,7 +110,7 @@ def upgrade_node(
         except BaseException as exc:
             # Anything else (SystemExit, an unexpected error) still comes out
             # as an UpgradeError naming the step it happened in.
-            raise job.fail(job.step, _describe(exc)) from exc
+            raise job.fail(job.step, describe(exc)) from exc
 
 
 _GIL_SLICE = 0.0005  # seconds; CPython's default switch interval is 0.005
@@ -340,7 +340,7 @@ class _Upgrade:
             if isinstance(exc, XrefError):
                 reason = "\n".join(str(p) for p in exc.problems) or str(exc)
                 raise self.fail("xref", reason) from None
-            raise self.fail("load", _describe(exc)) from None
+            raise self.fail("load", describe(exc)) from None
         if self.provisional is not None:
             self.arm(to_load, new, removed, manifest, old_version)
             armed = True
@@ -348,7 +348,7 @@ class _Upgrade:
             versions = code.finish_loading(prepared)
         except BaseException as exc:
             self.abandon(new, armed)
-            raise self.fail("load", _describe(exc)) from None
+            raise self.fail("load", describe(exc)) from None
         switched = sorted(versions)
         if self.provisional is not None:
             paths = {m: code.which(m) for m in new if m in switched}
@@ -430,10 +430,11 @@ class _Upgrade:
                 self.undo(loaded)
                 raise self.fail(
                     "actions",
-                    f"upgrade action {action.id} raised {_describe(exc)}"
+                    f"upgrade action {action.id} raised {describe(exc)}"
                     + ("; the code switch was reverted" if loaded else ""),
                 ) from exc
             book.mark_done(key, time.time())
+            self.dep.failed_at_start.pop(action.id, None)
             log.info("%s: upgrade action %s ran", self.dep.node_name, action.id)
             ran.append(action.id)
         return ran
@@ -457,7 +458,7 @@ class _Upgrade:
         log.info("%s upgraded: %s", self.dep.node_name, report.summary())
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     """``CodeError`` messages as they are; anything else with its type (``SystemExit: 3``)."""
     if isinstance(exc, CodeError):
         return str(exc)

@@ -33,8 +33,9 @@ def node_status() -> dict[str, Any]:
     """What this node knows of its own version (a plain dict: it travels).
 
     Keys: ``node``, ``version``, ``done`` (ids of its release's upgrade
-    actions done here), ``pending`` (its manifest's actions not done here, and
-    any started but never finished), ``provisional_left`` (seconds left in an
+    actions done here), ``pending`` (its manifest's actions not done here, with
+    why when one raised as the node started, and any started but never
+    finished), ``provisional_left`` (seconds left in an
     unconfirmed airbag window, or None), ``drift`` (managed modules modified
     on disk but not loaded), ``upgraded_at`` (when an upgrade last changed
     this node, or None since it started), ``ready`` (False while the node is
@@ -42,7 +43,11 @@ def node_status() -> dict[str, Any]:
     """
     dep = _state.current()
     done, unfinished = _action_records(dep)
-    pending = [a for a in _manifest_actions(dep) if a not in done and a not in unfinished]
+    pending = [
+        f"{a} (failed at start: {dep.failed_at_start[a]})" if a in dep.failed_at_start else a
+        for a in _manifest_actions(dep)
+        if a not in done and a not in unfinished
+    ]
     pending += [f"{a} (started, never finished)" for a in unfinished]
     record = airbag_for(dep).pending()
     left = None

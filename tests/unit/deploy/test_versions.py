@@ -1,32 +1,73 @@
-"""What one node reports about itself: version with its actions, pending actions,
-provisional time left, drift, and when it was last upgraded (across a restart)."""
+"""What one node reports about itself: version with its actions (run at start when
+it starts on a release), pending actions, provisional time left, drift, and when it
+was last upgraded (across a restart)."""
 
 from __future__ import annotations
 
+import json
+
+from hotmesh import settings
 from hotmesh.deploy import _state, confirm, node_status, node_version, upgrade_node
+from hotmesh.deploy.fleet import fleet_view
 from tests.unit.deploy.conftest import Release
 
 ACTION = '[[actions]]\nid = "rel-1"\ncall = "PKG.migrate:run"\n'
+LIMIT = '[[actions]]\nid = "rel-limit"\nsettings = { "rel.limit" = 100 }\n'
 
 
-def test_node_started_on_a_release_whose_action_never_ran_reports_it_pending(
+def test_node_started_on_a_release_runs_its_actions_not_yet_run_there_once(
     release: Release,
 ) -> None:
     release.write("migrate", "DONE = []\n\ndef run():\n    DONE.append('yes')\n")
-    release.manifest("v2", ACTION.replace("PKG", release.pkg))
+    release.manifest("v2", ACTION.replace("PKG", release.pkg) + LIMIT)
     release.halt()
-    release.boot()  # restarted onto the v2 files: v2's action never ran here
-    status = node_status()
-    assert status["version"].startswith("v2+")
-    assert status["pending"] == ["rel-1"] and status["done"] == []
-    before = node_version()
-    report = upgrade_node()  # nothing to load: the pending action runs, once
-    assert (report.loaded, report.actions) == ([], ["rel-1"])
-    after = node_status()
-    assert after["pending"] == [] and after["done"] == ["rel-1"]
-    # Same code, but the action now done: another version.
-    assert after["version"] != before and report.new_version == after["version"]
-    assert upgrade_node().actions == []
+    try:
+        release.boot()  # restarted onto the v2 files: v2's actions never ran here
+        assert release.imp("migrate").DONE == ["yes"]
+        assert settings.get("rel.limit") == 100
+        status = node_status()
+        assert status["version"].startswith("v2+") and status["ready"]
+        assert (status["pending"], status["done"]) == ([], ["rel-1", "rel-limit"])
+        history = (release.state_dir / "deploy" / "history.jsonl").read_text().splitlines()
+        last = json.loads(history[-1])
+        assert last["at_start"] and last["actions"] == ["rel-1", "rel-limit"]
+        assert last["new_version"] == status["version"] == node_version()
+        assert _state.current().upgraded_at == last["at"]
+        # Recorded once: neither a restart nor an upgrade runs them again.
+        release.halt()
+        release.boot()
+        assert release.imp("migrate").DONE == []
+        assert node_status()["version"] == status["version"]
+        assert upgrade_node().actions == []
+    finally:
+        settings.apply_local("rel.limit", False, None, "test")
+
+
+def test_an_action_that_raises_at_start_stays_pending_until_an_upgrade_runs_it(
+    release: Release,
+) -> None:
+    release.write("migrate", "def run():\n    raise RuntimeError('store unreachable')\n")
+    release.manifest("v2", ACTION.replace("PKG", release.pkg) + LIMIT)
+    release.halt()
+    try:
+        release.boot()  # the node starts all the same
+        status = node_status()
+        why = "rel-1 (failed at start: RuntimeError: store unreachable)"
+        assert (status["pending"], status["done"]) == ([why, "rel-limit"], [])
+        assert settings.get("rel.limit") is None  # the actions after it did not run
+        # Not at v2: nodes_at leaves it out, nodes_not_at (the rollout's list) has it,
+        # also beside a node of v2 that ran both (one line per pending id).
+        ran = {**status, "node": "b@h", "pending": [], "done": ["rel-1", "rel-limit"]}
+        view = fleet_view({"a@h": status, "b@h": ran})
+        assert not view["a@h"].is_at("v2") and view["b@h"].is_at("v2")
+        assert view["a@h"].pending == (why, "rel-limit")
+        # Fixed on disk: the upgrade (what rolling_upgrade runs) loads it and runs both.
+        release.write("migrate", "def run():\n    return None\n")
+        report = upgrade_node()
+        assert report.actions == ["rel-1", "rel-limit"]
+        assert node_status()["pending"] == [] and settings.get("rel.limit") == 100
+    finally:
+        settings.apply_local("rel.limit", False, None, "test")
 
 
 def test_provisional_time_left_and_drift_are_reported(release: Release) -> None:
