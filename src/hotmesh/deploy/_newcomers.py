@@ -1,62 +1,74 @@
 """Watching the mesh for nodes that join behind the fleet's release: on each
-nodeup, ask the newcomer for its status and tell this node's consoles (and the
-log) when it runs an older release. Mesh I/O on a thread of its own."""
+nodeup, a node tells the newcomer its own status (a cast), and the node told
+judges it against its own and tells its consoles (and the log) when the
+sender runs an older release. Mesh I/O through casts, no thread of its own."""
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
-from hotmesh._runtime import NodeLike
+from hotmesh._runtime import CURRENT_NODE, NodeLike, current_node
 from hotmesh.deploy import _state
 from hotmesh.deploy.fleet import fleet_release
 from hotmesh.deploy.notices import announce
 from hotmesh.deploy.release import release_of
+from hotmesh.deploy.versions import node_status
 
 log = logging.getLogger("hotmesh.deploy")
-READY_WITHIN = 30.0  # seconds a newcomer has to finish starting before it is checked
+READY_WITHIN = 30.0  # seconds a status cast may travel before the peer drops it
+_MET = "hotmesh.deploy._newcomers.met"
 
 
 def watch(node: NodeLike, deployment: _state.Deployment) -> Callable[[], None]:
-    """Check every node that comes up against this node's release; returns the stop callable."""
+    """Tell every node that comes up this node's status; returns the stop callable.
+
+    Each side of a nodeup tells the other (one cast each way over the peer
+    links: no thread, no call line, no reply), and each judges what it is
+    told, so a fleet of N nodes started at once costs N casts per node, not
+    N remote calls with a thread and a connection each. Peers met before this
+    node's deploy layer was ready are told now and asked for their status in
+    return (they could not judge this node yet, nor it them).
+    """
 
     def on_event(event: str, name: str) -> None:
         if event == "nodeup" and name != node.name:
-            # Off the events thread: the check is a remote call.
-            threading.Thread(
-                target=_check,
-                args=(node, deployment, name),
-                name="hotmesh-deploy-nodeup",
-                daemon=True,
-            ).start()
+            _tell(node, name, answer=False)
 
-    return node.monitor_nodes(on_event)
+    stop = node.monitor_nodes(on_event)
+    for name in node.nodes():
+        _tell(node, name, answer=True)
+    return stop
 
 
-def _check(node: NodeLike, deployment: _state.Deployment, name: str) -> None:
-    from hotmesh.deploy.versions import node_status
-
-    # A node is up in the mesh before its deploy layer has read its release.
-    deadline = time.monotonic() + READY_WITHIN
+def _tell(node: NodeLike, name: str, *, answer: bool) -> None:
+    """Cast this node's status to ``name``, to be judged there (events thread)."""
+    token = CURRENT_NODE.set(node)
     try:
-        while True:
-            theirs = node.call(name, "hotmesh.deploy.versions.node_status", timeout=5.0)
-            if not isinstance(theirs, dict) or theirs.get("ready", True):
-                break
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.2)  # polling a remote state: no event to wait on
-        mine = node_status()
-    except Exception as exc:  # the newcomer may be gone again: nothing to flag
-        log.debug("could not ask %s for its version: %s", name, exc)
-        return
+        node.cast(name, _MET, node_status(), answer, timeout=READY_WITHIN)
+    except Exception as exc:  # the peer may be gone again, or this node stopping
+        log.debug("could not tell %s this node's status: %s", name, exc)
+    finally:
+        CURRENT_NODE.reset(token)
+
+
+def met(theirs: dict[str, Any], answer: bool = False) -> None:
+    """A peer that just came up told us its status (runs here, cast by the peer).
+
+    Flags it when it is behind (see ``behind_notice``); with ``answer``, tells
+    it this node's status in return.
+    """
+    mine = node_status()
+    if not mine.get("ready", True):
+        return  # this node is still starting: it asks for the status once ready
     text = behind_notice(mine, theirs)
     if text is not None:
         log.warning("%s", text)
-        announce(deployment.node_name, text)
+        announce(str(mine.get("node")), text)
+    sender = theirs.get("node") if isinstance(theirs, dict) else None
+    if answer and isinstance(sender, str):
+        _tell(current_node(), sender, answer=False)
 
 
 def behind_notice(mine: dict[str, Any], theirs: dict[str, Any]) -> str | None:

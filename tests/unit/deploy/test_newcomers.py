@@ -1,10 +1,18 @@
-"""The nodeup check: a newcomer behind the fleet's release, or missing its actions."""
+"""The nodeup check: a newcomer behind the fleet's release, or missing its actions, told
+by casts (one each way per nodeup)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from hotmesh.deploy import _newcomers
 from hotmesh.deploy._newcomers import behind_notice
+from hotmesh.deploy.notices import add_notice_listener
+from hotmesh.testing.fakes import FakeNode
 
 
 def status(node: str, version: str, done: list[str] = (), **extra: Any) -> dict[str, Any]:  # type: ignore[assignment]
@@ -30,3 +38,67 @@ def test_newcomer_level_with_this_node_or_undecidable_is_not_flagged() -> None:
     # Neither upgraded, different releases: no fleet release to judge by.
     assert behind_notice(status("a@h", "v1+a"), status("b@h", "v2+b")) is None
     assert behind_notice(mine, "not a status") is None  # type: ignore[arg-type]
+
+
+class Peerage(FakeNode):
+    """A fake node with peers that records its casts."""
+
+    def __init__(self, name: str, state_dir: Path, peers: list[str]) -> None:
+        super().__init__(name, state_dir)
+        self.peers = peers
+        self.casts: list[tuple[str, str | Callable[..., Any], tuple[Any, ...]]] = []
+
+    def nodes(self) -> list[str]:
+        return list(self.peers)
+
+    def cast(
+        self, target: str, fn: str | Callable[..., Any], *args: Any, timeout: float = 5.0, **kw: Any
+    ) -> None:
+        self.casts.append((target, fn, args))
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Peerage]:
+    node = Peerage("a@h", tmp_path, ["b@h"])
+    yield node
+    node.close()
+
+
+@pytest.fixture
+def told(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """This node's status as node_status() reports it (the test sets it)."""
+    mine = [status("a@h", "v2+aaaa1111", ["fix-limit"], upgraded_at=100.0, ready=True)]
+    monkeypatch.setattr(_newcomers, "node_status", lambda: mine[0])
+    return mine
+
+
+def test_each_nodeup_costs_one_cast_and_peers_met_before_are_asked_back(
+    node: Peerage, told: list[dict[str, Any]]
+) -> None:
+    stop = _newcomers.watch(node, None)  # type: ignore[arg-type]
+    node.monitors[0]("nodeup", "c@h")
+    node.monitors[0]("nodedown", "b@h")
+    stop()
+    assert node.monitors == []
+    # b was up before the watch: told, and asked for its status in return.
+    assert node.casts == [
+        ("b@h", "hotmesh.deploy._newcomers.met", (told[0], True)),
+        ("c@h", "hotmesh.deploy._newcomers.met", (told[0], False)),
+    ]
+
+
+def test_a_peer_told_a_status_behind_its_own_flags_it_and_answers_when_asked(
+    node: Peerage, told: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_newcomers, "current_node", lambda: node)
+    notices: list[tuple[str, str]] = []
+    remove = add_notice_listener(lambda name, text: notices.append((name, text)))
+    try:
+        _newcomers.met(status("b@h", "v2+bbbb2222"), True)
+        _newcomers.met(status("c@h", "v2+aaaa1111", ["fix-limit"]))
+        told[0] = {**told[0], "ready": False}  # still starting: judges nothing yet
+        _newcomers.met(status("d@h", "v1+dddd4444"), True)
+    finally:
+        remove()
+    assert [(name, "b@h joined on v2" in text) for name, text in notices] == [("a@h", True)]
+    assert [(target, args[1]) for target, _, args in node.casts] == [("b@h", False)]
