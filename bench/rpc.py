@@ -1,6 +1,8 @@
 """Remote calls against raw pyzmq and rpyc, measured in the same run (real processes, loopback).
 
-Run: .venv/bin/python bench/rpc.py [--quick]   (about 3 min; --quick: 1 repeat, shorter)
+Run: .venv/bin/python bench/rpc.py [--quick] [--before SRC]
+     (about 3 min; --quick: 1 repeat, shorter; --before: also time the nodes of another
+     source tree, e.g. ``git archive`` of an older commit's src/, in the same blocks)
 
 Figures of issue 13, each beside its baselines timed in alternating blocks, three
 repeats (min/median/max), with the load average:
@@ -45,12 +47,13 @@ MIB = b"x" * (1 << 20)
 class Proc:
     """A process from ``bench/peers.py`` whose first stdout line is read back."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.popen = subprocess.Popen(
             [sys.executable, str(HERE / "peers.py"), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            env={**os.environ, **env} if env else None,
         )
         self.first = self.readline()
 
@@ -189,6 +192,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="one repeat, fewer calls")
     parser.add_argument("--calls", type=int, default=3000, help="round trips per repeat")
     parser.add_argument("--seconds", type=float, default=1.5, help="per throughput run")
+    parser.add_argument("--before", type=Path, help="source tree (src/) of a 'before' variant")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _terminate)
     repeats = 1 if args.quick else 3
@@ -209,6 +213,23 @@ def main() -> int:
         cluster.wait_full_mesh(timeout=60)
         client = cluster.client("bench")
         target = cluster.names[0]
+        before_env = {"PYTHONPATH": str(args.before.resolve())} if args.before else None
+        if before_env:
+            # The same nodes from the other tree (the calling side in this process
+            # is this tree's; the caller processes of the throughput rows are theirs).
+            old = stack.enter_context(
+                LocalCluster(
+                    fanout,
+                    prefix="old",
+                    tick=2.0,
+                    env=before_env,
+                    directory=Path(tmp.name) / "old",
+                    start_timeout=60,
+                )
+            )
+            old.wait_full_mesh(timeout=60)
+            old_client = old.client("bench-old")
+            old_target = old.names[0]
         raw = stack.enter_context(started([Proc("raw-server")]))[0]
         raw_curve = stack.enter_context(started([Proc("raw-server", curve_secret.decode())]))[0]
         rpyc = stack.enter_context(started([Proc("rpyc-server")]))[0]
@@ -222,16 +243,14 @@ def main() -> int:
         _, rpyc_echo = rpyc_function(int(rpyc.first), "echo")
 
         print("call round trip, 16-byte argument, one call in flight")
-        rt = p50_spread(
-            report,
-            {
-                "hotmesh node.call": lambda: client.call(target, "len", PAYLOAD),
-                "raw pyzmq DEALER/ROUTER + msgpack": lambda: raw_caller.call("len", PAYLOAD),
-                "rpyc": lambda: rpyc_len(PAYLOAD),
-            },
-            calls,
-            repeats,
-        )
+        variants: dict[str, Callable[[], object]] = {
+            "hotmesh node.call": lambda: client.call(target, "len", PAYLOAD),
+            "raw pyzmq DEALER/ROUTER + msgpack": lambda: raw_caller.call("len", PAYLOAD),
+            "rpyc": lambda: rpyc_len(PAYLOAD),
+        }
+        if before_env:
+            variants["before: node.call"] = lambda: old_client.call(old_target, "len", PAYLOAD)
+        rt = p50_spread(report, variants, calls, repeats)
         vs_rpyc = ratio(rt["hotmesh node.call"], rt["rpyc"])
         vs_raw = ratio(rt["hotmesh node.call"], rt["raw pyzmq DEALER/ROUTER + msgpack"])
         report.row("hotmesh / rpyc (p50)", f"{vs_rpyc.text(fmt='{:.2f}')}x")
@@ -251,6 +270,12 @@ def main() -> int:
             for kind, argv in caller_args.items()
         }
         servers = {"hotmesh": cluster.node(0).pid, "rpyc": rpyc.pid, "raw pyzmq": raw.pid}
+        if before_env:
+            argv = ["caller", "hotmesh", old_target, old.endpoints[0], old.cookie, state]
+            callers["before"] = stack.enter_context(
+                started([Proc(*argv, env=before_env) for _ in range(2)])
+            )
+            servers["before"] = old.node(0).pid
         rates = throughput(report, callers, servers, repeats, seconds)
         for row in ("16 callers", "2 caller processes x 4"):
             rate, cpu_c, cpu_s = rates[row, "hotmesh"]
@@ -267,19 +292,18 @@ def main() -> int:
         fan_4 = FanOut([int(p.first) for p in fan[:4]])
         stack.callback(fan_4.close)
         names = cluster.names[:fanout]
-        mc = p50_spread(
-            report,
-            {
-                "hotmesh multicall, 4 nodes": lambda: client.multicall(names[:4], "len", PAYLOAD),
-                "raw pyzmq fan-out, 4 DEALERs": fan_4.call,
-                f"hotmesh multicall, {fanout} nodes": lambda: client.multicall(
-                    names, "len", PAYLOAD
-                ),
-                f"raw pyzmq fan-out, {fanout} DEALERs": fan_all.call,
-            },
-            max(100, calls // 10),
-            repeats,
-        )
+        variants = {
+            "hotmesh multicall, 4 nodes": lambda: client.multicall(names[:4], "len", PAYLOAD),
+            "raw pyzmq fan-out, 4 DEALERs": fan_4.call,
+            f"hotmesh multicall, {fanout} nodes": lambda: client.multicall(names, "len", PAYLOAD),
+            f"raw pyzmq fan-out, {fanout} DEALERs": fan_all.call,
+        }
+        if before_env:
+            old_names = old.names[:fanout]
+            variants[f"before: multicall, {fanout} nodes"] = lambda: old_client.multicall(
+                old_names, "len", PAYLOAD
+            )
+        mc = p50_spread(report, variants, max(100, calls // 10), repeats)
         hot, raw16 = (
             mc[f"hotmesh multicall, {fanout} nodes"],
             mc[f"raw pyzmq fan-out, {fanout} DEALERs"],
@@ -298,17 +322,15 @@ def main() -> int:
         report.check(f"multicall to {fanout} nodes p50", hot.median * 1e3, 1.5, "ms")
 
         print("\necho of 1 MiB (bytes), one call in flight")
-        echo = p50_spread(
-            report,
-            {
-                "hotmesh node.call": lambda: client.call(target, "bytes", MIB),
-                "raw pyzmq + CURVE": lambda: raw_curve_caller.call("echo", MIB),
-                "raw pyzmq": lambda: raw_caller.call("echo", MIB),
-                "rpyc": lambda: rpyc_echo(MIB),
-            },
-            max(60, calls // 25),
-            repeats,
-        )
+        variants = {
+            "hotmesh node.call": lambda: client.call(target, "bytes", MIB),
+            "raw pyzmq + CURVE": lambda: raw_curve_caller.call("echo", MIB),
+            "raw pyzmq": lambda: raw_caller.call("echo", MIB),
+            "rpyc": lambda: rpyc_echo(MIB),
+        }
+        if before_env:
+            variants["before: node.call"] = lambda: old_client.call(old_target, "bytes", MIB)
+        echo = p50_spread(report, variants, max(60, calls // 25), repeats)
         vs_curve = ratio(echo["hotmesh node.call"], echo["raw pyzmq + CURVE"])
         report.row("hotmesh / raw + CURVE (p50)", f"{vs_curve.text(fmt='{:.2f}')}x")
         vs_plain = ratio(echo["hotmesh node.call"], echo["raw pyzmq"])
