@@ -204,6 +204,15 @@ class MembershipView:
         peer = self._peers.get(name)
         return peer is not None and peer.up
 
+    def hears_nothing_new(self, name: str) -> bool:
+        """Whether traffic from ``name`` would change nothing: a known peer with no
+        name clash pending, and silence not judged here (``last_heard`` unused).
+
+        Read from other threads to skip noting traffic; a stale answer only
+        delays that note to the peer's next message.
+        """
+        return not self.silence_kills and name in self._peers and name not in self._clashes
+
     def incarnation_of(self, name: str) -> str | None:
         """The incarnation of the peer ``name`` (up or being linked), else None."""
         peer = self._peers.get(name)

@@ -2,9 +2,10 @@
 
 Methods run on the node's I/O thread, except ``send`` and ``reply`` (any thread:
 those sockets are used under a lock, which libzmq allows as a mutex is a full
-memory barrier) and ``open``/``terminate``. Frames come from ``hotmesh._wire.frames``;
-undecodable ones (garbage, truncated, oversized, unknown version) are dropped
-and logged.
+memory barrier), ``receive`` (the thread reading the inbox: the leader of the
+node's worker pool, not the I/O thread) and ``open``/``terminate``. Frames come
+from ``hotmesh._wire.frames``; undecodable ones (garbage, truncated, oversized,
+unknown version) are dropped and logged.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from hotmesh._wire.frames import decode_frame
 
 log = logging.getLogger("hotmesh.mesh")
 
-MessageHandler = Callable[[bytes, dict[str, Any]], None]
-_BUDGET = 256  # messages handled per wake-up before yielding to other callbacks
+Message = tuple[bytes, dict[str, Any]]
+_BUDGET = 256  # messages read at once from the inbox
 _NOBLOCK, _EVENTS, _POLLIN = int(zmq.NOBLOCK), int(zmq.EVENTS), int(zmq.POLLIN)
 _SNDMORE = int(zmq.SNDMORE)
 _DISCONNECTED = int(zmq.EVENT_DISCONNECTED)
@@ -73,7 +74,8 @@ class Transport:
     the cluster key; peers, their call lines and clients send to it. Traffic
     to a peer leaves through a DEALER connected to that peer's inbox (Zyre's
     Harmony layout); answers to call lines and to clients leave through the
-    inbox.
+    inbox. The inbox is read with ``receive`` by whoever the node chooses
+    (a thread waiting on ``inbox_fd``), never by the I/O loop.
     """
 
     def __init__(
@@ -85,7 +87,7 @@ class Transport:
         keys: tuple[bytes, bytes],
         max_message_size: int,
         tick: Tick = DEFAULT,
-        on_message: MessageHandler,
+        on_input: Callable[[], None] = lambda: None,
     ) -> None:
         self.io = io
         self.identity = identity
@@ -94,7 +96,8 @@ class Transport:
         self._public, self._secret = keys
         self.max_message_size = max_message_size
         self.tick = tick
-        self._on_message = on_message
+        # Told when input waits on the inbox that its fd may not signal.
+        self._on_input = on_input
         self._ctx = zmq.Context()
         # Each peer costs a DEALER and its monitor pair, plus call lines.
         self._ctx.max_sockets = 8192
@@ -106,9 +109,9 @@ class Transport:
         # hop through the I/O thread on every call and every reply.
         self._dealers_lock = threading.Lock()
         self._router: zmq.Socket[bytes] | None = None
-        # Guards the ROUTER: worker threads send replies on it directly. The
-        # loop therefore watches its fd, not the socket (zmq_poll would touch
-        # the socket outside the lock).
+        # Guards the ROUTER: worker threads send replies on it directly, and
+        # the thread reading it waits on its fd, not the socket (zmq_poll would
+        # touch the socket outside the lock).
         self._router_lock = threading.Lock()
         self._router_fd = -1
         self._zap: ZapHandler | None = None
@@ -154,19 +157,21 @@ class Transport:
         self._router_fd = cast(int, router.fd)
         self.endpoint = _advertised(router.getsockopt_string(zmq.LAST_ENDPOINT))
         self._zap.where = self._watcher.where = self.endpoint
-        loop.add_reader(self._router_fd, self._drain)
         # Look once now for input that came before the loop watched the sockets.
-        for drain in (self._drain, self._zap.drain, self._watcher.drain):
+        for drain in (self._zap.drain, self._watcher.drain):
             drain()
         return self.endpoint
+
+    @property
+    def inbox_fd(self) -> int:
+        """The inbox's ``ZMQ_FD``: readable when the inbox may have input (after ``open``)."""
+        return self._router_fd
 
     def close(self, linger: float = 0.0) -> None:
         """Close every socket; DEALERs keep unsent messages up to ``linger`` seconds."""
         loop = self.io.loop
         for key in list(self._dealers):
             self.unlink(key, linger=linger)
-        if self._router_fd >= 0:
-            loop.remove_reader(self._router_fd)
         with self._router_lock:
             if self._router is not None:
                 self._router.close(linger=0)
@@ -313,10 +318,10 @@ class Transport:
                 self.dropped += 1
                 ok = False
             # Sending processes the socket's pending commands, which clears
-            # its fd: if input is waiting, the loop must be told.
+            # its fd: if input is waiting, its reader must be told.
             pending = bool(router.getsockopt(_EVENTS) & _POLLIN)  # type: ignore[operator]
         if pending:
-            self.io.submit(self._drain)
+            self._on_input()
         return ok
 
     def send_once(self, endpoint: str, data: bytes, linger: float = 1.0) -> None:
@@ -346,7 +351,11 @@ class Transport:
         return sock, monitor
 
     # ---- input ---------------------------------------------------------
-    def _drain(self) -> None:
+    def receive(self) -> list[Message]:
+        """The messages waiting on the inbox (up to a budget), decoded; [] when none.
+
+        Undecodable frames are dropped and logged. One thread at a time reads.
+        """
         # Plain ints, not zmq's IntFlag members: each flag operation on those
         # builds an enum value, a few microseconds per frame. And asking EVENTS
         # first costs ~1.5 us where a receive raising zmq.Again costs ~9 us.
@@ -354,7 +363,7 @@ class Transport:
         with self._router_lock:
             router = self._router
             if router is None:
-                return
+                return []
             try:
                 while len(batch) < _BUDGET and router.getsockopt(_EVENTS) & _POLLIN:  # type: ignore[operator]
                     # A Frame knows whether more parts follow: that spares a
@@ -369,26 +378,19 @@ class Transport:
                     batch.append((head.bytes, frames))
             except zmq.ZMQError as exc:
                 log.warning("inbox receive failed: %s", exc)
-        if len(batch) == _BUDGET:
-            # More may wait, and the fd may not signal it again: come back.
-            self.io.loop.call_soon(self._drain)
+        messages: list[Message] = []
         for routing_id, frames in batch:
-            self._receive(routing_id, frames)
-
-    def _receive(self, routing_id: bytes, frames: list[zmq.Frame]) -> None:
-        if len(frames) != 1:
-            if frames:
-                self._reject(frames[-1], f"{len(frames) + 1} frames instead of 2")
-            return
-        try:
-            message = decode_frame(frames[0].buffer, max_size=self.max_message_size)
-        except (DecodeError, MessageTooLarge) as exc:
-            self._reject(frames[0], str(exc))
-            return
-        try:
-            self._on_message(routing_id, message)
-        except Exception:
-            log.exception("handling a %r message failed", message.get("t"))
+            if len(frames) != 1:
+                if frames:
+                    self._reject(frames[-1], f"{len(frames) + 1} frames instead of 2")
+                continue
+            try:
+                message = decode_frame(frames[0].buffer, max_size=self.max_message_size)
+            except (DecodeError, MessageTooLarge) as exc:
+                self._reject(frames[0], str(exc))
+                continue
+            messages.append((routing_id, message))
+        return messages
 
     def _reject(self, frame: zmq.Frame, why: str) -> None:
         self.dropped += 1

@@ -61,6 +61,7 @@ class Node:
         self._router = Router(
             name, self.incarnation, max_message_size=self.max_message_size, io=self._io
         )
+        self._pool = WorkerPool(options.max_workers)
         self._transport = Transport(
             self._io,
             identity=peer_identity(name, self.incarnation),
@@ -68,7 +69,7 @@ class Node:
             keys=keys,
             max_message_size=self.max_message_size,
             tick=options.timing,
-            on_message=self._router.on_message,
+            on_input=self._pool.poke,
         )
         self._driver = membership.MembershipDriver(
             self._transport,
@@ -82,7 +83,6 @@ class Node:
         self._lines = CallLines(
             self._transport.context, name, self.incarnation, keys, cap=_MAX_LINES
         )
-        self._pool = WorkerPool(options.max_workers)
         self._dispatcher = Dispatcher(self, self._pool, self._router.send_to)
         self._caller = Caller(name, self._router)
         self._router.connect(
@@ -262,6 +262,7 @@ class Node:
             except Exception:
                 log.exception("stopping an extension of %s failed", self.name)
         if self._started:
+            self._pool.stop_serving()
             try:
                 self._io.run_sync(self._shutdown_io, timeout=2.0)
             except Exception:
@@ -291,6 +292,8 @@ class Node:
         self._started = True
         self._events.start()
         self.endpoint = self._transport.open()
+        # From now on the worker pool's leader thread reads the inbox.
+        self._pool.serve(self._transport.inbox_fd, self._router.drain)
         add_running(self)
         # The registry refuses a name held by a live process of this host: fail
         # fast, before the mesh hears of us.

@@ -1,14 +1,17 @@
 """The node's switchboard: one table of message kinds, and the ways out (no sockets of its own).
 
-Every message the transport receives goes to ``Router.on_message``, which
-notes the peer's traffic for membership and hands the message to the handler
-registered for its kind. The built-in kinds (calls, replies, pings,
+The worker pool's leader thread reads the inbox through ``Router.drain``:
+calls become jobs that the pool runs on worker threads (the first on the
+leader itself), and every other message goes to the I/O thread in one batch,
+where ``Router.on_message`` notes the peer's traffic for membership and hands
+the message to the handler registered for its kind. The built-in kinds (calls, replies, pings,
 membership) are registered in the same table as an extension's kinds, through
 ``register``. The router is also the ``Peers`` object the ``Caller`` uses:
 who is up, the calling thread's line to a peer, the shared per-peer path, the
 codec and local runs. It keeps three bounded caches (peer identities, reply
-routes, full node names). Runs on the I/O thread (``on_message``) and on
-calling threads (everything else); the sockets belong to the transport.
+routes, full node names). Runs on the I/O thread (``on_message``), on the
+pool's leader (``drain``) and on calling threads (everything else); the
+sockets belong to the transport.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from hotmesh._mesh.transport import Transport, is_line, parse_peer_identity
 from hotmesh._paths import full_node_name
 from hotmesh._rpc.caller import Caller, Deliver
 from hotmesh._rpc.dispatch import Dispatcher
+from hotmesh._rpc.workers import Work
 from hotmesh._runtime import Handler
 from hotmesh._wire.frames import decode_frame, encode_frame
 
@@ -108,6 +112,46 @@ class Router:
             log.debug("dropped a message of unknown type %r", message["t"])
             return
         handler(routing_id, message)
+
+    def drain(self) -> list[Work]:
+        """Read the inbox (on the worker pool's leader): calls as jobs; the rest to the I/O thread.
+
+        A call's traffic is noted for membership only when that would change
+        something there (an unknown peer, a name clash), through the I/O thread.
+        """
+        received = self._transport.receive()
+        if not received:
+            return []
+        jobs: list[Work] = []
+        elsewhere: list[tuple[bytes, dict[str, Any] | None]] = []
+        run = self._dispatcher.run
+        hears_nothing_new = self._driver.view.hears_nothing_new
+        for routing_id, message in received:
+            if message.get("t") != "call":
+                elsewhere.append((routing_id, message))
+                continue
+            try:
+                peer = self._peer_ids[routing_id]
+            except KeyError:
+                peer = self._learn_peer(routing_id)
+            if peer is not None and not hears_nothing_new(peer[0]):
+                elsewhere.append((routing_id, None))
+            jobs.append((run, (routing_id, message)))
+        if elsewhere:
+            self._io.submit(self._on_messages, elsewhere)
+        return jobs
+
+    def _on_messages(self, received: list[tuple[bytes, dict[str, Any] | None]]) -> None:
+        """Messages read by the leader (I/O thread); None: only note the sender's traffic."""
+        for routing_id, message in received:
+            try:
+                if message is not None:
+                    self.on_message(routing_id, message)
+                elif (peer := self._peer_ids.get(routing_id)) is not None:
+                    self._driver.traffic(*peer)
+            except Exception:
+                kind = message.get("t") if message is not None else "call"
+                log.exception("handling a %r message failed", kind)
 
     def _learn_peer(self, routing_id: bytes) -> Peer | None:
         peer = parse_peer_identity(routing_id)

@@ -79,13 +79,22 @@ class Dispatcher:
         self.expired = 0
 
     def handle(self, sender: bytes, message: dict[str, Any]) -> None:
-        """Accept a call message (on the I/O thread): drop it if late, else queue it."""
+        """Accept a call message (any thread): drop it if late, else queue it on the pool."""
+        if not self._expired(message):
+            self._pool.submit(self._run, sender, message)
+
+    def run(self, sender: bytes, message: dict[str, Any]) -> None:
+        """Run a call message on this thread (a worker's) and send the reply; drop it if late."""
+        if not self._expired(message):
+            self._run(sender, message)
+
+    def _expired(self, message: dict[str, Any]) -> bool:
         deadline = message.get("dl")
         if isinstance(deadline, (int, float)) and time.time() > deadline:
             self.expired += 1
             log.info("dropped an expired call to %s", messages.describe(message))
-            return
-        self._pool.submit(self._run, sender, message)
+            return True
+        return False
 
     def execute(self, message: dict[str, Any]) -> dict[str, Any]:
         """Run the call in ``message`` on this thread and return the reply message."""

@@ -1,15 +1,40 @@
-"""A bounded thread pool that grows on demand, for running remote calls (threads, no sockets).
+"""The threads that run remote calls: leader/followers on the node's inbox (threads, no sockets).
 
-A new thread starts whenever a job arrives and no thread is idle, up to
-``max_workers``; beyond that, jobs queue. Idle threads exit after
-``idle_timeout``. Threads are daemons: a call that never returns cannot hold
-up process exit.
+One thread of the pool at a time, the *leader*, waits for input: on the inbox
+(a file descriptor given with ``serve``, read through a ``drain`` function the
+node gives) and on the pool's own wake-up pipe. Having read a batch, the leader
+runs its jobs itself, in order, on the thread that received them: no hand-off
+to another thread and no thread wake-up per call, which is what a call costs
+when an I/O thread receives and a worker runs. The other idle threads
+(*followers*) sleep until made leader.
+
+While the leader runs a job, nobody reads the inbox. A watchdog thread looks
+every ``watch_every`` seconds (only while jobs run or have just run): a job still
+running after one whole slice loses the inbox, and an idle follower (or a new
+thread) becomes the leader. While some job is that slow, leaders hand the
+inbox on *before* running each job (as a plain thread pool does), so slow jobs
+never hold up others by more than a slice or two; once no job is slow, leaders
+run jobs inline again. This is Go's ``sysmon`` taking a processor back from a
+goroutine stuck in a system call, applied to Python threads.
+
+Jobs given with ``submit`` (from any thread) never wait behind a running job:
+another thread takes them at once, as in a plain pool.
+
+A new thread starts whenever work needs a thread and none is idle; at most
+``max_workers`` jobs run at once, beyond that jobs queue (the leader goes on
+reading the inbox meanwhile, so it is ``max_workers + 1`` threads at most).
+Idle threads exit after ``idle_timeout``. Threads are daemons: a call that never
+returns cannot hold up process exit.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import itertools
 import logging
-import queue
+import os
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -18,48 +43,125 @@ from typing import Any
 log = logging.getLogger("hotmesh.rpc")
 
 Job = Callable[..., None]
+Work = tuple[Job, tuple[Any, ...]]
+Drain = Callable[[], list[Work]]
+
+SLICE = 0.002  # seconds a job may hold the inbox before another thread takes it
+
+
+class _Thread:
+    """One thread of the pool: its wake-up lock and what the watchdog saw of it."""
+
+    __slots__ = ("running", "seen", "thread", "wake")
+
+    def __init__(self) -> None:
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        self.running = 0  # serial of the job it runs now, 0 when none
+        self.seen = 0  # ``running`` at the watchdog's last look
+        self.thread: threading.Thread | None = None
 
 
 class WorkerPool:
-    """Runs jobs on daemon threads; a slow job never delays another while below the cap."""
+    """Runs jobs on daemon threads, one of which reads the inbox at a time (see the module)."""
 
-    def __init__(self, max_workers: int = 64, idle_timeout: float = 30.0, name: str = "") -> None:
+    def __init__(
+        self,
+        max_workers: int = 64,
+        idle_timeout: float = 30.0,
+        name: str = "",
+        *,
+        watch_every: float = SLICE,
+    ) -> None:
         self.max_workers = max_workers
         self._idle_timeout = idle_timeout
+        self._slice = watch_every
         self._name = name or "hotmesh-worker"
-        # A job travels with its arguments: no closure built per call.
-        self._jobs: queue.SimpleQueue[tuple[Job, tuple[Any, ...]] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._threads = 0
-        self._idle = 0
+        self._jobs: collections.deque[Work] = collections.deque()
+        self._threads: set[_Thread] = set()
+        self._followers: list[_Thread] = []  # idle, newest last (its cache is warmest)
+        self._leader: _Thread | None = None
+        self._waiting = False  # the leader sleeps in poll (it must be poked for new work)
+        self._running = 0  # jobs running now
+        self._eager = False  # a slow job runs: leaders hand the inbox on before each job
+        self._started = 0  # jobs started so far (the watchdog's sign of activity)
+        self._serial = itertools.count(1)
         self._closed = False
-        self._serial = 0
-        self._alive: set[threading.Thread] = set()
+        self._names = itertools.count(1)
+        # The inbox: its fd and the function reading what waits there.
+        self._inbox_fd = -1
+        self._drain: Drain | None = None
+        self._poller = select.poll()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._poller.register(self._wake_r, select.POLLIN)
+        self._woken = False
+        self._woken_lock = threading.Lock()
+        # The watchdog sleeps on this while nothing runs.
+        self._armed = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        self._seen_started = 0
 
     @property
     def size(self) -> int:
         """Threads alive now."""
-        return self._threads
+        return len(self._threads)
 
-    def submit(self, job: Job, *args: Any) -> None:
-        """Queue ``job(*args)``; start a thread if none is idle and the cap allows."""
-        thread = None
+    # ---- any thread ------------------------------------------------------
+    def serve(self, fd: int, drain: Drain) -> None:
+        """Read the inbox ``fd`` from now on: when it signals, the leader calls ``drain()``.
+
+        ``drain`` runs on the leader thread; it returns the jobs the input asks
+        for, and must hand anything else to whoever handles it (it must not
+        block). It is called again until it returns nothing before the leader
+        sleeps, so an fd that signals only edges (``ZMQ_FD``) loses nothing.
+        """
         with self._lock:
             if self._closed:
                 return
-            if self._idle == 0 and self._threads < self.max_workers:
-                self._threads += 1
-                self._serial += 1
-                thread = threading.Thread(
-                    target=self._work, name=f"{self._name}-{self._serial}", daemon=True
-                )
-                self._alive.add(thread)
-            elif self._idle:
-                self._idle -= 1
-            # Queue under the lock so an idle thread timing out sees the job.
-            self._jobs.put((job, args))
-        if thread is not None:
-            thread.start()
+            self._drain = drain
+            self._inbox_fd = fd
+            self._poller.register(fd, select.POLLIN)
+            start = self._need_leader() if self._leader is None else None
+        self._poke()
+        self._start(start)
+
+    def stop_serving(self) -> None:
+        """Stop reading the inbox (before its socket closes); jobs queued still run."""
+        with self._lock:
+            self._drain = None
+        self._poke()
+
+    def poke(self) -> None:
+        """Input may wait on the inbox although its fd did not signal: have it read.
+
+        Call after using the inbox socket from a thread that is not the leader
+        (an operation there may consume the fd's signal).
+        """
+        if self._waiting:
+            self._poke()
+
+    def submit(self, job: Job, *args: Any) -> None:
+        """Queue ``job(*args)``; it starts at once unless ``max_workers`` jobs run."""
+        start = None
+        poke = False
+        with self._lock:
+            if self._closed:
+                return
+            self._jobs.append((job, args))
+            leader = self._leader
+            if leader is not None and not leader.running:
+                poke = self._waiting  # it takes the job when it looks next
+            elif leader is None or self._running < self.max_workers:
+                # No leader, or one running a job (maybe a slow one): another
+                # thread takes this job now.
+                self._leader = None
+                start = self._need_leader()
+        if poke:
+            self._poke()
+        self._start(start)
 
     def close(self, timeout: float = 0.5) -> None:
         """Stop the threads: idle ones exit at once and are joined (up to ``timeout``);
@@ -68,36 +170,227 @@ class WorkerPool:
             if self._closed:
                 return
             self._closed = True
-            threads = list(self._alive)
-        for _ in threads:
-            self._jobs.put(None)
+            self._drain = None
+            threads = list(self._threads)
+            followers, self._followers = self._followers, []
+        for follower in followers:
+            follower.wake.release()
+        self._poke(closing=True)
+        self._armed.set()
         deadline = time.monotonic() + timeout
-        for thread in threads:
-            if thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - time.monotonic()))
-
-    def _work(self) -> None:
         me = threading.current_thread()
-        while True:
-            try:
-                item = self._jobs.get(timeout=self._idle_timeout)
-            except queue.Empty:
-                with self._lock:
-                    # Recheck under the lock: a submit may have counted on us.
-                    if self._jobs.empty():
-                        self._threads -= 1
-                        self._idle -= 1 if self._idle else 0
-                        self._alive.discard(me)
-                        return
-                continue
-            if item is None:
-                with self._lock:
-                    self._threads -= 1
-                    self._alive.discard(me)
+        for entry in [*threads, None]:
+            thread = self._watchdog if entry is None else entry.thread
+            if thread is not None and thread is not me:
+                with contextlib.suppress(RuntimeError):  # not started yet
+                    thread.join(max(0.0, deadline - time.monotonic()))
+        if not any(t.thread and t.thread.is_alive() for t in threads):
+            with contextlib.suppress(OSError):
+                os.close(self._wake_r)
+                os.close(self._wake_w)
+
+    # ---- under self._lock ------------------------------------------------
+    def _need_leader(self) -> _Thread | None:
+        """Make an idle follower the leader, or return a new thread to start as one.
+
+        Called with no leader (the caller just dropped it, or it was none).
+        """
+        if self._closed:
+            return None
+        if self._followers:
+            follower = self._followers.pop()
+            self._leader = follower
+            follower.wake.release()
+            return None
+        new = _Thread()
+        self._threads.add(new)
+        self._leader = new
+        return new
+
+    # ---- threads ---------------------------------------------------------
+    def _start(self, entry: _Thread | None) -> None:
+        if entry is None:
+            return
+        thread = threading.Thread(
+            target=self._work, args=(entry,), name=f"{self._name}-{next(self._names)}", daemon=True
+        )
+        entry.thread = thread
+        thread.start()
+
+    def _poke(self, closing: bool = False) -> None:
+        with self._woken_lock:
+            if self._woken or (self._closed and not closing):
                 return
-            try:
-                item[0](*item[1])
-            except BaseException:
-                log.exception("a worker job failed")
+            self._woken = True
+        with contextlib.suppress(OSError):  # full: the leader wakes anyway
+            os.write(self._wake_w, b"\0")
+
+    def _work(self, me: _Thread) -> None:
+        try:
+            while self._turn(me):
+                pass
+        except BaseException:  # an asynchronous exception landing outside a job
+            log.exception("a worker thread of %s failed", self._name)
             with self._lock:
-                self._idle += 1
+                self._threads.discard(me)
+                if me in self._followers:
+                    self._followers.remove(me)
+                start = self._need_leader() if self._leader is me else None
+            self._start(start)
+
+    def _turn(self, me: _Thread) -> bool:
+        """One step of a thread's life; False when it ends."""
+        with self._lock:
+            if self._closed:
+                if self._leader is me:
+                    self._leader = None
+                self._threads.discard(me)
+                return False
+            work = None
+            start = None
+            if self._leader is not me:
+                if self._leader is None:
+                    self._leader = me
+                    return True
+                if not (self._jobs and self._running < self.max_workers):
+                    self._followers.append(me)
+                    return self._follow(me)
+                # Work queued while jobs ran (at the cap): take it on this thread.
+                work = self._take(me)
+            elif self._jobs and self._running < self.max_workers:
+                work = self._take(me)
+                if self._eager:
+                    # A slow job runs: another thread leads while this one
+                    # runs the job, as in a plain pool.
+                    self._leader = None
+                    start = self._need_leader()
+            else:
+                self._waiting = True
+        if work is None:
+            return self._wait_for_input(me)
+        self._start(start)
+        self._run(me, work)
+        return True
+
+    def _take(self, me: _Thread) -> Work:
+        """The next queued job, counted as running on ``me`` (under the lock)."""
+        self._running += 1
+        self._started += 1
+        me.running = next(self._serial)
+        return self._jobs.popleft()
+
+    def _follow(self, me: _Thread) -> bool:
+        """Sleep (the lock is released first) until made leader, or idle too long."""
+        self._lock.release()
+        try:
+            if me.wake.acquire(timeout=self._idle_timeout):
+                return True
+        finally:
+            self._lock.acquire()
+        if me in self._followers:  # nobody counted on this thread: it ends
+            self._followers.remove(me)
+            self._threads.discard(me)
+            return False
+        # Made leader (or the pool closed) just as it timed out.
+        self._lock.release()
+        try:
+            me.wake.acquire()
+        finally:
+            self._lock.acquire()
+        return True
+
+    def _run(self, me: _Thread, work: Work) -> None:
+        if not self._armed.is_set():
+            self._arm()
+        try:
+            work[0](*work[1])
+        except BaseException:
+            log.exception("a worker job failed")
+        finally:
+            with self._lock:
+                me.running = 0
+                self._running -= 1
+
+    def _wait_for_input(self, me: _Thread) -> bool:
+        """The leader: read the inbox; when it is empty, sleep until input or a poke."""
+        # ``_waiting`` is set already: a poke from now on reaches the poll below,
+        # and input that came before it is found by this drain.
+        drain = self._drain
+        if drain is None and self._inbox_fd >= 0:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._poller.unregister(self._inbox_fd)
+            self._inbox_fd = -1
+        jobs = drain() if drain is not None else []
+        if not jobs:
+            timeout = -1 if drain is not None else int(self._idle_timeout * 1000)
+            try:
+                events = self._poller.poll(timeout)
+            except OSError:
+                events = []
+            for fd, _ in events:
+                if fd == self._wake_r:
+                    self._consume_pokes()
+            drain = self._drain
+            if drain is not None:
+                jobs = drain()
+            elif not events:
+                with self._lock:
+                    self._waiting = False
+                    if self._jobs or self._leader is not me:
+                        return True
+                    # Idle, nothing to read: the next submit starts a thread.
+                    self._leader = None
+                    self._threads.discard(me)
+                    return False
+        with self._lock:
+            self._waiting = False
+            self._jobs.extend(jobs)
+        return True
+
+    def _consume_pokes(self) -> None:
+        # Drain first, then clear the flag (see PollLoop._consume_wakeups).
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except OSError:
+            pass
+        with self._woken_lock:
+            self._woken = False
+
+    # ---- the watchdog ----------------------------------------------------
+    def _arm(self) -> None:
+        with self._lock:
+            if self._watchdog is None and not self._closed:
+                self._watchdog = threading.Thread(
+                    target=self._watch, name=f"{self._name}-watchdog", daemon=True
+                )
+                self._watchdog.start()
+        self._armed.set()
+
+    def _watch(self) -> None:
+        while True:
+            self._armed.wait()
+            if self._closed:
+                return
+            time.sleep(self._slice)
+            start = None
+            with self._lock:
+                if self._closed:
+                    return
+                leader = self._leader
+                # The leader has run one job for a whole slice: with an inbox
+                # to read, another thread takes it over.
+                stuck = leader is not None and leader.running and leader.running == leader.seen
+                slow = False
+                for entry in self._threads:
+                    if entry.running and entry.running == entry.seen:
+                        slow = True
+                    entry.seen = entry.running
+                self._eager = slow
+                if stuck and self._drain is not None:
+                    self._leader = None
+                    start = self._need_leader()
+                if not self._running and self._started == self._seen_started:
+                    self._armed.clear()
+                self._seen_started = self._started
+            self._start(start)

@@ -1,8 +1,15 @@
-"""The worker pool grows on demand up to its cap (threads, no sockets)."""
+"""The worker pool: grows on demand up to its cap; leader/followers on an inbox (threads, pipes)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
 
 from hotmesh._rpc.workers import WorkerPool
 from tests.waiting import wait_until
@@ -44,7 +51,7 @@ def test_idle_threads_are_reused() -> None:
         done = threading.Event()
         pool.submit(done.set)
         assert done.wait(5)
-        wait_until(lambda: pool._idle == pool.size, timeout=5)
+        wait_until(lambda: pool._running == 0, timeout=5)
     assert pool.size == 1
     pool.close()
 
@@ -55,4 +62,137 @@ def test_failing_job_does_not_kill_the_pool() -> None:
     pool.submit(lambda: 1 / 0)
     pool.submit(done.set)
     assert done.wait(5)
+    pool.close()
+
+
+class FakeInbox:
+    """An inbox for the pool to serve: a pipe whose fd signals, and a list of jobs."""
+
+    def __init__(self) -> None:
+        self.r, self.w = os.pipe()
+        os.set_blocking(self.r, False)
+        self.waiting: list[Any] = []
+        self.lock = threading.Lock()
+
+    def put(self, job: Any) -> None:
+        with self.lock:
+            self.waiting.append(job)
+        os.write(self.w, b"x")
+
+    def drain(self) -> list[Any]:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self.r, 4096)
+        with self.lock:
+            jobs, self.waiting = self.waiting, []
+        return [(job, ()) for job in jobs]
+
+    def close(self) -> None:
+        os.close(self.r)
+        os.close(self.w)
+
+
+@pytest.fixture
+def inbox() -> Iterator[FakeInbox]:
+    box = FakeInbox()
+    yield box
+    box.close()
+
+
+def test_a_job_read_from_the_inbox_runs_on_the_thread_that_read_it(inbox: FakeInbox) -> None:
+    pool = WorkerPool(max_workers=4)
+    readers: list[threading.Thread] = []
+    pool.serve(inbox.r, lambda: (readers.append(threading.current_thread()), inbox.drain())[1])
+    ran: list[threading.Thread] = []
+    for _ in range(5):
+        done = threading.Event()
+        inbox.put(lambda done=done: (ran.append(threading.current_thread()), done.set()))
+        assert done.wait(5)
+        wait_until(lambda: pool._running == 0, timeout=5)
+    assert set(ran) <= set(readers) and pool.size == 1
+    pool.close()
+
+
+def test_a_slow_job_hands_the_inbox_to_another_thread(inbox: FakeInbox) -> None:
+    pool = WorkerPool(max_workers=4)
+    pool.serve(inbox.r, inbox.drain)
+    release, quick = threading.Event(), threading.Event()
+    inbox.put(lambda: release.wait(10))
+    wait_until(lambda: pool._running == 1, timeout=5)
+    started = time.monotonic()
+    inbox.put(quick.set)
+    assert quick.wait(5)
+    assert time.monotonic() - started < 1.0  # a few watchdog slices, not the slow job
+    release.set()
+    pool.close()
+
+
+def test_many_slow_jobs_each_get_a_thread(inbox: FakeInbox) -> None:
+    pool = WorkerPool(max_workers=16)
+    pool.serve(inbox.r, inbox.drain)
+    release = threading.Event()
+    running = threading.Semaphore(0)
+
+    def slow() -> None:
+        running.release()
+        release.wait(10)
+
+    for _ in range(8):
+        inbox.put(slow)
+    for _ in range(8):
+        assert running.acquire(timeout=5)
+    assert pool.size == 9  # eight running, one reading the inbox
+    release.set()
+    pool.close()
+
+
+def test_the_inbox_is_read_while_every_worker_is_busy(inbox: FakeInbox) -> None:
+    pool = WorkerPool(max_workers=2)
+    read = threading.Event()
+    pool.serve(inbox.r, lambda: (read.set(), inbox.drain())[1])
+    release = threading.Event()
+    for _ in range(3):
+        inbox.put(lambda: release.wait(10))
+    wait_until(lambda: pool._running == 2 and not inbox.waiting, timeout=5)
+    read.clear()
+    os.write(inbox.w, b"x")  # more input: still read, though no job may start
+    assert read.wait(5)
+    assert pool._running == 2
+    release.set()
+    wait_until(lambda: pool._running == 0 and not pool._jobs, timeout=5)
+    pool.close()
+
+
+def test_a_poke_has_the_inbox_read_when_its_fd_did_not_signal(inbox: FakeInbox) -> None:
+    pool = WorkerPool(max_workers=2)
+    pool.serve(inbox.r, inbox.drain)
+    wait_until(lambda: pool._waiting, timeout=5)
+    done = threading.Event()
+    with inbox.lock:
+        inbox.waiting.append(done.set)  # no byte written: the fd stays quiet
+    pool.poke()
+    assert done.wait(5)
+    pool.close()
+
+
+def test_stop_serving_stops_reading_the_inbox(inbox: FakeInbox) -> None:
+    pool = WorkerPool(max_workers=2)
+    reads = [0]
+
+    def drain() -> list[Any]:
+        reads[0] += 1
+        return inbox.drain()
+
+    pool.serve(inbox.r, drain)
+    done = threading.Event()
+    inbox.put(done.set)
+    assert done.wait(5)
+    pool.stop_serving()
+    wait_until(lambda: pool._inbox_fd == -1, timeout=5)
+    count = reads[0]
+    inbox.put(lambda: None)
+    time.sleep(0.05)
+    assert reads[0] == count
+    local = threading.Event()
+    pool.submit(local.set)  # jobs given directly still run
+    assert local.wait(5)
     pool.close()
