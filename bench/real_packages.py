@@ -1,6 +1,7 @@
 """Real packages upgraded live: the new release's own test suite, in the upgraded process.
 
 Run: .venv/bin/python bench/real_packages.py [--only click] [--work DIR] [--hotmesh-src DIR]
+     [--steps N [--heap OBJECTS]]
 (not in CI: downloads with pip, then about 5 minutes on 2 cores). For each pair of
 releases below it fetches both wheels (the installed sources, with their dist-info)
 and the new release's sdist (its tests), lays the wheels out as release dirs behind
@@ -17,6 +18,12 @@ An upgrade that reports ok must match; a refused one leaves the old code running
 (its count is of the old code against the new tests, shown for information).
 ``--hotmesh-src`` runs the hotmesh way against another checkout's ``src`` (to
 measure before a change). Every process started is waited for or killed.
+
+``--steps N`` measures instead of testing: N processes per pair (alternating
+with the ``--hotmesh-src`` tree when given, in the same run) import the old
+release, optionally build ``--heap`` live objects (an application's heap: the
+stale-reference search walks it), and time ``upgrade_node()`` and its steps;
+medians are printed with the load average.
 """
 
 from __future__ import annotations
@@ -231,6 +238,81 @@ def child(mode: str, pair: Pair, work: Path) -> None:
     os._exit(0)  # threads the tests or the node left behind must not keep us alive
 
 
+STEPS = ("scan", "dependents", "switch", "check_stale")
+
+
+def steps_child(pair: Pair, work: Path, heap: int) -> None:
+    """Time upgrade_node() and its steps (no tests run); prints one RESULT line."""
+    import hotmesh
+    from hotmesh import deploy
+    from hotmesh.deploy import upgrade
+
+    base = work / pair.key
+    run = Path(tempfile.mkdtemp(prefix="steps-", dir=base))
+    link = run / "current"
+    _repoint(link, base / "releases" / pair.old)
+    times = dict.fromkeys(STEPS, 0.0)
+
+    def timed(name: str) -> None:
+        method = getattr(upgrade._Upgrade, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                times[name] += time.perf_counter() - started
+
+        setattr(upgrade._Upgrade, name, wrapper)
+
+    for name in STEPS:
+        timed(name)
+    node = hotmesh.start("bench-steps", state_dir=run / "state", release=str(link))
+    _import_packages(pair)
+    live = [{"i": i} for i in range(heap)]
+    _repoint(link, base / "releases" / pair.new)
+    started = time.perf_counter()
+    report = deploy.upgrade_node()
+    total = time.perf_counter() - started
+    node.stop()
+    del live
+    print("RESULT " + json.dumps({"upgrade": total, **times, "loaded": len(report.loaded)}))
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def measure_steps(pairs: list[Pair], work: Path, runs: int, heap: int, before: str | None) -> None:
+    import statistics
+
+    trees = {"before": before, "after": None} if before else {"this tree": None}
+    print(f"upgrade_node() and its steps, ms (median of {runs}; heap {heap:,} live objects)")
+    for pair in pairs:
+        for version in (pair.old, pair.new):
+            _release_dir(pair, version, work)
+        rows: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+        loads = []
+        for _ in range(runs):
+            for name, src in trees.items():
+                env = dict(os.environ, HOTMESH_STATE_DIR=str(work / "hotmesh-state"))
+                if src:
+                    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+                command = [sys.executable, __file__, "--child", "steps", "--pair", pair.key]
+                command += ["--work", str(work), "--heap", str(heap)]
+                out = subprocess.run(
+                    command, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT
+                ).stdout
+                line = next(x for x in reversed(out.splitlines()) if x.startswith("RESULT "))
+                rows[name].append(json.loads(line[7:]))
+                loads.append(os.getloadavg()[0])
+        for name, results in rows.items():
+            cells = "  ".join(
+                f"{key} {statistics.median(r[key] for r in results) * 1e3:6.1f}"
+                for key in ("upgrade", *STEPS)
+            )
+            print(f"  {pair.key:28} {name:9} {cells}  ({results[0]['loaded']:.0f} loaded)")
+        print(f"  load average {min(loads):.1f}-{max(loads):.1f}")
+
+
 # ----------------------------------------------------------------- the parent
 def _run_child(mode: str, pair: Pair, work: Path, hotmesh_src: str | None) -> dict[str, Any]:
     env = dict(os.environ, HOTMESH_STATE_DIR=str(work / "hotmesh-state"))
@@ -263,14 +345,22 @@ def main() -> None:
     parser.add_argument("--only", action="append", help="dist name or pair key (repeatable)")
     parser.add_argument("--hotmesh-src", help="a hotmesh src dir for the hotmesh way")
     parser.add_argument("--modes", default=",".join(MODES))
-    parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, help="time upgrade_node in N runs per tree")
+    parser.add_argument("--heap", type=int, default=0, help="live objects built for --steps")
+    parser.add_argument("--child", choices=(*MODES, "steps"), help=argparse.SUPPRESS)
     parser.add_argument("--pair", help=argparse.SUPPRESS)
     args = parser.parse_args()
     work = Path(args.work).resolve()
     if args.child:
-        child(args.child, next(p for p in PAIRS if p.key == args.pair), work)
+        pair = next(p for p in PAIRS if p.key == args.pair)
+        if args.child == "steps":
+            steps_child(pair, work, args.heap)
+        child(args.child, pair, work)
         return
     pairs = [p for p in PAIRS if not args.only or p.dist in args.only or p.key in args.only]
+    if args.steps:
+        measure_steps(pairs, work, args.steps, args.heap, args.hotmesh_src)
+        return
     modes = args.modes.split(",")
     print(f"work dir {work}; python {sys.version.split()[0]}; load {os.getloadavg()[0]:.2f}")
     rows = []

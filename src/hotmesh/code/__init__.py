@@ -68,6 +68,7 @@ __all__ = [
     "roots",
     "soft_purge",
     "stale_references",
+    "stale_references_of",
     "which",
     "xref",
 ]
@@ -328,6 +329,17 @@ def stale_references(mod: str) -> list[StaleReference]:
     other modules, closures, bound methods, partials, subclasses, instances.
     """
     return _server.stale_references(args.module_name(mod))
+
+
+def stale_references_of(mods: Iterable[str]) -> dict[str, list[StaleReference]]:
+    """``stale_references`` of several modules: module -> its list, in one gc pass.
+
+    The garbage collector's search walks the whole heap whatever it looks for,
+    so asking for a batch at once costs about what asking for one module does.
+    Old versions of ``mods`` holding each other's objects are not listed (they
+    are purged together).
+    """
+    return _server.stale_references_of(args.module_names(mods))
 
 
 def _reset() -> None:

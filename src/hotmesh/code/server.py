@@ -718,9 +718,18 @@ class CodeServer:
 
     def stale_references(self, mod: str) -> list[StaleReference]:
         """Places outside ``mod``'s old version still holding its functions and classes."""
-        current, old = self._world.get(mod, EMPTY)
-        if old is None:
-            return []
+        return self.stale_references_of([mod])[mod]
+
+    def stale_references_of(self, mods: Iterable[str]) -> dict[str, list[StaleReference]]:
+        """stale_references for several modules, in one pass of the garbage collector."""
+        names = list(dict.fromkeys(mods))
+        olds: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {}
+        for mod in names:
+            current, old = self._world.get(mod, EMPTY)
+            if old is not None:
+                olds[mod] = (old.namespace, current.namespace if current is not None else None)
+        if not olds:
+            return {mod: [] for mod in names}
         labels: dict[int, str] = {}
         for name, module in list(sys.modules.items()):
             namespace = getattr(module, "__dict__", None)
@@ -731,8 +740,8 @@ class CodeServer:
                 labels[id(cur.namespace)] = name
             if previous is not None:
                 labels[id(previous.namespace)] = f"{name} (old {previous.vsn})"
-        current_ns = current.namespace if current is not None else None
-        return find_stale(old.namespace, current_ns, labels)
+        found = find_stale(olds, labels)
+        return {mod: found.get(mod, []) for mod in names}
 
     # ------------------------------------------------------------------ xref
     def xref(self, mods: Iterable[str]) -> list[Problem]:

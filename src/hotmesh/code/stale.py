@@ -11,8 +11,8 @@ import contextlib
 import functools
 import gc
 import itertools
-import sys
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,69 +141,91 @@ _SCALARS = (str, bytes, int, float, complex, bool, type(None))
 
 
 def find_stale(
-    namespace: dict[str, Any],
-    current: dict[str, Any] | None,
+    olds: Mapping[str, tuple[dict[str, Any], dict[str, Any] | None]],
     namespaces: dict[int, str],
-) -> list[StaleReference]:
-    """What holds the old version's functions and classes (besides itself).
+) -> dict[str, list[StaleReference]]:
+    """What holds the old versions' functions and classes (besides the old versions).
+
+    One pass of the garbage collector for all of them: ``gc.get_referrers``
+    walks every tracked object of the process whatever it looks for, so its
+    cost is the heap's size, not the number of objects asked about.
 
     Args:
-        namespace: the old version's namespace.
-        current: the current version's namespace (objects shared with it, such
-            as kept state or re-exports, are not old).
+        olds: module -> (its old version's namespace, its current version's
+            namespace or None). Objects an old version shares with its current
+            one (kept state, re-exports) are not old; old versions hold each
+            other's objects without that being reported (they go together).
         namespaces: id of every known module namespace -> a label for it.
+
+    Returns:
+        module -> the references to its old version's objects.
     """
-    old = _OldVersion(namespace, current)
-    objects = old.objects
+    found: dict[str, list[StaleReference]] = {mod: [] for mod in olds}
+    objects: list[Any] = []
+    internal: set[int] = set()
+    owner: dict[int, str] = {}
+    for mod, (namespace, current) in olds.items():
+        old = _OldVersion(namespace, current)
+        internal |= old.internal
+        internal.add(id(old.objects))
+        for obj in old.objects:
+            if id(obj) not in owner:
+                owner[id(obj)] = mod
+                objects.append(obj)
     if not objects:
-        return []
-    internal = old.internal | {id(objects)}
+        return found
     by_id = {id(obj): obj for obj in objects}
     label = {id(obj): f"{obj.__module__}.{obj.__qualname__}" for obj in objects}
-    internal.update((id(by_id), id(label)))
-    found: list[StaleReference] = []
+    internal.update((id(objects), id(by_id), id(label), id(owner)))
+
+    def add(ref: StaleReference, obj: Any, referrer: Any) -> None:
+        mod = owner.get(id(obj))
+        if mod is None:  # e.g. a partial holding an old object among its arguments
+            mod = next((owner[id(r)] for r in gc.get_referents(referrer) if id(r) in owner), "")
+        found.setdefault(mod, []).append(ref)
+
     instances: dict[int, int] = {}
-    here = sys._getframe()
     for referrer in gc.get_referrers(*objects):
-        if id(referrer) in internal or referrer is here or isinstance(referrer, types.FrameType):
+        if id(referrer) in internal or isinstance(referrer, types.FrameType):
             continue
         if isinstance(referrer, dict):
             holder = namespaces.get(id(referrer))
             for key, value in list(referrer.items()):
                 if id(value) in by_id and value is by_id[id(value)]:
-                    found.append(
-                        StaleReference(
-                            "binding" if holder else "container",
-                            holder or "dict",
-                            key if isinstance(key, str) else repr(key),
-                            label[id(value)],
-                        )
+                    ref = StaleReference(
+                        "binding" if holder else "container",
+                        holder or "dict",
+                        key if isinstance(key, str) else repr(key),
+                        label[id(value)],
                     )
+                    add(ref, value, referrer)
             continue
         if isinstance(referrer, types.CellType):
             target = referrer.cell_contents if referrer.cell_contents is not None else None
-            found.append(StaleReference("closure", "a closure cell", None, _label(target, label)))
+            add(
+                StaleReference("closure", "a closure cell", None, _label(target, label)),
+                target,
+                referrer,
+            )
         elif isinstance(referrer, types.MethodType):
-            found.append(
-                StaleReference(
-                    "bound method", repr(referrer)[:80], None, _label(referrer.__func__, label)
-                )
+            func = referrer.__func__
+            add(
+                StaleReference("bound method", repr(referrer)[:80], None, _label(func, label)),
+                func,
+                referrer,
             )
         elif isinstance(referrer, functools.partial):
-            found.append(
-                StaleReference("partial", repr(referrer)[:80], None, _label(referrer.func, label))
+            func = referrer.func
+            add(
+                StaleReference("partial", repr(referrer)[:80], None, _label(func, label)),
+                func,
+                referrer,
             )
         elif isinstance(referrer, type) and id(referrer) not in by_id:
             base = next((b for b in referrer.__bases__ if id(b) in by_id), None)
             if base is not None:
-                found.append(
-                    StaleReference(
-                        "subclass",
-                        f"{_class_module(referrer, namespaces)}.{referrer.__qualname__}",
-                        None,
-                        label[id(base)],
-                    )
-                )
+                holder = f"{_class_module(referrer, namespaces)}.{referrer.__qualname__}"
+                add(StaleReference("subclass", holder, None, label[id(base)]), base, referrer)
         elif isinstance(referrer, tuple):
             continue  # __bases__/__mro__ tuples: reported through the subclass itself
         elif id(type(referrer)) in by_id:
@@ -211,11 +233,16 @@ def find_stale(
         elif isinstance(referrer, list | set):
             for value in referrer:
                 if id(value) in by_id:
-                    found.append(
-                        StaleReference("container", type(referrer).__name__, None, label[id(value)])
+                    add(
+                        StaleReference(
+                            "container", type(referrer).__name__, None, label[id(value)]
+                        ),
+                        value,
+                        referrer,
                     )
     for class_id, count in instances.items():
-        found.append(StaleReference("instances", label[class_id], str(count), label[class_id]))
+        ref = StaleReference("instances", label[class_id], str(count), label[class_id])
+        add(ref, by_id[class_id], None)
     return found
 
 

@@ -283,8 +283,8 @@ class _Upgrade:
         managed = set(code.loaded())
         found: list[str] = []
         bad: list[str] = []
-        for mod in loaded:
-            for ref in code.stale_references(mod):
+        for refs in code.stale_references_of(loaded).values():
+            for ref in refs:
                 if " (old " in ref.holder:
                     continue  # an old version holding its peers: gone with the purge
                 found.append(str(ref))

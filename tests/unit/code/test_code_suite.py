@@ -59,6 +59,7 @@ BAD_CALLS: list[tuple[str, Callable[[], Any]]] = [
     ("xref(None)", lambda: code.xref(None)),  # type: ignore[arg-type]
     ("dependents('a.b')", lambda: code.dependents("a.b")),
     ("stale_references(23)", lambda: code.stale_references(23)),  # type: ignore[arg-type]
+    ("stale_references_of('a.b')", lambda: code.stale_references_of("a.b")),
     ("add_root(23)", lambda: code.add_root(23)),  # type: ignore[arg-type]
     ("add_root(allow_sticky=1)", lambda: code.add_root("x", allow_sticky=1)),  # type: ignore[arg-type]
     ("keep(23, dict)", lambda: code.keep(23, dict)),  # type: ignore[arg-type]

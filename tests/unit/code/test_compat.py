@@ -243,6 +243,42 @@ def test_stale_references_leave_out_what_the_old_version_holds_itself(pkg: Pkg) 
     ]
 
 
+B_SOURCE = (
+    "from PKG.a import A\ndef g():\n    return N\nclass B(A):\n    def h(self):\n        return N\n"
+)
+
+
+def test_stale_references_of_a_batch_match_one_module_at_a_time(pkg: Pkg) -> None:
+    pkg.write("a", "def f():\n    return 1\nclass A:\n    pass\n")
+    pkg.write("b", B_SOURCE.replace("N", "1"))
+    pkg.write("user", "from PKG.a import f\nfrom PKG.b import g, B\nclass Mine(B):\n    pass\n")
+    pkg.imp("user")
+    pkg.write("a", "def f():\n    return 2\nclass A:\n    pass\n")
+    pkg.write("b", B_SOURCE.replace("N", "2"))
+    code.atomic_load([pkg.mod("a"), pkg.mod("b")], force=True)
+    mods = [pkg.mod("a"), pkg.mod("b"), pkg.mod("user")]
+    together = code.stale_references_of(mods)
+    assert list(together) == mods
+    assert together[pkg.mod("user")] == []  # it has no old version
+    assert {str(s) for s in together[pkg.mod("a")]} == {
+        f"binding: {pkg.mod('user')}.f holds old {pkg.mod('a')}.f"
+    }
+    # old b's subclass of old a.A goes with the purge of both: not listed together ...
+    assert {str(s) for s in together[pkg.mod("b")]} == {
+        f"binding: {pkg.mod('user')}.g holds old {pkg.mod('b')}.g",
+        f"binding: {pkg.mod('user')}.B holds old {pkg.mod('b')}.B",
+        f"subclass: {pkg.mod('user')}.Mine holds old {pkg.mod('b')}.B",
+    }
+    # ... while one module at a time labels it as the old version it is.
+    alone = {str(s) for s in code.stale_references(pkg.mod("a"))}
+    assert alone - {str(s) for s in together[pkg.mod("a")]} == {
+        f"binding: {pkg.mod('b')} (old {code.old_version(pkg.mod('b')).vsn}).A "  # type: ignore[union-attr]
+        f"holds old {pkg.mod('a')}.A",
+        f"subclass: {pkg.mod('b')} (old {code.old_version(pkg.mod('b')).vsn}).B "  # type: ignore[union-attr]
+        f"holds old {pkg.mod('a')}.A",
+    }
+
+
 def test_body_capturing_its_module_object_gets_the_facade(pkg: Pkg) -> None:
     pkg.write("m", "import sys\nTHIS = sys.modules[__name__]\nX = 1\n")
     m = pkg.imp("m")
