@@ -11,9 +11,13 @@ For each size, every variant starts N processes at the same moment on loopback
   - raw: a pyzmq mesh doing only what hotmesh's sockets do (CURVE ROUTER inbox,
     a CURVE DEALER to every other member, one hello each), given the full list.
 Figures: formation (spawn of all N to the last process seeing the N-1 others),
-idle CPU of the whole mesh (cores, over 10 s after 3 s of calm), RSS per node,
-and for hotmesh variants the time from ``kill -9`` of a node, then from
-``SIGSTOP`` of another, to the ``nodedown`` an observer node reports.
+the CPU all N processes used until then (seconds: what a loaded machine does
+not blur), idle CPU of the whole mesh (cores, over 10 s after 3 s of calm), RSS
+per node, and for hotmesh variants the nodedowns logged while the mesh formed
+(churn: drops and redials), the time from ``kill -9`` of a node, then from
+``SIGSTOP`` of another, to the ``nodedown`` an observer node reports. Every
+source tree is byte-compiled first (this machine sets PYTHONDONTWRITEBYTECODE,
+so nodes would compile every module at each start).
 Targets (issue 10, judged on the median of this tree's variant): 64 nodes form
 in <= 5 s and idle at <= 0.1 core in total. Not a test; every process started
 is killed on exit.
@@ -22,6 +26,7 @@ is killed on exit.
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import os
 import queue
@@ -67,6 +72,8 @@ class Mesh:
     def __init__(self, variant: str, size: int, src: Path | None, state: Path) -> None:
         self.variant, self.size = variant, size
         self.procs: list[subprocess.Popen[str]] = []
+        self.logs = state / "logs"
+        self.logs.mkdir(parents=True)
         self.lines: queue.Queue[tuple[int, str, float]] = queue.Queue()
         self.meshed: dict[int, float] = {}
         endpoints = free_endpoints(size + 1)
@@ -84,17 +91,18 @@ class Mesh:
             else:
                 app = "mesh_peer:watch" if i == size else "mesh_peer:meshed"
                 args = ["-m", "hotmesh", "node", "--name", f"b{i}", "--listen", endpoints[i]]
-                args += ["--cookie-file", str(cookie), "--app", app, "--log-level", "WARNING"]
+                args += ["--cookie-file", str(cookie), "--app", app, "--log-level", "INFO"]
                 if i:
                     args += ["--seed", endpoints[0]]
-            proc = subprocess.Popen(
-                [sys.executable, *args],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-                env=env,
-            )
+            with open(self.logs / f"{i}.log", "wb") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, *args],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    text=True,
+                    env=env,
+                )
             self.procs.append(proc)
             threading.Thread(target=self._read, args=(i, proc), daemon=True).start()
 
@@ -115,6 +123,14 @@ class Mesh:
             if words[:1] == ["MESHED"]:
                 self.meshed[index] = float(words[1])
         return max(self.meshed.values()) - self.started
+
+    def cpu_seconds(self) -> float:
+        """CPU used so far by the N members (user + system, every thread)."""
+        return sum(process_cpu(p.pid) for p in self.procs[: self.size])
+
+    def nodedowns(self) -> int:
+        """``nodedown`` lines the nodes logged so far."""
+        return sum(path.read_bytes().count(b" nodedown ") for path in self.logs.glob("*.log"))
 
     def idle_cores(self, settle: float = 3.0, window: float = 10.0) -> float:
         time.sleep(settle)
@@ -170,6 +186,9 @@ def main() -> int:
     variants: dict[str, Path | None] = {"hotmesh": None, "raw": None}
     if args.before:
         variants = {"hotmesh": None, "before": args.before.resolve(), "raw": None}
+    for tree in (SRC, args.before):
+        if tree is not None:
+            compileall.compile_dir(tree, quiet=1)
     report = Report("bench/mesh.py: formation, idle cost, failure detection (2-vCPU box)")
     for size in (int(s) for s in args.sizes.split(",")):
         figures: dict[tuple[str, str], Spread] = {}
@@ -184,6 +203,9 @@ def main() -> int:
                         late = f"not one full mesh after {args.form_timeout:g} s"
                         print(f"  {size} {variant}: {late}: {exc}")
                         row = {"formation s": float("nan")}
+                    row["formation CPU s"] = m.cpu_seconds()
+                    if variant != "raw":
+                        row["nodedowns forming"] = m.nodedowns()
                     row["idle cores"] = m.idle_cores()
                     row["RSS MB/node"] = m.rss_per_node()
                     if variant != "raw":
@@ -193,7 +215,8 @@ def main() -> int:
                     figures.setdefault((variant, key), Spread()).values.append(value)
         print(f"{size} nodes (+1 observer for hotmesh variants), {args.repeat} repeat(s):")
         for (variant, key), spread in sorted(figures.items()):
-            fmt = "{:.0f}" if "ms" in key else "{:.2f}" if "cores" not in key else "{:.3f}"
+            fmt = "{:.0f}" if "ms" in key or "downs" in key else "{:.2f}"
+            fmt = "{:.3f}" if "cores" in key else fmt
             report.row(f"{variant:<8} {key}", spread.text(fmt=fmt))
         if size == 64 and ("hotmesh", "formation s") in figures:
             report.check("64 nodes form", figures["hotmesh", "formation s"].median, 5.0, "s")
