@@ -30,18 +30,16 @@ class Tick:
 
     @property
     def heartbeat(self) -> float:
-        """Period of the membership timer (dials, seeds, member checks): a quarter tick."""
+        """Period of the membership timer while dials, redials or seeds wait: a quarter tick.
+
+        A settled node's timer runs once a tick (its member check).
+        """
         return self.seconds / 4
 
     @property
     def down_after(self) -> float:
         """How long a name's holder has to answer a probe, and dials to be answered."""
         return 0.75 * self.seconds
-
-    @property
-    def members_every(self) -> int:
-        """Timer periods between two member-list checks with a random peer (once a tick)."""
-        return 4
 
     @property
     def dial_timeout(self) -> float:
@@ -64,29 +62,41 @@ class Tick:
         return 8 * self.seconds
 
     @property
-    def zmtp_interval_ms(self) -> int:
-        """ZMTP heartbeat interval of each peer link: libzmq pings every half tick.
+    def zmtp_timeout_ms(self) -> int:
+        """A link whose ping goes unanswered this long is closed: a quarter tick, but
+        never under 0.4 tick or one second, whichever is less.
 
-        The pings and their answers run in libzmq's threads, without the GIL:
-        a node busy in C code while holding the GIL still answers them.
+        The answer comes from the peer's libzmq thread, so this only has to
+        cover a round trip and a busy scheduler, not the peer's Python.
         """
-        return max(100, int(self.seconds * 500))
+        seconds = max(self.seconds / 4, min(0.4 * self.seconds, 1.0))
+        return max(100, int(seconds * 1000))
 
     @property
-    def zmtp_timeout_ms(self) -> int:
-        """A link whose ping goes unanswered this long is closed (so silence is seen
-        within ``zmtp_interval_ms + zmtp_timeout_ms``: nine tenths of a tick)."""
-        return max(100, int(self.seconds * 400))
+    def zmtp_interval_ms(self) -> int:
+        """ZMTP heartbeat interval of each peer link: what is left of 0.95 tick after the
+        timeout (2.8 s at the default tick), so silence is seen within the tick.
+
+        The pings and their answers run in libzmq's threads, without the GIL:
+        a node busy in C code while holding the GIL still answers them. They
+        are nearly all an idle mesh costs (each link pings on its own timer),
+        so they are as rare as the tick allows.
+        """
+        return max(100, int(self.seconds * 950) - self.zmtp_timeout_ms)
 
     @property
     def zmtp_ttl_ms(self) -> int:
-        """How long the peer keeps our link without hearing from it: one tick."""
-        return max(100, int(self.seconds * 1000))
+        """How long the peer keeps our link without hearing from it: two ticks
+        (well past the interval: a live link is never dropped between pings)."""
+        return max(200, int(self.seconds * 2000))
 
     @property
     def router_zmtp_interval_ms(self) -> int:
-        """ZMTP heartbeat interval of the inbox, to shed clients that vanished: 4 ticks."""
-        return max(1000, int(self.seconds * 4000))
+        """ZMTP heartbeat interval of the inbox, to shed clients that vanished: 15 ticks.
+
+        Peers need none of it (their own pings carry a TTL), so it is rare.
+        """
+        return max(1000, int(self.seconds * 15000))
 
 
 DEFAULT = Tick(DEFAULT_TICK)

@@ -60,10 +60,10 @@ class MembershipDriver:
     answers through each one, retried with exponential backoff and jitter, and
     dialled again every ``reseed_every`` seconds once joined when nobody up
     answers for them. A peer is down when the transport reports its link
-    closed: at once when its process dies, within nine tenths of a tick when
-    it falls silent (libzmq's heartbeats). Once a tick the member lists are
-    compared with one random peer. Peers that went down are redialled by the
-    view.
+    closed: at once when its process dies, within 0.95 tick when it falls
+    silent (libzmq's heartbeats). Once a tick the member lists are compared
+    with one random peer. Peers that went down are redialled by the view. The
+    timer runs every quarter tick while anything waits on it, else once a tick.
     """
 
     def __init__(
@@ -107,7 +107,7 @@ class MembershipDriver:
         self._seeds: dict[str, _Seed] = {}  # endpoint -> dial state
         self._next_resolve = 0.0
         self._met = False  # some peer came up, or every seed is this node
-        self._beats = 0
+        self._next_check = 0.0  # when to compare member lists with a random peer next
         self._timer: Any = None
         self._logged: set[tuple[str, str]] = set()
         self.joined = threading.Event()
@@ -230,13 +230,13 @@ class MembershipDriver:
             self.transport.send(name, bye)
 
     def _tick(self) -> None:
-        self._beats += 1
         now = time.monotonic()
         up = self.view.up()
-        if up and self._beats % self.timing.members_every == 0:
+        if up and now >= self._next_check:
             # Anti-entropy: once a tick, compare member lists with one random
             # peer (a digest; the lists travel only when they differ), so the
             # membership traffic of a node does not grow with the mesh.
+            self._next_check = now + self.timing.seconds - self.interval / 2
             peer = self._rng.choice(up)
             self.transport.send(peer, self._encode({"t": "hb", "d": self._digest()}))
         self._apply(self.view.tick(now))
@@ -248,7 +248,31 @@ class MembershipDriver:
             if now >= self._next_resolve:
                 self._reseed(now)
             self._dial_seeds(now)
-        self._timer = self.transport.io.loop.call_later(self.interval, self._tick)
+        self._timer = self.transport.io.loop.call_later(self._next_delay(now), self._tick)
+
+    def _next_delay(self, now: float) -> float:
+        """A quarter tick while anything waits on the clock (dials, redials, seeds,
+        links not connected yet); once all is settled, only the next member check
+        or seed round: an idle node wakes once a tick, whatever the mesh's size."""
+        if (
+            not self.view.is_settled()
+            or not self.transport.all_connected()
+            or any(seed.answered_by is None for seed in self._seeds.values())
+            or self._resolving is not None
+        ):
+            return self.interval
+        return max(self.interval, min(self._next_check, self._next_resolve) - now)
+
+    def _hurry(self) -> None:
+        """Bring the timer forward to a quarter tick from now (something now waits on it)."""
+        timer = self._timer
+        if (
+            timer is not None
+            and not timer.cancelled
+            and timer.when > time.monotonic() + self.interval
+        ):
+            timer.cancel()
+            self._timer = self.transport.io.loop.call_later(self.interval, self._tick)
 
     # ---- seeds -----------------------------------------------------------
     def _reseed(self, now: float) -> None:
@@ -294,6 +318,8 @@ class MembershipDriver:
                 seed.delay = self.timing.redial_min
                 seed.next_try = now
         self._dial_seeds(now)
+        if any(seed.answered_by is None for seed in self._seeds.values()):
+            self._hurry()
 
     def _serves(self, seed: _Seed) -> bool:
         who = seed.answered_by
@@ -347,6 +373,8 @@ class MembershipDriver:
         return self._encode(message)
 
     def _apply(self, effects: list[Effect], via: str | None = None) -> None:
+        if effects:
+            self._hurry()
         for effect in effects:
             match effect:
                 case Link():

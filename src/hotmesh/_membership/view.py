@@ -223,6 +223,10 @@ class MembershipView:
         peer = self._peers.get(name)
         return peer.endpoint if peer and peer.up else None
 
+    def is_settled(self) -> bool:
+        """Whether nothing waits on the clock: every known peer up, none lost, no name clash."""
+        return not self._lost and not self._clashes and all(p.up for p in self._peers.values())
+
     def lost(self) -> list[str]:
         """Names of the members being redialled, sorted."""
         return sorted(self._lost)

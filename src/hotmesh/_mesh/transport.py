@@ -241,6 +241,10 @@ class Transport:
         now = time.monotonic()
         return [key for key, since in self._since.items() if since and now - since > longer_than]
 
+    def all_connected(self) -> bool:
+        """Whether every watched link has a live, authenticated connection."""
+        return not any(self._since.values())
+
     def unlink(self, key: str, linger: float = 0.0) -> None:
         """Close the DEALER for ``key`` (no error if there is none)."""
         watched = self._monitors.pop(key, None)

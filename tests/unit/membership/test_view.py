@@ -235,6 +235,20 @@ def test_a_closed_connection_reports_nodedown_at_once_and_redials() -> None:
     assert view.lost() == ["b@h"]
 
 
+def test_a_view_is_settled_only_while_nothing_waits_on_the_clock() -> None:
+    view = redial_view()
+    assert view.is_settled()
+    view.gossip([("b@h", "tcp://b", "inc-b")], now=0.0)
+    assert not view.is_settled()  # a dial waits for its answer
+    view.welcome("b@h", "inc-b", "tcp://b", now=0.1)
+    assert view.is_settled()
+    view.disconnected("b@h", "inc-b", now=0.2)
+    assert not view.is_settled()  # a lost peer waits for its redial
+    view.tick(now=0.8)
+    view.welcome("b@h", "inc-b", "tcp://b", now=0.9)
+    assert view.is_settled()
+
+
 def test_gossip_of_a_lost_member_leaves_it_to_the_redial_schedule() -> None:
     view = redial_view()
     view.hello("b@h", "inc-b", "tcp://b", now=0.0)
