@@ -1,7 +1,10 @@
 """What opening a console costs, each beside a baseline measured in the same run.
 
-Run: .venv/bin/python bench/console_session.py [--rounds 5] [--output-mib 100]
+Run: .venv/bin/python bench/console_session.py [--rounds 5] [--output-mib 100] [--before SRC]
 Starts node processes (LocalCluster) on 127.0.0.1; drives real terminals with pexpect.
+With ``--before SRC`` (the src/ of another source tree, e.g. an export of an older
+commit) the attach client and the stall rows are measured for it too, alternating
+with this tree's, for before/after figures from one run.
 
 Prints, with min/median/max over ``--rounds`` alternating runs and the load average:
 
@@ -10,8 +13,9 @@ Prints, with min/median/max over ``--rounds`` alternating runs and the load aver
   of the same front end: the floor for any attach);
 - the stall the first session causes on the node's own service: a service
   thread that sleeps 1 ms in a loop records its longest wait beyond that, in a
-  window with no console, in the window where the first session opens, and in
-  the window of a second session, on a fresh node each round;
+  window with no console, in the window where the first session opens, in the
+  window of its first completion (a Tab) and in the window of a second session,
+  on a fresh node each round;
 - with ``--output-mib N``: N MiB printed by a statement through ``hotmesh attach``
   in a pseudo-terminal and through ``hotmesh eval`` into a pipe, byte-exact, with
   the rate of each.
@@ -92,60 +96,104 @@ def time_to_prompt(argv: list[str], prompt: str, env: dict[str, str]) -> tuple[f
     return elapsed, cpu
 
 
-def attach_to_prompt(cluster: LocalCluster, rounds: int) -> None:
+def with_src(env: dict[str, str], src: Path | None) -> dict[str, str]:
+    """``env`` with ``src`` first on PYTHONPATH (None: this tree, as installed)."""
+    if src is None:
+        return env
+    rest = env.get("PYTHONPATH", "")
+    return {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(src), rest) if p)}
+
+
+def attach_to_prompt(cluster: LocalCluster, rounds: int, before: Path | None) -> None:
     env = cluster.env(TERM="xterm")
     attach = [sys.executable, "-m", "hotmesh", "attach", cluster.names[0], "--no-history"]
-    local = [sys.executable, "-m", "ptpython"]
-    ours: list[tuple[float, float]] = []
-    theirs: list[tuple[float, float]] = []
-    for _ in range(rounds):  # alternating, so both see the same machine
-        ours.append(time_to_prompt(attach, r"\[1\]>", env))
-        theirs.append(time_to_prompt(local, r">>>", env))
+    runs: dict[str, tuple[list[str], str, dict[str, str]]] = {
+        "attach to first prompt": (attach, r"\[1\]>", env)
+    }
+    if before is not None:
+        runs["attach, before"] = (attach, r"\[1\]>", with_src(env, before))
+    runs["local ptpython to prompt"] = ([sys.executable, "-m", "ptpython"], r">>>", env)
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
+    for _ in range(rounds):  # alternating, so all see the same machine
+        for name, (argv, prompt, run_env) in runs.items():
+            samples[name].append(time_to_prompt(argv, prompt, run_env))
+    base_name = "local ptpython to prompt"
     for index, what in ((0, "wall"), (1, "CPU")):
-        mine = [sample[index] * 1e3 for sample in ours]
-        base = [sample[index] * 1e3 for sample in theirs]
-        print(f"attach to first prompt, {what:4s} (ms):   {spread(mine)}")
-        print(f"local ptpython to prompt, {what:4s} (ms): {spread(base)}")
-        ratio = statistics.median(mine) / statistics.median(base)
-        print(f"  ratio of medians:                   {ratio:.2f}x")
+        base = [sample[index] * 1e3 for sample in samples[base_name]]
+        for name in runs:
+            values = [sample[index] * 1e3 for sample in samples[name]]
+            label = f"{name}, {what} (ms):"
+            ratio = statistics.median(values) / statistics.median(base)
+            print(f"{label:36s} {spread(values)}  ({ratio:.2f}x ptpython)")
 
 
-def stall(tmp: Path, rounds: int) -> None:
+ROWS = ("no console", "first session", "first completion", "second session")
+TAB = "first Tab answered in"
+
+
+def stall(tmp: Path, rounds: int, before: Path | None) -> None:
     (tmp / "stall_meter.py").write_text(METER)
-    rows: dict[str, list[float]] = {"no console": [], "first session": [], "second session": []}
+    variants: dict[str, Path | None] = {"": None}
+    if before is not None:
+        variants["before: "] = before
+    rows: dict[str, list[float]] = {v + name: [] for v in variants for name in (*ROWS, TAB)}
     p99: dict[str, list[float]] = {name: [] for name in rows}
-    env = {"PYTHONPATH": os.pathsep.join([str(tmp), os.environ.get("PYTHONPATH", "")])}
     for round_ in range(rounds):
-        directory = tmp / f"stall{round_}"
-        with LocalCluster(
-            1,
-            prefix=f"stall{round_}",
-            tick=2.0,
-            app="stall_meter:start",
-            env=env,
-            directory=directory,
-        ) as cluster:
-            conn = Connection(cluster.endpoints[0], cluster.cookie)
-            try:
-                time.sleep(1.0)  # the node settles after its start
-                _window(conn)
-                for name in rows:
-                    client = None
-                    if name != "no console":
-                        client = ConsoleClient.connect(cluster.endpoints[0], cluster.cookie)
-                        client.open()
-                    time.sleep(2.0)  # the window: the session opens, completion warms up
-                    longest, high = _window(conn)
-                    rows[name].append(longest)
-                    p99[name].append(high)
-                    if client is not None:
-                        client.close()
-            finally:
-                conn.close()
+        for variant, src in variants.items():  # alternating, on a fresh node each
+            env = with_src(
+                {"PYTHONPATH": os.pathsep.join([str(tmp), os.environ.get("PYTHONPATH", "")])}, src
+            )
+            directory = tmp / f"stall{round_}{'b' if src else ''}"
+            with LocalCluster(
+                1,
+                prefix=f"stall{round_}{'b' if src else ''}",
+                tick=2.0,
+                app="stall_meter:start",
+                env=env,
+                directory=directory,
+            ) as cluster:
+                for name, (longest, high) in _stall_windows(cluster).items():
+                    rows[variant + name].append(longest)
+                    p99[variant + name].append(high)
     for name in rows:
         label = f"{name} (ms)"
-        print(f"service stall, {label:22s} longest: {spread(rows[name])}")
-        print(f"{'':37s}p99:     {spread(p99[name])}")
+        if name.endswith(TAB):
+            print(f"{label:45s}          {spread(rows[name])}")
+            continue
+        print(f"service stall, {label:30s} longest: {spread(rows[name])}")
+        print(f"{'':45s}p99:     {spread(p99[name])}")
+
+
+def _stall_windows(cluster: LocalCluster) -> dict[str, tuple[float, float]]:
+    """The stall in each window of ``ROWS`` on a fresh node (2 s each)."""
+    found: dict[str, tuple[float, float]] = {}
+    conn = Connection(cluster.endpoints[0], cluster.cookie)
+    client = None
+    try:
+        time.sleep(1.0)  # the node settles after its start
+        _window(conn)
+        time.sleep(2.0)
+        found["no console"] = _window(conn)
+        client = ConsoleClient.connect(cluster.endpoints[0], cluster.cookie)
+        client.open()  # an attach: the node may warm its completion up now
+        time.sleep(2.0)
+        found["first session"] = _window(conn)
+        started = time.perf_counter()
+        client.complete("nod", 3, timeout=30.0)  # the first Tab: a name (node, nodes)
+        tab = (time.perf_counter() - started) * 1e3
+        time.sleep(2.0)
+        found["first completion"] = _window(conn)
+        found["first Tab answered in"] = (tab, tab)
+        second = ConsoleClient.connect(cluster.endpoints[0], cluster.cookie)
+        second.open()
+        time.sleep(2.0)
+        found["second session"] = _window(conn)
+        second.close()
+    finally:
+        if client is not None:
+            client.close()
+        conn.close()
+    return found
 
 
 def _window(conn: Connection) -> tuple[float, float]:
@@ -198,16 +246,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--output-mib", type=int, default=0)
+    parser.add_argument("--before", type=Path, help="src/ of a 'before' source tree")
+    parser.add_argument("--skip-stall", action="store_true", help="attach figures only")
     args = parser.parse_args()
+    before = args.before.resolve() if args.before else None
     print(load())
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         os.environ.setdefault("HOTMESH_STATE_DIR", str(tmp / "state"))
         with LocalCluster(1, prefix="bench", tick=2.0, directory=tmp / "main") as cluster:
-            attach_to_prompt(cluster, args.rounds)
+            attach_to_prompt(cluster, args.rounds, before)
             if args.output_mib:
                 output(cluster, args.output_mib)
-        stall(tmp, args.rounds)
+        if not args.skip_stall:
+            stall(tmp, args.rounds, before)
     print(load())
 
 

@@ -1,9 +1,16 @@
 """hotmesh: Erlang-style live operations for fleets of long-running Python services.
 
 The public API on one page. Everything not listed in ``__all__`` is private.
+
+The errors are imported here; everything else is imported the first time it
+is used (PEP 562 ``__getattr__``), so a client command (``hotmesh attach``)
+that needs none of the node, code or deploy layers does not load them.
+``from hotmesh import start`` works as usual.
 """
 
-from hotmesh import code, deploy, service, settings
+import importlib as _importlib
+import typing as _typing
+
 from hotmesh._errors import (
     AuthError,
     CallError,
@@ -39,14 +46,49 @@ from hotmesh._errors import (
     WireError,
     XrefError,
 )
-from hotmesh._node import Node, current_node, start
-from hotmesh.service import (
-    service_call,
-    service_call_async,
-    service_cast,
-    start_service,
-    stop_service,
-)
+
+if _typing.TYPE_CHECKING:
+    from hotmesh import code, deploy, service, settings
+    from hotmesh._node import Node, current_node, start
+    from hotmesh.service import (
+        service_call,
+        service_call_async,
+        service_cast,
+        start_service,
+        stop_service,
+    )
+
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "code": ("hotmesh.code", None),
+    "deploy": ("hotmesh.deploy", None),
+    "service": ("hotmesh.service", None),
+    "settings": ("hotmesh.settings", None),
+    "Node": ("hotmesh._node", "Node"),
+    "current_node": ("hotmesh._node", "current_node"),
+    "start": ("hotmesh._node", "start"),
+    "service_call": ("hotmesh.service", "service_call"),
+    "service_call_async": ("hotmesh.service", "service_call_async"),
+    "service_cast": ("hotmesh.service", "service_cast"),
+    "start_service": ("hotmesh.service", "start_service"),
+    "stop_service": ("hotmesh.service", "stop_service"),
+}
+"""Public names imported on first use: name -> (module, attribute or None for the module)."""
+
+
+def __getattr__(name: str) -> _typing.Any:
+    try:
+        module_name, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'hotmesh' has no attribute {name!r}") from None
+    module = _importlib.import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY} - {"_importlib", "_typing"})
+
 
 __version__ = "0.1.0"
 

@@ -37,3 +37,30 @@ def test_errors_share_one_root() -> None:
             and obj.__module__ == _errors.__name__
         ):
             assert issubclass(obj, hotmesh.HotmeshError), name
+
+
+def test_importing_hotmesh_loads_only_the_errors_until_a_name_is_used() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hotmesh\n"
+        "print(sorted(m for m in sys.modules if m.startswith('hotmesh')))\n"
+        "from hotmesh import start, deploy\n"
+        "from hotmesh._node import start as real_start\n"
+        "print(start is real_start and deploy is sys.modules['hotmesh.deploy'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded, same = done.stdout.splitlines()
+    assert loaded == "['hotmesh', 'hotmesh._errors']"
+    assert same == "True"
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    import pytest
+
+    with pytest.raises(AttributeError, match="no attribute 'nonesuch'"):
+        hotmesh.nonesuch  # noqa: B018
+    assert "start" in dir(hotmesh) and "_importlib" not in dir(hotmesh)

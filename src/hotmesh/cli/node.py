@@ -10,7 +10,7 @@ import threading
 from typing import Any
 
 import hotmesh
-from hotmesh._node import DEFAULT_TICK
+from hotmesh._tick import DEFAULT_TICK
 
 
 def register(subparsers: Any) -> None:

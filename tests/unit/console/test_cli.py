@@ -54,3 +54,37 @@ def test_client_commands_create_no_cookie_and_say_which_file_is_missing(
     err = capsys.readouterr().err
     assert str(tmp_path / "home" / ".hotmesh.cookie") in err and str(typo) in err
     assert not (tmp_path / "home").exists() and not (tmp_path / "typo").exists()
+
+
+LAYERS_A_CLIENT_NEEDS_NOT = (
+    "hotmesh._node",
+    "hotmesh._membership",
+    "hotmesh._console.server",
+    "hotmesh.code",
+    "hotmesh.deploy",
+    "hotmesh.service",
+    "hotmesh.settings",
+)
+
+
+def test_attach_imports_none_of_the_node_layers(tmp_path: Path) -> None:
+    """The attach path (parser, client, terminal front end) loads no node, code or
+    deploy module: they cost a client a third of its start."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from hotmesh.cli import main\n"
+        f"status = main(['attach', 'nosuch', '--cookie-file', {str(tmp_path / 'none')!r}])\n"
+        "print(status, sorted(m for m in sys.modules if m.startswith('hotmesh')))\n"
+    )
+    env = {"HOTMESH_STATE_DIR": str(tmp_path / "state"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    status, loaded = done.stdout.split(" ", 1)
+    assert status == "2" and "cookie" in done.stderr  # it got as far as the cookie
+    assert "hotmesh._console.repl" in loaded and "hotmesh._console.client" in loaded
+    assert [m for m in LAYERS_A_CLIENT_NEEDS_NOT if f"'{m}" in loaded] == []
