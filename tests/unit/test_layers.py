@@ -17,7 +17,7 @@ import hotmesh
 ROOT = Path(hotmesh.__file__).parent
 
 FLOORS: list[set[str]] = [
-    {"_errors", "_paths", "_files", "_tick"},
+    {"_errors", "_paths", "_files", "_tick", "_gil"},
     {"_runtime"},
     {"_wire"},
     {"_mesh"},

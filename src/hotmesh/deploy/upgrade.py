@@ -4,18 +4,17 @@ Drives the code server and writes the node's deploy records."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import logging
-import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from hotmesh import code
 from hotmesh._errors import CodeError, DeployError, UpgradeError, XrefError
 from hotmesh._files import append_line
+from hotmesh._gil import short_gil_slices
 from hotmesh.code.dependents import RERUN_FLAG
 from hotmesh.deploy import _services, _state
 from hotmesh.deploy.actions import (
@@ -101,7 +100,9 @@ def upgrade_node(
 
         return plan_upgrade(actions=actions, force=force, release=release)
     deployment = _state.current()
-    with deployment.lock, _short_gil_slices():
+    # The node goes on serving clients meanwhile: short GIL slices keep their
+    # hand-offs between threads quick.
+    with deployment.lock, short_gil_slices():
         job = _Upgrade(deployment, provisional, force, allow_stale)
         try:
             return job.run(actions, release)
@@ -111,25 +112,6 @@ def upgrade_node(
             # Anything else (SystemExit, an unexpected error) still comes out
             # as an UpgradeError naming the step it happened in.
             raise job.fail(job.step, describe(exc)) from exc
-
-
-_GIL_SLICE = 0.0005  # seconds; CPython's default switch interval is 0.005
-
-
-@contextlib.contextmanager
-def _short_gil_slices() -> Iterator[None]:
-    """Hand the GIL over every 0.5 ms, not every 5 ms, while the upgrade runs.
-
-    The node goes on serving clients meanwhile: a request crosses two or three
-    threads, and each hand-off waits up to one switch interval for the upgrading
-    thread to let go of the GIL. The interval is process-wide; it is put back after.
-    """
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, _GIL_SLICE))
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
 
 
 class _Upgrade:
