@@ -1,6 +1,8 @@
 """Benchmarks of the code server, each against a baseline measured in the same run.
 
-Run: .venv/bin/python bench/code.py [--only scaling]   (about 60 s; scaling alone ~40 s)
+Run: .venv/bin/python bench/code.py [--only scaling] [--before SRC]
+     (about 60 s; scaling alone ~40 s; --before SRC: the scaling workers of another source
+     tree (its src/) too, in the same alternating blocks, for before/after from one run)
 Prints: qualified call through a facade vs a plain module; load_file of a
 generated 1,000-line module vs compile+exec of the same source; atomic_load of
 10 modules vs 10 x compile+exec; soft_purge with 1,000 asyncio tasks and 50
@@ -452,9 +454,16 @@ def run_worker(args: list[str]) -> None:
     print(json.dumps(result))
 
 
-def in_process(*args: str) -> object:
+def in_process(*args: str, src: str | None = None) -> object:
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
     out = subprocess.run(
-        [sys.executable, __file__, "--worker", *args], check=True, capture_output=True, text=True
+        [sys.executable, __file__, "--worker", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -463,40 +472,58 @@ def spread(values: list[float]) -> str:
     return f"{min(values):6.2f} / {statistics.median(values):6.2f} / {max(values):6.2f}"
 
 
-def bench_scaling() -> bool:
-    """Load cost against the number of managed modules; True when the targets are met."""
-    samples: dict[int, list[float]] = {n: [] for n in SCALING_COUNTS}
-    apps: dict[str, list[dict[str, float]]] = {"keeps names": [], "removes a name": []}
-    before = os.getloadavg()
+def bench_scaling(before: str | None = None) -> bool:
+    """Load cost against the number of managed modules; True when the targets are met.
+
+    With ``before`` (another tree's src/), its workers run in the same blocks,
+    and its figures are printed first; the targets are judged on this tree.
+    """
+    trees: dict[str, str | None] = {"before": before, "after": None} if before else {"": None}
+    samples: dict[tuple[str, int], list[float]] = {
+        (t, n): [] for t in trees for n in SCALING_COUNTS
+    }
+    labels = ("keeps names", "removes a name")
+    apps: dict[tuple[str, str], list[dict[str, float]]] = {
+        (t, label): [] for t in trees for label in labels
+    }
+    started = os.getloadavg()
     for _block in range(3):
-        for n in SCALING_COUNTS:
-            samples[n] += in_process("scaling", str(n))  # type: ignore[arg-type]
+        for tree, src in trees.items():
+            for n in SCALING_COUNTS:
+                samples[tree, n] += in_process("scaling", str(n), src=src)  # type: ignore[arg-type]
         for _twice in range(2):  # one sample per process: two per block
-            for label, arg in (("keeps names", "keeps"), ("removes a name", "removes")):
-                apps[label].append(in_process("app", arg))  # type: ignore[arg-type]
-    after = os.getloadavg()
+            for tree, src in trees.items():
+                for label, arg in (("keeps names", "keeps"), ("removes a name", "removes")):
+                    apps[tree, label].append(in_process("app", arg, src=src))  # type: ignore[arg-type]
+    ended = os.getloadavg()
     print(
         f"load_file of a 1-line module with N other managed modules loaded "
         f"({SCALING_LOADS} loads x 3 alternating blocks, one process per block; "
-        f"load average {before[0]:.2f} -> {after[0]:.2f}):"
+        f"load average {started[0]:.2f} -> {ended[0]:.2f}):"
     )
-    base = statistics.median(samples[0])
     ok = True
-    for n in SCALING_COUNTS:
-        ratio = statistics.median(samples[n]) / base
-        print(f"  N={n:4d}: min/median/max {spread(samples[n])} ms, ratio to N=0 {ratio:5.2f}")
-        if n == max(SCALING_COUNTS) and ratio > 1.5:
-            ok = False
+    for tree in trees:
+        base = statistics.median(samples[tree, 0])
+        for n in SCALING_COUNTS:
+            ratio = statistics.median(samples[tree, n]) / base
+            print(
+                f"  {tree:6s} N={n:4d}: min/median/max {spread(samples[tree, n])} ms, "
+                f"ratio to N=0 {ratio:5.2f}"
+            )
+            if tree != "before" and n == max(SCALING_COUNTS) and ratio > 1.5:
+                ok = False
     print(f"  target: N={max(SCALING_COUNTS)} within 1.5x of N=0: {'met' if ok else 'MISSED'}")
     print(f"first load_file in a node managing a {APP_MODULES}-module app (app.util, 6 processes):")
-    for label, runs in apps.items():
+    for (tree, label), runs in apps.items():
         first = [r["first"] for r in runs]
         extra = [r["first"] - r["compile_exec"] for r in runs]
         met = statistics.median(extra) <= 20.0
-        ok = ok and met
+        if tree != "before":
+            ok = ok and met
         print(
-            f"  {label:15s}: first load min/median/max {spread(first)} ms; beyond compile+exec "
-            f"of the new util {spread(extra)} ms (target <= 20: {'met' if met else 'MISSED'})"
+            f"  {tree:6s} {label:15s}: first load min/median/max {spread(first)} ms; beyond "
+            f"compile+exec of the new util {spread(extra)} ms (target <= 20: "
+            f"{'met' if met else 'MISSED'})"
         )
     return ok
 
@@ -505,10 +532,16 @@ def main() -> None:
     if sys.argv[1:2] == ["--worker"]:
         run_worker(sys.argv[2:])
         return
-    if sys.argv[1:] != ["--only", "scaling"]:
+    args = sys.argv[1:]
+    before = None
+    if "--before" in args:
+        at = args.index("--before")
+        before = str(Path(args[at + 1]).resolve())
+        del args[at : at + 2]
+    if args != ["--only", "scaling"]:
         run_classic()
     print(f"Python {sys.version.split()[0]}")
-    sys.exit(0 if bench_scaling() else 1)
+    sys.exit(0 if bench_scaling(before) else 1)
 
 
 def run_classic() -> None:

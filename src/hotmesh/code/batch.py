@@ -31,6 +31,7 @@ class Batch:
     hidden: dict[str, types.ModuleType] = field(default_factory=dict)  # built or being built
     gone: dict[str, bool] = field(default_factory=dict)  # loaded modules whose file is gone
     listings: dict[str, frozenset[str]] = field(default_factory=dict)  # directory -> names
+    gone_children: dict[str, frozenset[str]] = field(default_factory=dict)  # package -> names
     imports: BatchImports | None = None
 
     def hide_peers(self) -> None:

@@ -25,7 +25,7 @@ import importlib._bootstrap as _bootstrap
 import sys
 import threading
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 
@@ -38,12 +38,15 @@ class BatchImports:
         build: Callable[[str], types.ModuleType],
         claim: Callable[[str], bool],
         gone: Callable[[str], bool],
+        gone_children: Callable[[str], Collection[str]],
     ) -> None:
         """Args:
         names: the modules of the batch (grows when ``claim`` adds one).
         build: builds (or returns, partly executed) a batch module's new version.
         claim: adds a managed module never loaded to the batch; whether it did.
         gone: whether a managed, loaded module's file is gone (removed).
+        gone_children: the children (short names) of a package for which ``gone``
+            holds, found at once.
         """
         self.names = names
         self.thread = threading.get_ident()
@@ -52,6 +55,7 @@ class BatchImports:
         self._build = build
         self._claim = claim
         self._gone = gone
+        self._gone_children = gone_children
         self._prefixes: set[str] = set()
         self._claimed: dict[str, bool] = {}
         self._prior: Callable[..., Any] = builtins.__import__
@@ -160,7 +164,10 @@ class BatchImports:
         if found is not None:
             return found
         parent, _, child = name.rpartition(".")
-        holder = self.view(parent) if parent else None
+        if parent and (parent in self.names or parent not in sys.modules):
+            self.view(parent)  # imported first, as the import system does
+        # A parent already imported and not in the batch is seen (as a proxy) only
+        # when something imports it: most loads never build it (see _proxy).
         if self._known(name):
             module: Any = self._build(name)
         elif self._gone(name):
@@ -174,20 +181,33 @@ class BatchImports:
                 module = sys.modules[name]
             if name in self._prefixes:
                 module = self._proxy(name, module)
+        holder = self.views.get(parent) if parent else None
         if holder is not None and (parent in self.names or parent in self.proxies):
             holder.__dict__[child] = module  # what the import system does for a child
         self.views[name] = module
         return module
 
     def _proxy(self, name: str, real: types.ModuleType) -> types.ModuleType:
-        """A copy of a package not in the batch, whose batch children are new versions."""
+        """A copy of a package not in the batch, whose batch children are new versions.
+
+        Built when first seen, so it binds the children seen before it (new
+        versions, and the proxies of packages with batch modules below them);
+        the children seen later bind on it as they come, in ``view``.
+        """
         proxy = types.ModuleType(name)
         contents = dict(real.__dict__)
-        for key, value in list(contents.items()):
-            if isinstance(value, types.ModuleType) and self._gone(f"{name}.{key}"):
+        for key in self._gone_children(name):
+            if isinstance(contents.get(key), types.ModuleType):
                 del contents[key]
         proxy.__dict__.update(contents)
         self.proxies[name] = proxy
+        prefix = name + "."
+        for other, module in list(self.views.items()):
+            if other.startswith(prefix) and "." not in other[len(prefix) :]:
+                proxy.__dict__[other[len(prefix) :]] = module
+        for other in sorted(self._prefixes - self.views.keys()):
+            if other.startswith(prefix) and "." not in other[len(prefix) :]:
+                proxy.__dict__[other[len(prefix) :]] = self.view(other)
         return proxy
 
     def _fromlist(

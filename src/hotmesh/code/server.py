@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 import types
-import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec
@@ -88,10 +87,13 @@ class CodeServer:
         self._counter = itertools.count(1)
         self._finder: ManagedFinder | None = None
         self._batch: Batch | None = None  # the prepare_loading running now (under _lock)
-        # Modules seen not to be managed (by object), so adoption scans stay cheap.
-        self._unmanaged: weakref.WeakValueDictionary[str, types.ModuleType] = (
-            weakref.WeakValueDictionary()
-        )
+        # sys.modules as the last adoption scan saw it: a scan looks only at what changed.
+        self._scanned: dict[str, types.ModuleType] = {}
+        # Where each managed module's current source file is, by package and folder, so
+        # a load finds the removed children of a package with one set difference per
+        # folder instead of a check per child: package -> folder -> file name -> child.
+        self._files: dict[str, tuple[str, str]] = {}  # module -> (folder, file name)
+        self._kids: dict[str, dict[str, dict[str, str]]] = {}
 
     # ----------------------------------------------------------------- roots
     def add_root(self, root: str | os.PathLike[str], *, allow_sticky: bool = False) -> None:
@@ -99,7 +101,7 @@ class CodeServer:
         parsed = make_root(root, allow_sticky)
         with self._lock:
             self._roots = [r for r in self._roots if r.text != parsed.text] + [parsed]
-            self._unmanaged.clear()
+            self._scanned = {}
             if self._finder is None:
                 self._finder = ManagedFinder(self)
                 sys.meta_path.insert(0, self._finder)
@@ -151,9 +153,22 @@ class CodeServer:
 
     # -------------------------------------------------------------- adoption
     def _adopt_all(self) -> None:
-        checked = self._unmanaged
-        for name, module in list(sys.modules.items()):
-            if module is None or name in self._facades or checked.get(name) is module:
+        """Adopt managed modules that reached sys.modules without the finder.
+
+        Only the entries added or replaced since the last scan are looked at
+        (found by a set difference, at C speed), so a load does not cost a
+        Python step per module of the process.
+        """
+        if sys.modules == self._scanned:  # the usual case: nothing imported since
+            return
+        now = dict(sys.modules)
+        try:
+            changed = list(now.items() - self._scanned.items())
+        except TypeError:  # an unhashable object in sys.modules: look at every entry
+            changed = list(now.items())
+        self._scanned = now
+        for name, module in changed:
+            if module is None or name in self._facades:
                 continue
             origin = getattr(module, "__file__", None)
             if (
@@ -163,8 +178,6 @@ class CodeServer:
                 and _is_named_by_its_file(name, module, origin)
             ):
                 self._adopt(name, module, origin)
-            else:
-                checked[name] = module
 
     def _adopt(self, name: str, module: types.ModuleType, origin: str) -> None:
         """Make a module imported before its root was added the facade of version 1.
@@ -184,6 +197,7 @@ class CodeServer:
         with self._switch:
             self._facades[name] = module
             self._world.update(after_load(self._world, {name: version}))
+        self._index({name: version})
 
     # ------------------------------------------------------------- importing
     def exec_for_import(self, facade: types.ModuleType) -> None:
@@ -259,7 +273,7 @@ class CodeServer:
     ) -> Prepared:
         batch = Batch(threading.get_ident(), sources)
         imports = batch.imports = BatchImports(
-            set(sources), self._build_for_import, self._claim, self._gone
+            set(sources), self._build_for_import, self._claim, self._gone, self._gone_children
         )
         self._batch = batch
         imports.install()
@@ -375,6 +389,10 @@ class CodeServer:
         cost O(modules managed) (bench/code.py --only scaling).
         """
         folder, name = os.path.split(path)
+        return name in CodeServer._listing(folder, batch)
+
+    @staticmethod
+    def _listing(folder: str, batch: Batch | None) -> frozenset[str]:
         listings = batch.listings if batch is not None else {}
         names = listings.get(folder)
         if names is None:
@@ -382,26 +400,61 @@ class CodeServer:
                 names = listings[folder] = frozenset(os.listdir(folder))
             except OSError:
                 names = listings[folder] = frozenset()
-        return name in names
+        return names
+
+    def _index(self, currents: dict[str, Version | None]) -> None:
+        """Record where the new current versions' files are (``_files``, ``_kids``)."""
+        for mod, version in currents.items():
+            parent, _, child = mod.rpartition(".")
+            before = self._files.pop(mod, None)
+            if before is not None:
+                self._kids.get(parent, {}).get(before[0], {}).pop(before[1], None)
+            path = version.path if version is not None else None
+            if path is not None and os.path.isabs(path):
+                folder, name = os.path.split(path)
+                self._files[mod] = (folder, name)
+                self._kids.setdefault(parent, {}).setdefault(folder, {})[name] = child
+
+    def _gone_children(self, package: str) -> frozenset[str]:
+        """The children (short names) of ``package`` that are loaded but whose file is gone.
+
+        One listing and one set difference per folder, whatever the number of
+        children (a check per child made every load cost O(modules managed)).
+        """
+        batch = self._batch
+        cache = batch.gone_children if batch is not None else {}
+        found = cache.get(package)
+        if found is None:
+            gone = set()
+            for folder, files in list(self._kids.get(package, {}).items()):
+                for name in files.keys() - self._listing(folder, batch):
+                    if self._gone(f"{package}.{files[name]}"):
+                        gone.add(files[name])
+            found = cache[package] = frozenset(gone)
+        return found
 
     def _children(self, mod: str) -> dict[str, types.ModuleType]:
         """The child modules of package ``mod`` to bind in its namespace.
 
         Aliases (a module stored in sys.modules under a name other than its
         own) are not children, nor are deleted or removed managed modules.
+        A module that is not a package has none (no scan of sys.modules).
         """
+        module = self._facades.get(mod) or sys.modules.get(mod)
+        if module is None or getattr(module, "__path__", None) is None:
+            return {}
         prefix = mod + "."
+        gone = self._gone_children(mod)
         found = {}
-        for name, module in list(sys.modules.items()):
-            if not name.startswith(prefix) or "." in name[len(prefix) :] or module is None:
+        for name, child in list(sys.modules.items()):
+            if not name.startswith(prefix) or "." in name[len(prefix) :] or child is None:
                 continue
-            if getattr(module, "__name__", None) != name:
+            if getattr(child, "__name__", None) != name:
                 continue
-            if name in self._facades and (
-                self._world.get(name, EMPTY)[0] is None or self._gone(name)
-            ):
+            short = name[len(prefix) :]
+            if name in self._facades and (self._world.get(name, EMPTY)[0] is None or short in gone):
                 continue
-            found[name[len(prefix) :]] = module
+            found[short] = child
         return found
 
     def peer_spec(self, name: str) -> ModuleSpec | None:
@@ -515,6 +568,7 @@ class CodeServer:
             switch.update(sys.modules, fresh)
         switch.update(self._world, updates)
         switch.apply()
+        self._index({m: b.version for m, b in built.items()})
 
     def _carry_children(self, mod: str, namespace: dict[str, Any]) -> None:
         """Keep ``pkg.sub`` reachable as an attribute of a package's new version."""
@@ -544,6 +598,7 @@ class CodeServer:
                 switch.show(facade, deleted_namespace(facade))
                 switch.update(self._world, updates)
                 switch.apply()
+            self._index({mod: None})
 
     def revert(self, mods: Iterable[str]) -> None:
         """Atomically make each module's old version current again (hotmesh's airbag).
@@ -576,6 +631,7 @@ class CodeServer:
                 switch.show(facade, target.namespace)
         switch.update(self._world, updates)
         switch.apply()
+        self._index({mod: updates[mod][0] for mod in names})
 
     # --------------------------------------------------------------- purging
     def check_old_code(self, mod: str) -> bool:

@@ -8,6 +8,7 @@ import types
 import pytest
 
 import hotmesh.code as code
+from hotmesh import LoadError
 
 from .conftest import Pkg
 
@@ -84,6 +85,32 @@ def test_a_module_removed_by_the_release_is_gone_from_the_new_versions_view(pkg:
     code.load_file(pkg.name)
     assert package.legacy is None
     assert code.module_status(pkg.mod("legacy")) == "removed"
+
+
+def test_a_removed_child_is_gone_from_its_unchanged_package_as_a_batch_sees_it(pkg: Pkg) -> None:
+    # user is in the batch, the package is not: user sees the package through a
+    # proxy, from which the children whose file is gone are left out.
+    source = "import PKG\nLEGACY = getattr(PKG, 'legacy', None)\nKEPT = PKG.kept.X\n"
+    path = pkg.write("legacy", "X = 1\n")
+    pkg.write("kept", "X = 1\n")
+    pkg.write("__init__", "from . import legacy, kept\n")
+    pkg.write("user", source)
+    user = pkg.imp("user")
+    assert user.LEGACY is not None
+    path.unlink()
+    pkg.write("user", source + "# v2\n")
+    code.load_file(pkg.mod("user"))
+    assert user.LEGACY is None and user.KEPT == 1
+    # A module deleted and then loaded again is a child again.
+    code.delete(pkg.mod("kept"))
+    pkg.write("user", source + "# v3\n")
+    code.purge(pkg.mod("user"))
+    with pytest.raises(LoadError):  # kept is deleted: the body's PKG.kept fails
+        code.load_file(pkg.mod("user"))
+    code.purge(pkg.mod("kept"))
+    code.load_file(pkg.mod("kept"))
+    code.load_file(pkg.mod("user"))
+    assert user.KEPT == 1
 
 
 def test_a_failed_import_of_a_peer_is_an_import_error_the_body_can_catch(pkg: Pkg) -> None:

@@ -145,6 +145,29 @@ def test_importlib_reload_is_a_code_server_load(pkg: Pkg) -> None:
     assert sys.modules[pkg.mod("m")] is m
 
 
+def test_a_module_put_in_sys_modules_without_the_finder_is_adopted_by_the_next_load(
+    pkg: Pkg,
+) -> None:
+    import importlib.util
+
+    pkg.write("a", "X = 1\n")
+    pkg.imp("a")
+    code.load_file(pkg.mod("a"))  # a load has scanned sys.modules
+    path = pkg.write("b", "def get():\n    return 1\n")
+    spec = importlib.util.spec_from_file_location(pkg.mod("b"), path)
+    assert spec is not None and spec.loader is not None
+    plain = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plain)
+    sys.modules[pkg.mod("b")] = plain
+    assert not code.is_loaded(pkg.mod("b"))
+    code.purge(pkg.mod("a"))
+    code.load_file(pkg.mod("a"))  # the next load adopts it, as add_root would have
+    assert code.is_loaded(pkg.mod("b"))
+    pkg.write("b", "def get():\n    return 2\n")
+    code.load_file(pkg.mod("b"))
+    assert plain.get() == 2
+
+
 def test_module_imported_before_root_was_added_is_adopted(pkg: Pkg) -> None:
     other = f"{pkg.name}_late"
     late = pkg.root / other
