@@ -506,8 +506,9 @@ def bench_scaling(before: str | None = None) -> bool:
         base = statistics.median(samples[tree, 0])
         for n in SCALING_COUNTS:
             ratio = statistics.median(samples[tree, n]) / base
+            name = f"{tree} " if tree else ""
             print(
-                f"  {tree:6s} N={n:4d}: min/median/max {spread(samples[tree, n])} ms, "
+                f"  {name}N={n:4d}: min/median/max {spread(samples[tree, n])} ms, "
                 f"ratio to N=0 {ratio:5.2f}"
             )
             if tree != "before" and n == max(SCALING_COUNTS) and ratio > 1.5:
@@ -520,8 +521,9 @@ def bench_scaling(before: str | None = None) -> bool:
         met = statistics.median(extra) <= 20.0
         if tree != "before":
             ok = ok and met
+        name = f"{tree} " if tree else ""
         print(
-            f"  {tree:6s} {label:15s}: first load min/median/max {spread(first)} ms; beyond "
+            f"  {name}{label:15s}: first load min/median/max {spread(first)} ms; beyond "
             f"compile+exec of the new util {spread(extra)} ms (target <= 20: "
             f"{'met' if met else 'MISSED'})"
         )
