@@ -3,8 +3,11 @@
 Side ``a`` and side ``b`` each get an address on the a-b link; this process
 (in its own namespace) reaches both through a veth pair of its own per side
 and a host route, so tests can call nodes on either side while the a-b link
-is cut. Names are unique per run; ``close`` removes everything even after a
-failure (deleting a namespace deletes its veth ends and their peers).
+is cut (link down: senders get "network unreachable") or blackholed (packets
+silently dropped both ways: nobody gets an error, a reset or an ICMP; only
+silence tells). Names are unique per run; ``close`` removes everything even
+after a failure (deleting a namespace deletes its veth ends, their peers and
+their queueing disciplines).
 """
 
 from __future__ import annotations
@@ -25,8 +28,18 @@ NEEDS_ROOT = pytest.mark.skipif(
 )
 
 
+NEEDS_TC = pytest.mark.skipif(
+    shutil.which("tc") is None,
+    reason="blackhole partitions need tc (iproute2) for the blackhole queueing discipline",
+)
+
+
 def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+
+def _tc(*args: str) -> None:
+    subprocess.run(["tc", *args], check=True, capture_output=True, timeout=10)
 
 
 class Partition:
@@ -85,6 +98,21 @@ class Partition:
     def heal(self) -> None:
         """Bring the a-b link back."""
         _ip("-n", self.a, "link", "set", self._link_a, "up")
+
+    def blackhole(self) -> None:
+        """Drop every packet on the a-b link, both ways, silently.
+
+        A blackhole queueing discipline on each end: links and routes stay
+        up, and senders are told nothing (a blackhole *route* would not do:
+        local senders get EINVAL from it at once, a rejection, not silence).
+        """
+        _tc("-n", self.a, "qdisc", "add", "dev", self._link_a, "root", "blackhole")
+        _tc("-n", self.b, "qdisc", "add", "dev", self._link_b, "root", "blackhole")
+
+    def unblackhole(self) -> None:
+        """Let packets through the a-b link again."""
+        _tc("-n", self.a, "qdisc", "del", "dev", self._link_a, "root")
+        _tc("-n", self.b, "qdisc", "del", "dev", self._link_b, "root")
 
     def close(self) -> None:
         """Delete the namespaces and this side's veth ends (no error if gone)."""

@@ -1,7 +1,8 @@
 """Partitions in network namespaces: the mesh heals by itself; a name conflict is settled once.
 
-Nodes run on two sides (``ip netns``) joined by one veth link; the test cuts
-and restores that link. Needs root (skipped otherwise; CI runs as root).
+Nodes run on two sides (``ip netns``) joined by one veth link; the tests cut
+and restore that link, or blackhole it (every packet silently dropped, both
+ways) and let it through again. Needs root (skipped otherwise; CI runs as root).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 import hotmesh
 from hotmesh.testing import LocalCluster
 from hotmesh.testing.cluster import NodeProcess
-from tests.cluster.netns import NEEDS_ROOT, Partition, partition
+from tests.cluster.netns import NEEDS_ROOT, NEEDS_TC, Partition, partition
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.cluster, NEEDS_ROOT]
@@ -89,6 +90,32 @@ def test_cut_link_splits_the_mesh_and_it_heals_by_itself() -> None:
 
         part.heal()
         # Nobody was restarted: the redials (and seeds) bring nodeup on both sides.
+        wait_until(lambda: meshed(everyone), timeout=10 * TICK, message="healed")
+
+
+@NEEDS_TC
+def test_blackholed_link_is_seen_down_on_both_sides_and_heals_once_let_through() -> None:
+    cookie = "partition-" + os.urandom(8).hex()
+    with (
+        partition() as part,
+        side(part, "a", 3, "a", cookie=cookie) as left,
+        side(part, "b", 3, "b", cookie=cookie, seeds=left.endpoints) as right,
+    ):
+        everyone = nodes_of(left, right)
+        wait_until(lambda: meshed(everyone), timeout=20, message="one mesh of 6")
+
+        part.blackhole()
+        # No reset, no error: only libzmq's unanswered pings tell, on both sides.
+        wait_until(
+            lambda: meshed(nodes_of(left)) and meshed(nodes_of(right)),
+            timeout=10 * TICK,
+            message="two islands of 3",
+        )
+        for node in everyone:
+            assert "nodedown" in node.stderr_tail(400), node.name
+
+        part.unblackhole()
+        # Redials made while packets vanished were never answered; fresh ones are.
         wait_until(lambda: meshed(everyone), timeout=10 * TICK, message="healed")
 
 
