@@ -1,8 +1,9 @@
 """Remote calls against raw pyzmq and rpyc, measured in the same run (real processes, loopback).
 
-Run: .venv/bin/python bench/rpc.py [--quick] [--before SRC]
+Run: .venv/bin/python bench/rpc.py [--quick] [--before SRC] [--only PART,...]
      (about 3 min; --quick: 1 repeat, shorter; --before: also time the nodes of another
-     source tree, e.g. ``git archive`` of an older commit's src/, in the same blocks)
+     source tree, e.g. ``git archive`` of an older commit's src/, in the same blocks;
+     --only: some of roundtrip, throughput, multicall, echo)
 
 Figures of issue 13, each beside its baselines timed in alternating blocks, three
 repeats (min/median/max), with the load average:
@@ -193,7 +194,13 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=3000, help="round trips per repeat")
     parser.add_argument("--seconds", type=float, default=1.5, help="per throughput run")
     parser.add_argument("--before", type=Path, help="source tree (src/) of a 'before' variant")
+    parser.add_argument(
+        "--only",
+        default="roundtrip,throughput,multicall,echo",
+        help="comma-separated parts to run (default: all)",
+    )
     args = parser.parse_args()
+    parts = set(args.only.split(","))
     signal.signal(signal.SIGTERM, _terminate)
     repeats = 1 if args.quick else 3
     calls = args.calls // 3 if args.quick else args.calls
@@ -242,100 +249,108 @@ def main() -> int:
         stack.callback(rpyc_conn.close)
         _, rpyc_echo = rpyc_function(int(rpyc.first), "echo")
 
-        print("call round trip, 16-byte argument, one call in flight")
-        variants: dict[str, Callable[[], object]] = {
-            "hotmesh node.call": lambda: client.call(target, "len", PAYLOAD),
-            "raw pyzmq DEALER/ROUTER + msgpack": lambda: raw_caller.call("len", PAYLOAD),
-            "rpyc": lambda: rpyc_len(PAYLOAD),
-        }
-        if before_env:
-            variants["before: node.call"] = lambda: old_client.call(old_target, "len", PAYLOAD)
-        rt = p50_spread(report, variants, calls, repeats)
-        vs_rpyc = ratio(rt["hotmesh node.call"], rt["rpyc"])
-        vs_raw = ratio(rt["hotmesh node.call"], rt["raw pyzmq DEALER/ROUTER + msgpack"])
-        report.row("hotmesh / rpyc (p50)", f"{vs_rpyc.text(fmt='{:.2f}')}x")
-        report.row("hotmesh / raw pyzmq (p50)", f"{vs_raw.text(fmt='{:.2f}')}x")
-        report.check("round trip p50 / rpyc p50", vs_rpyc.median, 1.0, "x")
+        if "roundtrip" in parts:
+            print("call round trip, 16-byte argument, one call in flight")
+            variants: dict[str, Callable[[], object]] = {
+                "hotmesh node.call": lambda: client.call(target, "len", PAYLOAD),
+                "raw pyzmq DEALER/ROUTER + msgpack": lambda: raw_caller.call("len", PAYLOAD),
+                "rpyc": lambda: rpyc_len(PAYLOAD),
+            }
+            if before_env:
+                variants["before: node.call"] = lambda: old_client.call(old_target, "len", PAYLOAD)
+            rt = p50_spread(report, variants, calls, repeats)
+            vs_rpyc = ratio(rt["hotmesh node.call"], rt["rpyc"])
+            vs_raw = ratio(rt["hotmesh node.call"], rt["raw pyzmq DEALER/ROUTER + msgpack"])
+            report.row("hotmesh / rpyc (p50)", f"{vs_rpyc.text(fmt='{:.2f}')}x")
+            report.row("hotmesh / raw pyzmq (p50)", f"{vs_raw.text(fmt='{:.2f}')}x")
+            report.check("round trip p50 / rpyc p50", vs_rpyc.median, 1.0, "x")
 
-        print("\ncalls/s, one target process, caller processes on this host")
-        seed, state = cluster.endpoints[0], str(Path(tmp.name) / "callers")
-        hotmesh_args = ["caller", "hotmesh", target, seed, cluster.cookie, state]
-        caller_args = {
-            "hotmesh": hotmesh_args,
-            "rpyc": ["caller", "rpyc", rpyc.first],
-            "raw pyzmq": ["caller", "raw", raw.first],
-        }
-        callers = {
-            kind: stack.enter_context(started([Proc(*argv) for _ in range(2)]))
-            for kind, argv in caller_args.items()
-        }
-        servers = {"hotmesh": cluster.node(0).pid, "rpyc": rpyc.pid, "raw pyzmq": raw.pid}
-        if before_env:
-            argv = ["caller", "hotmesh", old_target, old.endpoints[0], old.cookie, state]
-            callers["before"] = stack.enter_context(
-                started([Proc(*argv, env=before_env) for _ in range(2)])
-            )
-            servers["before"] = old.node(0).pid
-        rates = throughput(report, callers, servers, repeats, seconds)
-        for row in ("16 callers", "2 caller processes x 4"):
-            rate, cpu_c, cpu_s = rates[row, "hotmesh"]
-            rpyc_rate = rates[row, "rpyc"][0]
-            report.row(f"{row}: hotmesh / rpyc", f"{ratio(rate, rpyc_rate).text(fmt='{:.2f}')}x")
-            report.check(f"calls/s, {row}", rate.median, 30_000, "calls/s", higher_is_better=True)
-        _, cpu_c, cpu_s = rates["16 callers", "hotmesh"]
-        report.check("CPU per call, caller side (16 callers)", cpu_c.median * 1e6, 20, "us")
-        report.check("CPU per call, target side (16 callers)", cpu_s.median * 1e6, 20, "us")
+        if "throughput" in parts:
+            print("\ncalls/s, one target process, caller processes on this host")
+            seed, state = cluster.endpoints[0], str(Path(tmp.name) / "callers")
+            hotmesh_args = ["caller", "hotmesh", target, seed, cluster.cookie, state]
+            caller_args = {
+                "hotmesh": hotmesh_args,
+                "rpyc": ["caller", "rpyc", rpyc.first],
+                "raw pyzmq": ["caller", "raw", raw.first],
+            }
+            callers = {
+                kind: stack.enter_context(started([Proc(*argv) for _ in range(2)]))
+                for kind, argv in caller_args.items()
+            }
+            servers = {"hotmesh": cluster.node(0).pid, "rpyc": rpyc.pid, "raw pyzmq": raw.pid}
+            if before_env:
+                argv = ["caller", "hotmesh", old_target, old.endpoints[0], old.cookie, state]
+                callers["before"] = stack.enter_context(
+                    started([Proc(*argv, env=before_env) for _ in range(2)])
+                )
+                servers["before"] = old.node(0).pid
+            rates = throughput(report, callers, servers, repeats, seconds)
+            for row in ("16 callers", "2 caller processes x 4"):
+                rate, cpu_c, cpu_s = rates[row, "hotmesh"]
+                rpyc_rate = rates[row, "rpyc"][0]
+                vs = ratio(rate, rpyc_rate).text(fmt="{:.2f}")
+                report.row(f"{row}: hotmesh / rpyc", f"{vs}x")
+                report.check(
+                    f"calls/s, {row}", rate.median, 30_000, "calls/s", higher_is_better=True
+                )
+            _, cpu_c, cpu_s = rates["16 callers", "hotmesh"]
+            report.check("CPU per call, caller side (16 callers)", cpu_c.median * 1e6, 20, "us")
+            report.check("CPU per call, target side (16 callers)", cpu_s.median * 1e6, 20, "us")
 
-        print(f"\nmulticall to 4 and {fanout} nodes, one caller, a process per target")
-        fan_all = FanOut([int(p.first) for p in fan])
-        stack.callback(fan_all.close)
-        fan_4 = FanOut([int(p.first) for p in fan[:4]])
-        stack.callback(fan_4.close)
-        names = cluster.names[:fanout]
-        variants = {
-            "hotmesh multicall, 4 nodes": lambda: client.multicall(names[:4], "len", PAYLOAD),
-            "raw pyzmq fan-out, 4 DEALERs": fan_4.call,
-            f"hotmesh multicall, {fanout} nodes": lambda: client.multicall(names, "len", PAYLOAD),
-            f"raw pyzmq fan-out, {fanout} DEALERs": fan_all.call,
-        }
-        if before_env:
-            old_names = old.names[:fanout]
-            variants[f"before: multicall, {fanout} nodes"] = lambda: old_client.multicall(
-                old_names, "len", PAYLOAD
+        if "multicall" in parts:
+            print(f"\nmulticall to 4 and {fanout} nodes, one caller, a process per target")
+            fan_all = FanOut([int(p.first) for p in fan])
+            stack.callback(fan_all.close)
+            fan_4 = FanOut([int(p.first) for p in fan[:4]])
+            stack.callback(fan_4.close)
+            names = cluster.names[:fanout]
+            mcall = client.multicall
+            variants = {
+                "hotmesh multicall, 4 nodes": lambda: mcall(names[:4], "len", PAYLOAD),
+                "raw pyzmq fan-out, 4 DEALERs": fan_4.call,
+                f"hotmesh multicall, {fanout} nodes": lambda: mcall(names, "len", PAYLOAD),
+                f"raw pyzmq fan-out, {fanout} DEALERs": fan_all.call,
+            }
+            if before_env:
+                old_names = old.names[:fanout]
+                variants[f"before: multicall, {fanout} nodes"] = lambda: old_client.multicall(
+                    old_names, "len", PAYLOAD
+                )
+            mc = p50_spread(report, variants, max(100, calls // 10), repeats)
+            hot, raw16 = (
+                mc[f"hotmesh multicall, {fanout} nodes"],
+                mc[f"raw pyzmq fan-out, {fanout} DEALERs"],
             )
-        mc = p50_spread(report, variants, max(100, calls // 10), repeats)
-        hot, raw16 = (
-            mc[f"hotmesh multicall, {fanout} nodes"],
-            mc[f"raw pyzmq fan-out, {fanout} DEALERs"],
-        )
-        report.row(
-            "hotmesh / raw fan-out, 16 nodes (p50)", f"{ratio(hot, raw16).text(fmt='{:.2f}')}x"
-        )
-        for label, few, many in (
-            ("hotmesh", mc["hotmesh multicall, 4 nodes"], hot),
-            ("raw pyzmq", mc["raw pyzmq fan-out, 4 DEALERs"], raw16),
-        ):
-            slope = Spread(
-                [(b - a) / (fanout - 4) for a, b in zip(few.values, many.values, strict=True)]
+            report.row(
+                "hotmesh / raw fan-out, 16 nodes (p50)", f"{ratio(hot, raw16).text(fmt='{:.2f}')}x"
             )
-            report.row(f"{label}: p50 per extra node (4 -> {fanout})", f"{slope.text(1e6)} us")
-        report.check(f"multicall to {fanout} nodes p50", hot.median * 1e3, 1.5, "ms")
+            for label, few, many in (
+                ("hotmesh", mc["hotmesh multicall, 4 nodes"], hot),
+                ("raw pyzmq", mc["raw pyzmq fan-out, 4 DEALERs"], raw16),
+            ):
+                slope = Spread(
+                    [(b - a) / (fanout - 4) for a, b in zip(few.values, many.values, strict=True)]
+                )
+                report.row(f"{label}: p50 per extra node (4 -> {fanout})", f"{slope.text(1e6)} us")
+            report.check(f"multicall to {fanout} nodes p50", hot.median * 1e3, 1.5, "ms")
 
-        print("\necho of 1 MiB (bytes), one call in flight")
-        variants = {
-            "hotmesh node.call": lambda: client.call(target, "bytes", MIB),
-            "raw pyzmq + CURVE": lambda: raw_curve_caller.call("echo", MIB),
-            "raw pyzmq": lambda: raw_caller.call("echo", MIB),
-            "rpyc": lambda: rpyc_echo(MIB),
-        }
-        if before_env:
-            variants["before: node.call"] = lambda: old_client.call(old_target, "bytes", MIB)
-        echo = p50_spread(report, variants, max(60, calls // 25), repeats)
-        vs_curve = ratio(echo["hotmesh node.call"], echo["raw pyzmq + CURVE"])
-        report.row("hotmesh / raw + CURVE (p50)", f"{vs_curve.text(fmt='{:.2f}')}x")
-        vs_plain = ratio(echo["hotmesh node.call"], echo["raw pyzmq"])
-        report.row("hotmesh / raw (p50)", f"{vs_plain.text(fmt='{:.2f}')}x")
-        report.check("echo 1 MiB p50 / raw + CURVE p50", vs_curve.median, 1.2, "x")
+        if "echo" in parts:
+            print("\necho of 1 MiB (bytes), one call in flight")
+            variants = {
+                "hotmesh node.call": lambda: client.call(target, "bytes", MIB),
+                "raw pyzmq + CURVE": lambda: raw_curve_caller.call("echo", MIB),
+                "raw pyzmq": lambda: raw_caller.call("echo", MIB),
+                "rpyc": lambda: rpyc_echo(MIB),
+            }
+            if before_env:
+                variants["before: node.call"] = lambda: old_client.call(old_target, "bytes", MIB)
+            echo = p50_spread(report, variants, max(60, calls // 25), repeats)
+            vs_curve = ratio(echo["hotmesh node.call"], echo["raw pyzmq + CURVE"])
+            report.row("hotmesh / raw + CURVE (p50)", f"{vs_curve.text(fmt='{:.2f}')}x")
+            vs_plain = ratio(echo["hotmesh node.call"], echo["raw pyzmq"])
+            report.row("hotmesh / raw (p50)", f"{vs_plain.text(fmt='{:.2f}')}x")
+            report.check("echo 1 MiB p50 / raw + CURVE p50", vs_curve.median, 1.2, "x")
         return report.finish()
 
 
