@@ -88,6 +88,7 @@ class Transport:
         max_message_size: int,
         tick: Tick = DEFAULT,
         on_input: Callable[[], None] = lambda: None,
+        flush: Callable[[], None] = lambda: None,
     ) -> None:
         self.io = io
         self.identity = identity
@@ -98,6 +99,8 @@ class Transport:
         self.tick = tick
         # Told when input waits on the inbox that its fd may not signal.
         self._on_input = on_input
+        # Hands what waits on the inbox to the I/O thread's queue now (see _closed).
+        self._flush = flush
         self._ctx = zmq.Context()
         # Each peer costs a DEALER and its monitor pair, plus call lines.
         self._ctx.max_sockets = 8192
@@ -291,7 +294,12 @@ class Transport:
         except zmq.ZMQError:
             return
         if closed and self._monitors.get(key, (None,))[0] is monitor:
-            on_closed()
+            # A peer's last messages (its bye) came before its connection
+            # closed: they are handled first, though another thread reads
+            # the inbox. ``flush`` queues them on this loop; the closing
+            # queues behind them.
+            self._flush()
+            self.io.submit(on_closed)
 
     def send(self, key: str, data: bytes) -> bool:
         """Send one frame to the peer ``key`` (any thread); False if it cannot take it."""

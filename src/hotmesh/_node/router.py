@@ -17,6 +17,7 @@ sockets belong to the transport.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from hotmesh._errors import ConfigError, NodeStopped
@@ -60,6 +61,9 @@ class Router:
         # it is a call line), target as given -> full name.
         self._routes: dict[bytes, tuple[Peer | None, bool]] = {}
         self._full_names: dict[str, str] = {}
+        # Held from reading the inbox until its messages are queued where they
+        # go, so that messages read by two threads are queued in order.
+        self._reading = threading.Lock()
         # Set by ``connect`` once the node has built them.
         self._transport: Transport
         self._driver: membership.MembershipDriver
@@ -119,27 +123,34 @@ class Router:
         A call's traffic is noted for membership only when that would change
         something there (an unknown peer, a name clash), through the I/O thread.
         """
-        received = self._transport.receive()
-        if not received:
-            return []
-        jobs: list[Work] = []
-        elsewhere: list[tuple[bytes, dict[str, Any] | None]] = []
-        run = self._dispatcher.run
-        hears_nothing_new = self._driver.view.hears_nothing_new
-        for routing_id, message in received:
-            if message.get("t") != "call":
-                elsewhere.append((routing_id, message))
-                continue
-            try:
-                peer = self._peer_ids[routing_id]
-            except KeyError:
-                peer = self._learn_peer(routing_id)
-            if peer is not None and not hears_nothing_new(peer[0]):
-                elsewhere.append((routing_id, None))
-            jobs.append((run, (routing_id, message)))
-        if elsewhere:
-            self._io.submit(self._on_messages, elsewhere)
-        return jobs
+        with self._reading:
+            received = self._transport.receive()
+            if not received:
+                return []
+            jobs: list[Work] = []
+            elsewhere: list[tuple[bytes, dict[str, Any] | None]] = []
+            run = self._dispatcher.run
+            hears_nothing_new = self._driver.view.hears_nothing_new
+            for routing_id, message in received:
+                if message.get("t") != "call":
+                    elsewhere.append((routing_id, message))
+                    continue
+                try:
+                    peer = self._peer_ids[routing_id]
+                except KeyError:
+                    peer = self._learn_peer(routing_id)
+                if peer is not None and not hears_nothing_new(peer[0]):
+                    elsewhere.append((routing_id, None))
+                jobs.append((run, (routing_id, message)))
+            if elsewhere:
+                self._io.submit(self._on_messages, elsewhere)
+            return jobs
+
+    def flush(self) -> None:
+        """Read the inbox now (I/O thread): its messages are queued on the I/O loop, in
+        order after those read before, and its calls go to the worker pool."""
+        for _, (sender, message) in self.drain():
+            self._dispatcher.handle(sender, message)
 
     def _on_messages(self, received: list[tuple[bytes, dict[str, Any] | None]]) -> None:
         """Messages read by the leader (I/O thread); None: only note the sender's traffic."""
