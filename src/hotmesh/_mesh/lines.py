@@ -19,15 +19,13 @@ import zmq
 from hotmesh._errors import TransportError
 from hotmesh._mesh.transport import line_identity
 
-_NOBLOCK, _POLLIN = int(zmq.NOBLOCK), int(zmq.POLLIN)
-# Socket.poll builds a Poller per call; zmq_poll on a one-item list does not.
-_zmq_poll = zmq.zmq_poll
+_NOBLOCK, _RCVTIMEO = int(zmq.NOBLOCK), int(zmq.RCVTIMEO)
 
 
 class Line:
     """One thread's DEALER to one peer incarnation (only its owner thread uses it)."""
 
-    __slots__ = ("endpoint", "incarnation", "lock", "owner", "socket")
+    __slots__ = ("endpoint", "incarnation", "lock", "owner", "rcvtimeo", "socket")
 
     def __init__(self, sock: zmq.Socket[bytes], endpoint: str, incarnation: str) -> None:
         self.socket = sock
@@ -36,6 +34,7 @@ class Line:
         self.owner = threading.current_thread()
         # Held by the owner while it uses the socket; taken by close_all.
         self.lock = threading.Lock()
+        self.rcvtimeo = -1  # the socket's receive timeout (ms) as last set
 
     def send(self, data: bytes) -> None:
         """Queue one frame for the peer (never blocks; owner thread only).
@@ -58,11 +57,17 @@ class Line:
         with self.lock:
             try:
                 sock = self.socket
-                if sock.closed:  # zmq_poll would just wait on a closed socket
+                if sock.closed:
                     raise zmq.ZMQError(zmq.ENOTSOCK)
-                if not _zmq_poll([(sock, _POLLIN)], max(0, int(timeout * 1000))):
-                    return None
-                return sock.recv(_NOBLOCK)
+                # A blocking receive with a timeout: one call into libzmq (and
+                # one GIL release) per reply, where a poll then a receive took two.
+                ms = max(0, int(timeout * 1000))
+                if ms != self.rcvtimeo:
+                    sock.setsockopt(_RCVTIMEO, ms)
+                    self.rcvtimeo = ms
+                return sock.recv()
+            except zmq.Again:
+                return None
             except zmq.ZMQError as exc:
                 raise TransportError(f"line to {self.endpoint} closed: {exc}") from exc
 
