@@ -165,13 +165,25 @@ class Caller:
         """Run ``fn`` on every target at once; ``(results, bad_nodes)`` (see ``Node.multicall``)."""
         self._check_thread()
         message = messages.call_message(0, fn, args, kwargs, timeout)
-        started: list[tuple[str, _Started]] = []
+        prepared: list[tuple[str, _Started, bytes, Line | None]] = []
         bad: dict[str, BaseException] = {}
-        for target in dict.fromkeys(targets):
-            try:
-                started.append((target, self._start(target, dict(message), timeout)))
-            except (NodeDown, NodeStopped) as exc:
-                bad[target] = exc
+        try:
+            for target in dict.fromkeys(targets):
+                try:
+                    prepared.append((target, *self._prepare(target, dict(message), timeout)))
+                except (NodeDown, NodeStopped) as exc:
+                    bad[target] = exc
+        except BaseException:
+            with self._lock:
+                for _, begun, _, _ in prepared:
+                    self._pending.settle(begun.call_id)
+            raise
+        # Every message is ready before the first leaves: the sends go out in
+        # one burst, which the zmq I/O thread takes in one or two wake-ups
+        # instead of one per target.
+        started: list[tuple[str, _Started]] = []
+        for target, begun, data, line in prepared:
+            started.append((target, self._transmit(target, begun, data, line)))
         deadline = time.monotonic() + timeout
         results: dict[str, Any] = {}
         for target, begun in started:
@@ -221,13 +233,22 @@ class Caller:
             )
 
     def _start(self, target: str, message: dict[str, Any], timeout: float) -> _Started:
+        return self._transmit(target, *self._prepare(target, message, timeout))
+
+    def _prepare(
+        self, target: str, message: dict[str, Any], timeout: float
+    ) -> tuple[_Started, bytes, Line | None]:
+        """Register the call, encode it, find this thread's line to ``target``.
+
+        A call to this node starts running here.
+        """
         if self._closed:
             raise NodeStopped(self.name)
         waiter = Waiter()
         if target == self.name:
             data = self._encode(message)
             self._run_local(self._roundtrip(data), waiter.set_reply)
-            return _Started(waiter, 0, None)
+            return _Started(waiter, 0, None), b"", None
         if not self._is_up(target):
             raise NodeDown(target, f"node {target} is not connected")
         with self._lock:
@@ -241,15 +262,20 @@ class Caller:
             with self._lock:
                 self._pending.settle(call_id)
             raise
-        line = self._line_for(target)
+        return _Started(waiter, call_id, None), data, self._line_for(target)
+
+    def _transmit(self, target: str, started: _Started, data: bytes, line: Line | None) -> _Started:
+        """Send a prepared call on ``line``, else on the shared path."""
+        if not started.call_id:
+            return started  # a call to this node, already running
         if line is not None:
             try:
                 line.send(data)
-                return _Started(waiter, call_id, line)
+                return started._replace(line=line)
             except TransportError:
                 pass  # the shared path below still works
         self._send(target, data)
-        return _Started(waiter, call_id, None)
+        return started
 
     def _finish(
         self,
