@@ -226,6 +226,7 @@ def find_offenders(namespace: dict[str, Any], *, generators: bool = True) -> lis
     """
     offenders: list[Offender] = []
     blamed: set[int] = set()
+    in_old_code: list[asyncio.Task[Any]] = []
     running = _running_tasks()
     stacks = {ident: _stack(top) for ident, top in sys._current_frames().items()}
     loose: list[Any] = []
@@ -235,6 +236,7 @@ def find_offenders(namespace: dict[str, Any], *, generators: bool = True) -> lis
             if cut and _runs(frames[:cut], namespace):
                 task = running[ident]
                 blamed.add(id(task))
+                in_old_code.append(task)
                 offenders.append(Offender("task", task, _describe_task(task)))
             if _runs(frames[cut:], namespace):
                 offenders.append(Offender("thread", ident, _describe_thread(ident)))
@@ -246,12 +248,14 @@ def find_offenders(namespace: dict[str, Any], *, generators: bool = True) -> lis
         # (and the namespace argument) alive until the next collection.
         stacks.clear()
         frames = []
-    tasks = every_task()
-    for task in tasks:
+    for task in every_task():
         if id(task) not in blamed and _chain_runs(task, namespace):
+            in_old_code.append(task)
             offenders.append(Offender("task", task, _describe_task(task)))
     if loose:
-        owned = {id(obj) for task in tasks for obj, _frame in _links(task.get_coro())}
+        # A task owning one of them has its frame in its chain, so it is one of
+        # the tasks found above: only their chains are walked again.
+        owned = {id(obj) for task in in_old_code for obj, _frame in _links(task.get_coro())}
         offenders += [
             Offender("generator", obj, _describe_suspended(obj))
             for obj in loose
