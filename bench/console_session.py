@@ -4,7 +4,9 @@ Run: .venv/bin/python bench/console_session.py [--rounds 5] [--output-mib 100] [
 Starts node processes (LocalCluster) on 127.0.0.1; drives real terminals with pexpect.
 With ``--before SRC`` (the src/ of another source tree, e.g. an export of an older
 commit) the attach client and the stall rows are measured for it too, alternating
-with this tree's, for before/after figures from one run.
+with this tree's, for before/after figures from one run. Both trees are byte-compiled
+first: with PYTHONDONTWRITEBYTECODE set (this machine sets it) a tree without
+bytecode is compiled at every start, which a client start would pay.
 
 Prints, with min/median/max over ``--rounds`` alternating runs and the load average:
 
@@ -24,6 +26,7 @@ Prints, with min/median/max over ``--rounds`` alternating runs and the load aver
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import re
 import resource
@@ -250,6 +253,9 @@ def main() -> None:
     parser.add_argument("--skip-stall", action="store_true", help="attach figures only")
     args = parser.parse_args()
     before = args.before.resolve() if args.before else None
+    for tree in (Path(__file__).resolve().parents[1] / "src", before):
+        if tree is not None:
+            compileall.compile_dir(tree, quiet=1)
     print(load())
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
