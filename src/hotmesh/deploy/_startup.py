@@ -64,8 +64,11 @@ def start(node: NodeLike) -> Callable[[], None]:
     install(deployment)
     airbag_for(deployment)
     # Installed (an action may use the deploy API) but not ready: a peer
-    # asking for this node's status waits until its actions have run.
-    run_release_actions(deployment)
+    # asking for this node's status waits until its actions have run. The
+    # node is in the mesh already: an upgrade_node called from a peer now
+    # waits for the lock, then finds the actions done.
+    with deployment.lock:
+        run_release_actions(deployment)
     deployment.started = True
     stop_watching = _newcomers.watch(node, deployment)
 
