@@ -70,6 +70,7 @@ class Node:
             max_message_size=self.max_message_size,
             tick=options.timing,
             on_input=self._pool.poke,
+            reader_asleep=self._pool.asleep,
             flush=self._router.flush,
         )
         self._driver = membership.MembershipDriver(

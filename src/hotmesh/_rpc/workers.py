@@ -134,6 +134,11 @@ class WorkerPool:
             self._drain = None
         self._poke()
 
+    def asleep(self) -> bool:
+        """Whether the leader sleeps waiting for input (else it looks at the inbox
+        before it sleeps again)."""
+        return self._waiting
+
     def poke(self) -> None:
         """Input may wait on the inbox although its fd did not signal: have it read.
 
