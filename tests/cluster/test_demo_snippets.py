@@ -30,6 +30,43 @@ def run_rollout():
         except Exception as exc:
             return {"ok": False, "out": out.getvalue(), "error": repr(exc)}
     return {"ok": True, "out": out.getvalue()}
+
+
+def run_dry_run():
+    """rolling_upgrade(dry_run=True) on this node; what it printed and each node's plan."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        plans = rolling_upgrade(dry_run=True)
+    return {"out": out.getvalue(), "plans": {n: dict(p) for n, p in plans.items()}}
+
+
+def observe():
+    """What a dry run must leave alone on this node: code, service, settings, files."""
+    import hashlib
+    from pathlib import Path
+
+    from hotmesh import code, deploy, service, settings
+    from hotmesh.deploy import _state
+
+    dep = _state.current()
+    status = service.service_status("demo").as_dict()
+    files = {}
+    settings_file = Path(dep.state_dir).parent / settings.FILE_NAME
+    for root in (dep.release_path, dep.state_dir, settings_file):
+        paths = [Path(root)] if Path(root).is_file() else sorted(Path(root).rglob("*"))
+        for path in paths:
+            if path.is_file() and "__pycache__" not in path.parts:
+                files[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {
+        "version": deploy.node_version(),
+        "code": {m: (c.hash, o.hash if o else None) for m, (c, o) in code.all_versions().items()},
+        "service": {k: status[k] for k in ("module", "status", "vsn", "pinned", "restarts")},
+        "settings": settings.snapshot(),
+        "files": files,
+    }
 '''
 
 
@@ -78,6 +115,28 @@ def test_state_change_example_upgrades_provisionally_confirms_and_survives_resta
 ) -> None:
     snippet = load_snippet("demo_v2_records.py", tmp_path)
     demo.ship("v2")
+    nodes = [demo.cluster.node(i) for i in range(demo.size)]
+    # The dry run says, per node, what the rollout then does, the release's setting
+    # included, and changes nothing anywhere.
+    before = [node.call(snippet["observe"], timeout=30) for node in nodes]
+    dry = nodes[0].call(snippet["run_dry_run"], timeout=60)
+    assert [node.call(snippet["observe"], timeout=30) for node in nodes] == before
+    print(dry["out"])
+    action = "2026-11-24-demo-max-counters"
+    for name in demo.names:
+        plan = dry["plans"][name]
+        assert plan["ok"] and plan["actions"] == [action], plan
+        assert plan["settings"] == [
+            {
+                "action": action,
+                "key": "demo.max_counters",
+                "old": None,
+                "new": 100_000,
+                "was_set": False,
+            }
+        ]
+        assert "service demo: demokv.server.code_change" in plan["hooks"], plan
+        assert f"{name}  would load 2 modules, run {action}, set demo.max_counters" in dry["out"]
     outcome = demo.cluster.node(0).call(snippet["run_rollout"], timeout=60)
     assert outcome["ok"], outcome
     print(outcome["out"])
