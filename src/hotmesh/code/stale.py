@@ -53,7 +53,9 @@ class _OldVersion:
     function a decorator wrapped is often kept only there: markdown's
     ``@deprecated(...) class C`` binds a wrapper function whose closure holds
     the class), static and class methods, properties, partials, and the
-    containers of its namespace. Objects the current version also holds (kept
+    containers of its namespace. A function defined elsewhere that wraps one of
+    its objects (that decorator's wrapper) is one of its objects too: a module
+    that bound it holds old code. Objects the current version also holds (kept
     state, re-exports) are not old. Those holders are the version's own: they
     go with it at the purge, so they are not stale references.
     """
@@ -69,6 +71,7 @@ class _OldVersion:
             for key, value in list(namespace.items())
             if current is None or current.get(key) is not value
         ]
+        foreign: list[types.FunctionType] = []
         while stack:
             value = stack.pop()
             if id(value) in seen or id(value) in shared:
@@ -76,9 +79,9 @@ class _OldVersion:
             seen.add(id(value))
             if isinstance(value, types.FunctionType):
                 if value.__globals__ is namespace:
-                    self.objects.append(value)
-                self.internal.update(id(cell) for cell in value.__closure__ or ())
-                self.internal.update((id(value.__defaults__), id(value.__dict__)))
+                    self._function(value)
+                else:
+                    foreign.append(value)
             elif isinstance(value, type):
                 if value.__module__ != name or not _defined_in(value, namespace):
                     continue
@@ -88,6 +91,21 @@ class _OldVersion:
             elif isinstance(value, _CONTAINERS):
                 self.internal.add(id(value))
             stack.extend(_held(value, name))
+        # Wrappers of its objects, outermost last: repeat while one more is found.
+        mine = {id(obj) for obj in self.objects}
+        grew = True
+        while grew:
+            grew = False
+            for fn in foreign:
+                if id(fn) not in mine and any(id(v) in mine for v in _held(fn, name)):
+                    self._function(fn)
+                    mine.add(id(fn))
+                    grew = True
+
+    def _function(self, fn: types.FunctionType) -> None:
+        self.objects.append(fn)
+        self.internal.update(id(cell) for cell in fn.__closure__ or ())
+        self.internal.update((id(fn.__defaults__), id(fn.__dict__)))
 
 
 def _defined_in(cls: type, namespace: dict[str, Any]) -> bool:

@@ -266,6 +266,21 @@ def test_stale_references_leave_out_what_the_old_version_holds_itself(pkg: Pkg) 
     ]
 
 
+def test_a_binding_of_a_decorators_wrapper_around_old_code_is_stale(pkg: Pkg) -> None:
+    # The wrapper is a function of another module (deco), but it runs m's old class.
+    pkg.write("deco", OWN_HOLDERS.split("class Base")[0])
+    wrapped = "from PKG.deco import deprecated\n@deprecated\nclass Wrapped:\n    V = VERSION\n"
+    pkg.write("m", "VERSION = 1\n" + wrapped)
+    pkg.write("user", "from PKG.m import Wrapped\n")
+    pkg.imp("user")
+    pkg.write("m", "VERSION = 2\n" + wrapped)
+    code.load_file(pkg.mod("m"), force=True)
+    stale = code.stale_references(pkg.mod("m"))
+    assert [str(s) for s in stale] == [
+        f"binding: {pkg.mod('user')}.Wrapped holds old {pkg.mod('m')}.Wrapped"
+    ]
+
+
 B_SOURCE = (
     "from PKG.a import A\ndef g():\n    return N\nclass B(A):\n    def h(self):\n        return N\n"
 )

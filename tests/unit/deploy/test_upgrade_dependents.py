@@ -246,11 +246,14 @@ def test_a_class_kept_in_a_decorators_closure_is_not_a_stale_reference(
 ) -> None:
     release.write("util", DEPRECATED)
     release.write("processors", PROCESSORS.replace("VERSION", "1"))
-    processors = release.imp("processors")
+    # A module binding the wrapper (a function of util) binds processors' class.
+    release.write("user", "from .processors import Unescape\n")
+    processors, user = release.imp("processors"), release.imp("user")
     assert processors.Unescape().run("t") == "unescaped+t-v1"
     release.write("processors", PROCESSORS.replace("VERSION", "2"))
     report = upgrade_node()
     assert report.ok
-    assert processors.Unescape().run("t") == "unescaped+t-v2"
+    assert release.mod("user") in report.added
+    assert processors.Unescape().run("t") == user.Unescape().run("t") == "unescaped+t-v2"
     assert not any(line.startswith("subclass") for line in report.stale), report.stale
     assert report.stale == [], report.stale
