@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/real_packages.py [--only click] [--work DIR] [--hotmesh-src DIR]
      [--steps N [--heap OBJECTS]]
-(not in CI: downloads with pip, then about 5 minutes on 2 cores). For each pair of
+(not in CI: downloads with pip, then about 8 minutes on 2 cores). For each pair of
 releases below it fetches both wheels (the installed sources, with their dist-info)
 and the new release's sdist (its tests), lays the wheels out as release dirs behind
 a symlink, and runs the new release's tests three ways, each in its own process:
@@ -68,6 +68,11 @@ PAIRS = [
     Pair("click", "7.1.2", "8.0.4", ("click",), "tests"),
     # Extensions found through a registry and entry points, modules added and removed.
     Pair("markdown", "3.4.4", "3.5.2", ("markdown",), "tests"),
+    Pair("idna", "3.4", "3.6", ("idna",), "tests"),
+    Pair("pyparsing", "3.0.9", "3.1.1", ("pyparsing",), "tests"),
+    Pair("cachetools", "5.3.0", "5.3.2", ("cachetools",), "tests"),
+    # Needs markupsafe installed beside the bench (pip install markupsafe).
+    Pair("jinja2", "3.1.2", "3.1.3", ("jinja2",), "tests"),
 ]
 
 CONFIG_FILES = ("conftest.py", "pyproject.toml", "setup.cfg", "tox.ini", "pytest.ini")
