@@ -29,7 +29,8 @@ from hotmesh._files import (
 from hotmesh._runtime import NodeLike
 from hotmesh.deploy import _newcomers
 from hotmesh.deploy._state import Deployment, install, uninstall
-from hotmesh.deploy.actions import pending, record_key
+from hotmesh.deploy.action_log import record_key
+from hotmesh.deploy.actions import pending
 from hotmesh.deploy.airbag import RECORD_NAME, airbag_for, drop_airbag
 from hotmesh.deploy.release import (
     MANIFEST_NAME,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hotmesh import code
 from hotmesh._runtime import current_node, running_nodes
-from hotmesh.deploy.actions import ActionLog, record_key
+from hotmesh.deploy.action_log import ActionLog, record_key
 from hotmesh.deploy.release import Manifest, read_manifest, version_string
 
 

@@ -1,21 +1,20 @@
-"""Upgrade actions (run once per node per release) and their durable records
-under the node's state dir. ``ActionLog`` does file I/O; the rest is pure."""
+"""Upgrade actions (run once per node per release): declaring them, which are
+pending, and the console helpers that edit this node's records (file I/O
+through ``action_log``); the rest is pure."""
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 from hotmesh import settings
 from hotmesh._errors import DeployError
-from hotmesh._files import atomic_write_json, read_json
+from hotmesh.deploy import _state
+from hotmesh.deploy.action_log import ActionLog, record_key
+from hotmesh.deploy.release import ACTION_ID_RE, check_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 ACTION_ATTR = "__upgrade_action__"
 
 
@@ -89,30 +88,12 @@ def upgrade_action(action_id: str) -> Callable[[F], F]:
 
 
 def _check_id(action_id: object) -> str:
-    if not isinstance(action_id, str) or not _ID_RE.match(action_id):
+    if not isinstance(action_id, str) or not ACTION_ID_RE.match(action_id):
         raise DeployError(
             f"upgrade action id {action_id!r} is invalid: use letters, digits and "
             "'-_.:' (e.g. '2026-11-24-migrate-counters')"
         )
     return action_id
-
-
-def check_settings(owner: str, values: object) -> dict[str, Any]:
-    """``values`` as a settings dict (non-empty string keys, JSON values).
-
-    Raises:
-        DeployError: not a mapping, a bad key, or a value JSON cannot hold.
-    """
-    if not isinstance(values, Mapping):
-        raise DeployError(f"{owner}: settings must be a table of key = value")
-    for key, value in values.items():
-        if not isinstance(key, str) or not key:
-            raise DeployError(f"{owner}: setting key {key!r} must be a non-empty string")
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            raise DeployError(f"{owner}: setting {key} = {value!r} is not a JSON value") from None
-    return dict(values)
 
 
 def normalize(actions: Iterable[Any]) -> list[UpgradeAction]:
@@ -155,11 +136,6 @@ def merged(given: list[UpgradeAction], declared: list[UpgradeAction]) -> list[Up
     return given + [a for a in declared if a.id not in ids]
 
 
-def record_key(release: str | None, action_id: str) -> str:
-    """The record key of an action in a release (``"v2/2026-11-24-migrate"``)."""
-    return f"{release or 'unreleased'}/{action_id}"
-
-
 def pending(
     actions: Iterable[UpgradeAction], records: dict[str, dict[str, Any]], release: str | None
 ) -> list[UpgradeAction]:
@@ -186,49 +162,9 @@ def pending(
     return todo
 
 
-class ActionLog:
-    """The durable record of which upgrade actions ran on this node (a JSON file).
-
-    Every change is an atomic file replace, so a crash never loses a record
-    nor leaves a torn file. An action is marked ``started`` before it runs
-    and ``done`` after, so a node that dies inside an action knows it.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def records(self) -> dict[str, dict[str, Any]]:
-        """Every record: key -> {"state": "started" | "done", "started_at", "finished_at"}."""
-        return dict(read_json(self.path, {}))
-
-    def mark_started(self, key: str, now: float) -> None:
-        """Record that the action ``key`` is about to run."""
-        self._update(key, {"state": "started", "started_at": now})
-
-    def mark_done(self, key: str, now: float) -> None:
-        """Record that the action ``key`` completed."""
-        record = self.records().get(key, {"started_at": now})
-        self._update(key, {**record, "state": "done", "finished_at": now})
-
-    def forget(self, key: str) -> bool:
-        """Drop the record of ``key`` (a failed action, to be retried); True if it existed."""
-        records = self.records()
-        if records.pop(key, None) is None:
-            return False
-        atomic_write_json(self.path, records)
-        return True
-
-    def _update(self, key: str, record: dict[str, Any]) -> None:
-        records = self.records()
-        records[key] = record
-        atomic_write_json(self.path, records)
-
-
 def _book(release: str | None) -> tuple[ActionLog, str | None]:
-    from hotmesh.deploy import _state
-
     deployment = _state.current()
-    return ActionLog(deployment.state_dir / "actions.json"), release or deployment.release
+    return deployment.action_log(), release or deployment.release
 
 
 def reset_action(action_id: str, release: str | None = None) -> bool:

@@ -5,6 +5,7 @@ file; everything else is pure."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -13,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from hotmesh._errors import DeployError
-from hotmesh.deploy.actions import check_settings
 
 MANIFEST_NAME = "hotmesh-release.toml"
 UNRELEASED = "unreleased"
-_ACTION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+ACTION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+"""What an upgrade action id may be: a letter or digit, then letters, digits and ``_.:-``."""
 _CALL_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -75,7 +76,7 @@ def parse_manifest(text: str, *, source: str = MANIFEST_NAME) -> Manifest:
 
 def _action(entry: dict[str, Any], source: str) -> ManifestAction:
     action_id, call = entry.get("id"), entry.get("call")
-    if not isinstance(action_id, str) or not _ACTION_ID_RE.match(action_id):
+    if not isinstance(action_id, str) or not ACTION_ID_RE.match(action_id):
         raise DeployError(f"{source}: action id {action_id!r} is not a valid id")
     unknown = set(entry) - {"id", "call", "settings"}
     if unknown:
@@ -140,3 +141,21 @@ def release_of(version: str) -> str:
 def matches(version: str, wanted: str) -> bool:
     """True when ``version`` is ``wanted`` exactly or its release part is ``wanted``."""
     return version == wanted or ("+" not in wanted and release_of(version) == wanted)
+
+
+def check_settings(owner: str, values: object) -> dict[str, Any]:
+    """``values`` as a settings dict (non-empty string keys, JSON values).
+
+    Raises:
+        DeployError: not a mapping, a bad key, or a value JSON cannot hold.
+    """
+    if not isinstance(values, Mapping):
+        raise DeployError(f"{owner}: settings must be a table of key = value")
+    for key, value in values.items():
+        if not isinstance(key, str) or not key:
+            raise DeployError(f"{owner}: setting key {key!r} must be a non-empty string")
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise DeployError(f"{owner}: setting {key} = {value!r} is not a JSON value") from None
+    return dict(values)

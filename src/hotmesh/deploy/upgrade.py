@@ -17,14 +17,8 @@ from hotmesh._files import append_line
 from hotmesh._gil import short_gil_slices
 from hotmesh.code.dependents import RERUN_FLAG
 from hotmesh.deploy import _services, _state
-from hotmesh.deploy.actions import (
-    ActionLog,
-    UpgradeAction,
-    merged,
-    normalize,
-    pending,
-    record_key,
-)
+from hotmesh.deploy.action_log import ActionLog, record_key
+from hotmesh.deploy.actions import UpgradeAction, merged, normalize, pending
 from hotmesh.deploy.airbag import airbag_for
 from hotmesh.deploy.release import MANIFEST_NAME, Manifest
 from hotmesh.deploy.report import UpgradeReport

@@ -12,7 +12,7 @@ from hotmesh import code
 from hotmesh._errors import CodeError, DeployError
 from hotmesh._rpc.fanout import reason_of, resolve_targets, run_on
 from hotmesh.deploy import _state
-from hotmesh.deploy.actions import record_key
+from hotmesh.deploy.action_log import record_key
 from hotmesh.deploy.airbag import airbag_for
 from hotmesh.deploy.fleet import NodeVersion, Versions, versions_from
 from hotmesh.deploy.release import parse_manifest

@@ -7,15 +7,8 @@ from pathlib import Path
 import pytest
 
 from hotmesh import DeployError
-from hotmesh.deploy.actions import (
-    ActionLog,
-    UpgradeAction,
-    merged,
-    normalize,
-    pending,
-    record_key,
-    upgrade_action,
-)
+from hotmesh.deploy.action_log import ActionLog, record_key
+from hotmesh.deploy.actions import UpgradeAction, merged, normalize, pending, upgrade_action
 
 
 def _noop() -> None:
