@@ -209,7 +209,11 @@ def _upgrade(pair: Pair, link: Path, new: Path, state: Path) -> str:
     finally:
         node.stop()
     added = report.get("added") or {}
-    return f"ok, {len(report.loaded)} loaded" + (f" ({len(added)} dependents)" if added else "")
+    return (
+        f"ok, {len(report.loaded)} loaded"
+        + (f" ({len(added)} dependents)" if added else "")
+        + f" in {report.seconds * 1e3:.0f} ms"
+    )
 
 
 def child(mode: str, pair: Pair, work: Path) -> None:
