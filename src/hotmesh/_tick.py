@@ -42,6 +42,20 @@ class Tick:
         return 0.75 * self.seconds
 
     @property
+    def connect_within(self) -> float:
+        """How long an up peer's link may go without a connection before the peer is
+        reported down ("never connected"): two ticks.
+
+        Only a peer that vanished silently before our link to it was ever made
+        needs this (a dead process refuses the connection at once). Meanwhile
+        its own link to us, over which it said hello, shows it alive; and
+        nodes started together queue their CURVE handshakes behind a busy CPU
+        for seconds (128 nodes at once on 2 cores: a 0.75-tick limit reported
+        peers down 14,600 times while the mesh formed, each a redial more).
+        """
+        return 2 * self.seconds
+
+    @property
     def dial_timeout(self) -> float:
         """How long a dial waits for the answer to its hello."""
         return self.down_after

@@ -184,9 +184,9 @@ class MembershipDriver:
         elif kind == "refuse":
             self._refused(name, message, now)
 
-    def disconnected(self, name: str, incarnation: str) -> None:
+    def disconnected(self, name: str, incarnation: str, why: str = "connection closed") -> None:
         """Our connection to a peer incarnation closed (its process died, or silence)."""
-        self._apply(self.view.disconnected(name, incarnation, time.monotonic()))
+        self._apply(self.view.disconnected(name, incarnation, time.monotonic(), why))
 
     # ---- internals -------------------------------------------------------
     def _gossip(self, members: Any, now: float) -> None:
@@ -240,10 +240,10 @@ class MembershipDriver:
             peer = self._rng.choice(up)
             self.transport.send(peer, self._encode({"t": "hb", "d": self._digest()}))
         self._apply(self.view.tick(now))
-        for name in self.transport.unconnected(self.timing.down_after):
+        for name in self.transport.unconnected(self.timing.connect_within):
             incarnation = self._linked.get(name)
             if incarnation is not None and self.view.is_up(name):
-                self.disconnected(name, incarnation)
+                self.disconnected(name, incarnation, "never connected")
         if not self.view.renounced:
             if now >= self._next_resolve:
                 self._reseed(now)
@@ -425,7 +425,7 @@ class MembershipDriver:
                 self.transport.unlink(link.name)
             name, incarnation = link.name, link.incarnation
             self.transport.link(
-                name, link.endpoint, on_closed=lambda: self.disconnected(name, incarnation)
+                name, link.endpoint, on_closed=lambda why: self.disconnected(name, incarnation, why)
             )
             self._linked[link.name] = link.incarnation
         if link.hello:

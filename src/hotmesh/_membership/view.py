@@ -277,12 +277,15 @@ class MembershipView:
             return []
         return self._drop(name, "stopped", now)
 
-    def disconnected(self, name: str, incarnation: str, now: float) -> list[Effect]:
-        """Our connection to this peer incarnation closed (its process died, or silence)."""
+    def disconnected(
+        self, name: str, incarnation: str, now: float, why: str = "connection closed"
+    ) -> list[Effect]:
+        """Our connection to this peer incarnation closed (its process died, or silence);
+        ``why`` is the nodedown reason."""
         peer = self._peers.get(name)
         if peer is None or peer.incarnation != incarnation or not peer.up:
             return []
-        return self._drop(name, "connection closed", now)
+        return self._drop(name, why, now)
 
     def gossip(self, members: list[Member], now: float) -> list[Effect]:
         """A member list arrived; link to every member we do not know yet."""

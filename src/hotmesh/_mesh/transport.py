@@ -216,12 +216,12 @@ class Transport:
         endpoint: str,
         *,
         identity: bytes | None = None,
-        on_closed: Callable[[], None] | None = None,
+        on_closed: Callable[[str], None] | None = None,
     ) -> bool:
         """Connect a DEALER for ``key`` to ``endpoint``; False if it already exists.
 
         With ``on_closed``, the DEALER is watched (a socket monitor, read on
-        the I/O thread) and ``on_closed()`` runs when its connection closes:
+        the I/O thread) and ``on_closed(why)`` runs when its connection closes:
         at once when the peer's process dies (the kernel resets it), or when
         libzmq's own heartbeats (ZMTP PING/PONG, answered by the peer's
         libzmq threads even while its Python holds the GIL) go unanswered.
@@ -268,8 +268,10 @@ class Transport:
         if watched is not None:
             watched[0].close(linger=0)
 
-    def _closed(self, key: str, monitor: zmq.Socket[bytes], on_closed: Callable[[], None]) -> None:
-        """Read the DEALER's monitor events; ``on_closed()`` once if its connection closed.
+    def _closed(
+        self, key: str, monitor: zmq.Socket[bytes], on_closed: Callable[[str], None]
+    ) -> None:
+        """Read the DEALER's monitor events; ``on_closed(why)`` once if its connection closed.
 
         A connection that completed its handshake and closed counts, and so
         does a connection attempt refused outright (nothing listens there)
@@ -277,7 +279,7 @@ class Transport:
         capping them) is retried by libzmq, and if it never succeeds,
         ``unconnected`` tells.
         """
-        closed = False
+        closed = ""
         try:
             # The fd only says "look": drain while EVENTS has input (edge-triggered).
             while not monitor.closed and int(monitor.getsockopt(_EVENTS)) & _POLLIN:
@@ -289,12 +291,12 @@ class Transport:
                     self._since[key] = 0.0
                 elif event == _DISCONNECTED and key in self._since:
                     if self._since[key] == 0.0:
-                        closed = True
+                        closed = "connection closed"
                     self._since[key] = time.monotonic()
                 elif event == _CONNECT_FAILED and self._since.get(key):
                     # Refused outright (nothing listens there any more): the
                     # peer died before our connection to it was ever made.
-                    closed = True
+                    closed = "connection refused"
         except zmq.ZMQError:
             return
         if closed and self._monitors.get(key, (None,))[0] is monitor:
@@ -305,7 +307,7 @@ class Transport:
             # reader's, which may have to be told.
             self._flush()
             self._on_input()
-            self.io.submit(on_closed)
+            self.io.submit(on_closed, closed)
 
     def send(self, key: str, data: bytes) -> bool:
         """Send one frame to the peer ``key`` (any thread); False if it cannot take it."""

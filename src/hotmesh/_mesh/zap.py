@@ -33,6 +33,11 @@ _FAILED = (
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
     | zmq.EVENT_HANDSHAKE_FAILED_AUTH
 )
+# A client with another cookie fails with a protocol error (its HELLO does not
+# decrypt); "no detail" is a system error mid-handshake: the peer closed or
+# the handshake outlasted HANDSHAKE_WINDOW (a redial, or nodes started
+# together on a busy CPU), which is no refusal.
+_REFUSED = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
 
 
 class RefusalLog:
@@ -116,7 +121,9 @@ class ZapHandler:
 class HandshakeWatcher:
     """Watches connections to a listening socket until their CURVE handshake ends.
 
-    Logs failed handshakes with the peer address: libzmq reports the failure
+    Logs refused handshakes (a protocol or authentication failure: another
+    cookie) with the peer address; handshakes cut short by a close or a
+    timeout are only counted (``incomplete``). libzmq reports the failure
     without the connection's fd, so the address is that of the oldest
     accepted connection whose handshake had no outcome yet, read from its fd
     when the accept event is processed (a client with another cookie fails
@@ -148,6 +155,7 @@ class HandshakeWatcher:
         self.fd_reserve = fd_reserve
         self.window = window
         self.failed = 0
+        self.incomplete = 0  # handshakes cut short (closed, timed out): not refusals
         self.capped = 0
         self._capped_unlogged = 0
         self._capped_logged_at = -QUIET
@@ -194,6 +202,8 @@ class HandshakeWatcher:
                 del self._pending[next(iter(self._pending))]
         elif event == zmq.EVENT_DISCONNECTED:
             self._pending.pop(value, None)
+        elif event & _FAILED and not event & _REFUSED:
+            self.incomplete += 1
         elif event & _FAILED:
             self.failed += 1
             peer = next(iter(self._pending.values()))[0] if self._pending else "an unknown peer"

@@ -233,6 +233,10 @@ def test_a_closed_connection_reports_nodedown_at_once_and_redials() -> None:
         NodeDown("b@h", "connection closed"),
     ]
     assert view.lost() == ["b@h"]
+    view.welcome("b@h", "inc-b", "tcp://b", now=0.5)
+    assert view.disconnected("b@h", "inc-b", now=0.6, why="never connected")[-1] == NodeDown(
+        "b@h", "never connected"
+    )
 
 
 def test_a_view_is_settled_only_while_nothing_waits_on_the_clock() -> None:
