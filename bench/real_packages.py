@@ -254,7 +254,7 @@ def steps_child(pair: Pair, work: Path, heap: int) -> None:
     """Time upgrade_node() and its steps (no tests run); prints one RESULT line."""
     import hotmesh
     from hotmesh import deploy
-    from hotmesh.deploy import upgrade
+    from hotmesh.deploy import _job
 
     base = work / pair.key
     run = Path(tempfile.mkdtemp(prefix="steps-", dir=base))
@@ -263,7 +263,7 @@ def steps_child(pair: Pair, work: Path, heap: int) -> None:
     times = dict.fromkeys(STEPS, 0.0)
 
     def timed(name: str) -> None:
-        method = getattr(upgrade._Upgrade, name)
+        method = getattr(_job.UpgradeJob, name)
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
@@ -272,7 +272,7 @@ def steps_child(pair: Pair, work: Path, heap: int) -> None:
             finally:
                 times[name] += time.perf_counter() - started
 
-        setattr(upgrade._Upgrade, name, wrapper)
+        setattr(_job.UpgradeJob, name, wrapper)
 
     for name in STEPS:
         timed(name)

@@ -1,4 +1,5 @@
-"""Imports go downward only: every hotmesh module imports only lower floors, and no cycle.
+"""Imports go downward only: every hotmesh module imports only lower floors, and no
+cycle, neither between parts nor between the modules of one part.
 
 The floors are ``FLOORS`` below (docs/explanation/architecture.md draws the
 same ones). Imports are read from the source with ``ast``, wherever they sit:
@@ -108,6 +109,19 @@ def edges(root: Path) -> list[Edge]:
     return found
 
 
+def module_edges(root: Path) -> list[Edge]:
+    """Every import between two modules of one part (a package's own ``__init__`` aside:
+    its modules may use what it re-exports)."""
+    found = []
+    for path in source_files(root):
+        importer = module_name(root, path)
+        for target, line in imported_modules(root, path):
+            same_part = target.split(".")[0] == root.name and part_of(target) == part_of(importer)
+            if same_part and target != importer and not importer.startswith(target + "."):
+                found.append((importer, target, f"{path.relative_to(root)}:{line}"))
+    return found
+
+
 def upward(found: list[Edge]) -> list[str]:
     return [
         f"{where}: hotmesh.{importer or '__init__'} imports hotmesh.{target or '__init__'}"
@@ -116,7 +130,7 @@ def upward(found: list[Edge]) -> list[str]:
     ]
 
 
-def parts_in_cycles(found: list[Edge]) -> list[str]:
+def in_cycles(found: list[Edge]) -> list[str]:
     graph: dict[str, set[str]] = {}
     for importer, target, _ in found:
         graph.setdefault(importer, set()).add(target)
@@ -146,7 +160,11 @@ def test_imports_go_downward_only() -> None:
 
 
 def test_no_import_cycle_between_parts() -> None:
-    assert parts_in_cycles(edges(ROOT)) == []
+    assert in_cycles(edges(ROOT)) == []
+
+
+def test_no_import_cycle_between_modules_of_a_part() -> None:
+    assert in_cycles(module_edges(ROOT)) == []
 
 
 @pytest.mark.parametrize("library", sorted(ONLY_IMPORTER))
@@ -169,4 +187,18 @@ def test_an_upward_import_inside_a_function_and_a_cycle_are_caught(tmp_path: Pat
     (root / "deploy" / "__init__.py").write_text("def run():\n    from hotmesh import _node\n")
     found = edges(root)
     assert upward(found) == ["deploy/__init__.py:2: hotmesh.deploy imports hotmesh._node"]
-    assert parts_in_cycles(found) == ["_node", "deploy"]
+    assert in_cycles(found) == ["_node", "deploy"]
+
+
+def test_a_cycle_inside_a_part_through_a_function_is_caught(tmp_path: Path) -> None:
+    root = tmp_path / "hotmesh"
+    (root / "deploy").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "deploy" / "__init__.py").write_text("from hotmesh.deploy.upgrade import run\n")
+    (root / "deploy" / "upgrade.py").write_text(
+        "from hotmesh.deploy import dryrun\ndef run():\n    pass\n"
+    )
+    (root / "deploy" / "dryrun.py").write_text(
+        "def plan():\n    from hotmesh.deploy import upgrade\n"
+    )
+    assert in_cycles(module_edges(root)) == ["hotmesh.deploy.dryrun", "hotmesh.deploy.upgrade"]

@@ -28,6 +28,7 @@ from hotmesh._files import (
 )
 from hotmesh._runtime import NodeLike
 from hotmesh.deploy import _newcomers
+from hotmesh.deploy._job import describe, release_actions
 from hotmesh.deploy._state import Deployment, install, uninstall
 from hotmesh.deploy.action_log import record_key
 from hotmesh.deploy.actions import pending
@@ -40,7 +41,6 @@ from hotmesh.deploy.release import (
     release_of,
 )
 from hotmesh.deploy.report import UpgradeReport
-from hotmesh.deploy.upgrade import describe, release_actions
 
 log = logging.getLogger("hotmesh.deploy")
 

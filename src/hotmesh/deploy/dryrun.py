@@ -16,8 +16,8 @@ from hotmesh.code.roots import locate
 from hotmesh.code.scan import find_offenders
 from hotmesh.code.versions import source_hash
 from hotmesh.deploy import _state
+from hotmesh.deploy._job import UpgradeJob, release_actions
 from hotmesh.deploy.actions import UpgradeAction, merged, normalize
-from hotmesh.deploy.upgrade import _Upgrade, release_actions
 
 _FIELDS = (
     "node",
@@ -165,7 +165,7 @@ def plan_upgrade(
         return plan
 
 
-class _Dry(_Upgrade):
+class _Dry(UpgradeJob):
     """The upgrade's own checks, run for a plan: a failure is reported, not logged."""
 
     def fail(self, step: str, reason: str) -> UpgradeError:
@@ -174,7 +174,7 @@ class _Dry(_Upgrade):
 
 
 def _plan(
-    job: _Upgrade,
+    job: UpgradeJob,
     dep: _state.Deployment,
     actions: Iterable[Any],
     release: str | None,
