@@ -54,6 +54,7 @@ class Pair:
     new: str
     packages: tuple[str, ...]  # top-level import names (managed roots)
     tests: str  # in the sdist ("tests"), or "pkg:<path>" inside the installed package
+    needs: tuple[str, ...] = ()  # "dist==version" it imports, on sys.path but not managed
 
     @property
     def key(self) -> str:
@@ -71,8 +72,7 @@ PAIRS = [
     Pair("idna", "3.4", "3.6", ("idna",), "tests"),
     Pair("pyparsing", "3.0.9", "3.1.1", ("pyparsing",), "tests"),
     Pair("cachetools", "5.3.0", "5.3.2", ("cachetools",), "tests"),
-    # Needs markupsafe installed beside the bench (pip install markupsafe).
-    Pair("jinja2", "3.1.2", "3.1.3", ("jinja2",), "tests"),
+    Pair("jinja2", "3.1.2", "3.1.3", ("jinja2",), "tests", needs=("markupsafe==2.1.5",)),
 ]
 
 CONFIG_FILES = ("conftest.py", "pyproject.toml", "setup.cfg", "tox.ini", "pytest.ini")
@@ -113,6 +113,20 @@ def _release_dir(pair: Pair, version: str, work: Path) -> Path:
     (target / "hotmesh-release.toml").write_text(
         f'version = "{version}"\npackages = [{packages}]\n'
     )
+    return target
+
+
+def _needs_dir(pair: Pair, work: Path) -> Path:
+    """The distributions the pair imports but does not ship, unpacked (not managed)."""
+    target = work / pair.key / "needs"
+    if (target / ".done").exists() or not pair.needs:
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for spec in pair.needs:
+        with zipfile.ZipFile(_pip_download(spec, work / "downloads", binary=True)) as archive:
+            archive.extractall(target)
+    (target / ".done").write_text("")
     return target
 
 
@@ -224,6 +238,8 @@ def child(mode: str, pair: Pair, work: Path) -> None:
     run = Path(tempfile.mkdtemp(prefix=f"{mode}-", dir=base))
     link = run / "current"
     _repoint(link, new if mode == "fresh" else old)
+    if pair.needs:
+        sys.path.append(str(base / "needs"))
     status = ""
     if mode == "hotmesh":
         status = _upgrade(pair, link, new, run / "state")
@@ -260,6 +276,8 @@ def steps_child(pair: Pair, work: Path, heap: int) -> None:
     run = Path(tempfile.mkdtemp(prefix="steps-", dir=base))
     link = run / "current"
     _repoint(link, base / "releases" / pair.old)
+    if pair.needs:
+        sys.path.append(str(base / "needs"))
     times = dict.fromkeys(STEPS, 0.0)
 
     def timed(name: str) -> None:
@@ -298,6 +316,7 @@ def measure_steps(pairs: list[Pair], work: Path, runs: int, heap: int, before: s
     for pair in pairs:
         for version in (pair.old, pair.new):
             _release_dir(pair, version, work)
+        _needs_dir(pair, work)
         rows: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
         loads = []
         for _ in range(runs):
@@ -376,6 +395,7 @@ def main() -> None:
     for pair in pairs:
         for version in (pair.old, pair.new):
             _release_dir(pair, version, work)
+        _needs_dir(pair, work)
         _suite_dir(pair, work)
         results = {}
         for mode in modes:
