@@ -4,7 +4,6 @@ function's module (reads frames; no I/O)."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import sys
 import sysconfig
@@ -12,7 +11,10 @@ import threading
 import traceback
 import types
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 _STDLIB = tuple(
     path for path in {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")} if path
@@ -81,7 +83,8 @@ def stack_of(target: Any) -> Stack:
         target = target.id if target.kind == "thread" else _task_by_id(target.id)
     if isinstance(target, threading.Thread):
         target = target.ident
-    if isinstance(target, asyncio.Task):
+    aio = sys.modules.get("asyncio")  # not imported: no task to look at
+    if aio is not None and isinstance(target, aio.Task):
         out = io.StringIO()
         target.print_stack(file=out)
         return Stack(out.getvalue())
@@ -105,7 +108,10 @@ def stack_of(target: Any) -> Stack:
 def _tasks() -> list[asyncio.Task[Any]]:
     # Tasks of every event loop in the process (asyncio keeps them all in one
     # weak set); all_tasks() would only see the loop of the calling thread.
-    registry = getattr(asyncio.tasks, "_all_tasks", ())
+    # A process that never imported asyncio has no task (and is spared its
+    # import: asyncio pulls in ssl, 8 MB of a node's memory).
+    aio = sys.modules.get("asyncio")
+    registry = getattr(aio.tasks, "_all_tasks", ()) if aio is not None else ()
     return [task for task in list(registry) if not task.done()]
 
 

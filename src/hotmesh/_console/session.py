@@ -3,7 +3,6 @@ its statements one at a time, with output routed to its outbox (no network I/O).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import os
@@ -13,7 +12,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotmesh._console import output, protocol
 from hotmesh._console.cell import (
@@ -26,6 +25,9 @@ from hotmesh._console.cell import (
 )
 from hotmesh._console.interrupt import SessionInterrupt, SleepGate, sleep_gate
 from hotmesh._console.output import Outbox, Route, current_route
+
+if TYPE_CHECKING:
+    import asyncio
 
 Audit = Callable[[dict[str, Any]], None]
 _OURS = os.path.dirname(__file__)
@@ -311,6 +313,8 @@ class Session:
 
     def _run_coroutine(self, coro: Any) -> Any:
         if self._loop is None:
+            import asyncio  # top-level await: only then (asyncio brings ssl, 8 MB)
+
             self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self._loop)
         loop = self._loop
@@ -334,8 +338,9 @@ class Session:
             return "ok", "", ""
         if isinstance(error, SystemExit) and is_statement_exit(error):
             return "exit", "SystemExit", ""
+        aio = sys.modules.get("asyncio")  # not imported: nothing was cancelled
         interrupted = isinstance(error, KeyboardInterrupt) or (
-            isinstance(error, asyncio.CancelledError) and self._interrupt_requested
+            aio is not None and isinstance(error, aio.CancelledError) and self._interrupt_requested
         )
         if interrupted:
             text = format_exception(error, (__file__,), as_type=KeyboardInterrupt)

@@ -14,7 +14,6 @@ runs only for versions that define generator or coroutine functions.
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import gc
 import inspect
@@ -23,7 +22,10 @@ import threading
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 _ASYNC_WRAPPERS = ("async_generator_asend", "async_generator_athrow")
 _SUSPENDABLE = (
@@ -48,10 +50,27 @@ class Offender:
     description: str
 
 
+def _asyncio() -> Any:
+    """asyncio if this process imported it, else None.
+
+    A process that never did has no task to scan, and is spared the import
+    (asyncio pulls in ssl: about 8 MB of a node's memory).
+    """
+    return sys.modules.get("asyncio")
+
+
+def _is_future(obj: Any) -> bool:
+    aio = _asyncio()
+    return aio is not None and isinstance(obj, aio.Future)
+
+
 def every_task() -> list[asyncio.Task[Any]]:
     """All live asyncio tasks of every event loop in the process."""
     tasks: list[Any] = []
-    module = asyncio.tasks
+    aio = _asyncio()
+    if aio is None:
+        return []
+    module = aio.tasks
     for attr in ("_all_tasks", "_scheduled_tasks"):
         registry = getattr(module, attr, None)
         if registry is not None:
@@ -164,7 +183,7 @@ def _chain_runs(task: asyncio.Task[Any], namespace: dict[str, Any]) -> bool:
         if frame is not None and frame.f_globals is namespace:
             return True
         obj = obj.cr_await
-    if obj is None or type(obj).__name__ == "FutureIter" or isinstance(obj, asyncio.Future):
+    if obj is None or type(obj).__name__ == "FutureIter" or _is_future(obj):
         return False
     return _runs(_frames_from(obj), namespace)
 
@@ -179,7 +198,8 @@ def _stack(frame: types.FrameType | None) -> list[types.FrameType]:
 
 def _running_tasks() -> dict[int, asyncio.Task[Any]]:
     """Thread ident -> the task that thread's event loop is stepping right now."""
-    current = getattr(asyncio.tasks, "_current_tasks", {})
+    aio = _asyncio()
+    current = getattr(aio.tasks, "_current_tasks", {}) if aio is not None else {}
     result = {}
     for loop, task in list(current.items()):
         ident = getattr(loop, "_thread_id", None)
@@ -266,7 +286,7 @@ def find_offenders(namespace: dict[str, Any], *, generators: bool = True) -> lis
 
 def check_target(target: Any) -> None:
     """TypeError unless ``target`` is something check_process_code can look at."""
-    if type(target) in _KINDS or isinstance(target, asyncio.Future | threading.Thread):
+    if type(target) in _KINDS or isinstance(target, threading.Thread) or _is_future(target):
         return
     if not isinstance(target, int) or isinstance(target, bool):
         raise TypeError(
@@ -283,8 +303,8 @@ def target_runs(target: Any, namespace: dict[str, Any]) -> bool:
     """
     if type(target) in _KINDS:
         return _runs(_frames_from(target), namespace)
-    if isinstance(target, asyncio.Future):
-        if _runs(coroutine_frames(target), namespace):  # type: ignore[arg-type]
+    if _is_future(target):
+        if _runs(coroutine_frames(target), namespace):
             return True
         for ident, task in _running_tasks().items():
             if task is target:

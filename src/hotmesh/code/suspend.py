@@ -31,7 +31,6 @@ event loop keeps running the old code that must finish.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import functools
 import inspect
@@ -91,7 +90,8 @@ class _Gate:
             if frame.f_globals is old:
                 return _OLD
             frame = frame.f_back
-        if may_pass and asyncio._get_running_loop() is not None:
+        aio = sys.modules.get("asyncio")  # never imported: no loop runs (and no import)
+        if may_pass and aio is not None and aio._get_running_loop() is not None:
             with self._lock:
                 if not self._converting:
                     self._passing += 1
@@ -117,6 +117,8 @@ class _Gate:
         self._opened.wait()
 
     async def wait_async(self) -> None:
+        import asyncio
+
         await asyncio.wrap_future(self._future)
 
 

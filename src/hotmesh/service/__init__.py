@@ -26,7 +26,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -185,6 +184,8 @@ async def service_call_async(
 
     Same errors as ``service_call``.
     """
+    import asyncio  # only asyncio code gets here (importing it costs a node 8 MB)
+
     if _is_remote(node):
         return await asyncio.to_thread(service_call, name, msg, timeout=timeout, node=node)
     call = Call(msg)
