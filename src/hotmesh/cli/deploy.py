@@ -39,7 +39,7 @@ def run_versions(args: argparse.Namespace) -> int:
     from hotmesh.deploy.fleet import versions_from
 
     try:
-        cookie = load_cookie(cookie_file=args.cookie_file)
+        cookie = load_cookie(cookie_file=args.cookie_file, create=False)
         endpoint = client_calls.resolve(args.node, cookie=cookie)
         with Connection(endpoint, cookie) as conn:
             raw = client_calls.call(

@@ -38,7 +38,17 @@ def test_history_is_kept_per_cluster_cookie(tmp_path: Path) -> None:
     assert Path(first).parent.is_dir()
 
 
-@pytest.mark.parametrize("command", [["ping", "n1"], ["eval", "n1", "1"], ["attach", "n1"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ping", "n1"],
+        ["eval", "n1", "1"],
+        ["attach", "n1"],
+        ["status", "n1"],
+        ["who", "n1"],
+        ["versions", "n1"],
+    ],
+)
 def test_client_commands_create_no_cookie_and_say_which_file_is_missing(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
