@@ -25,7 +25,8 @@ def register(subparsers: Any) -> None:
         help="check that a node answers",
         description=(
             "Send a ping to NODE (a local node name, a mesh member known to a local node, "
-            "or an endpoint). Prints 'pong' and exits 0, or says why not and exits 1."
+            "or an endpoint). Prints 'pong from <name> at <endpoint>' and exits 0, or says why "
+            "not and exits 1."
         ),
     )
     ping.add_argument("node", metavar="NODE", help="name, name@host or tcp://host:port")
