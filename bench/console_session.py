@@ -16,7 +16,8 @@ Prints, with min/median/max over ``--rounds`` alternating runs and the load aver
 - the stall the first session causes on the node's own service: a service
   thread that sleeps 1 ms in a loop records its longest wait beyond that, in a
   window with no console, in the window where the first session opens, in the
-  window of its first completion (a Tab) and in the window of a second session,
+  window of its first completion (a Tab on a name), of its first completion that
+  needs jedi (``import o``: loads jedi) and in the window of a second session,
   on a fresh node each round;
 - with ``--output-mib N``: N MiB printed by a statement through ``hotmesh attach``
   in a pseudo-terminal and through ``hotmesh eval`` into a pipe, byte-exact, with
@@ -130,8 +131,15 @@ def attach_to_prompt(cluster: LocalCluster, rounds: int, before: Path | None) ->
             print(f"{label:36s} {spread(values)}  ({ratio:.2f}x ptpython)")
 
 
-ROWS = ("no console", "first session", "first completion", "second session")
+ROWS = (
+    "no console",
+    "first session",
+    "first completion",
+    "first jedi completion",
+    "second session",
+)
 TAB = "first Tab answered in"
+JEDI_TAB = "first jedi Tab answered in"
 
 
 def stall(tmp: Path, rounds: int, before: Path | None) -> None:
@@ -139,7 +147,9 @@ def stall(tmp: Path, rounds: int, before: Path | None) -> None:
     variants: dict[str, Path | None] = {"": None}
     if before is not None:
         variants["before: "] = before
-    rows: dict[str, list[float]] = {v + name: [] for v in variants for name in (*ROWS, TAB)}
+    rows: dict[str, list[float]] = {
+        v + name: [] for v in variants for name in (*ROWS, TAB, JEDI_TAB)
+    }
     p99: dict[str, list[float]] = {name: [] for name in rows}
     for round_ in range(rounds):
         for variant, src in variants.items():  # alternating, on a fresh node each
@@ -160,7 +170,7 @@ def stall(tmp: Path, rounds: int, before: Path | None) -> None:
                     p99[variant + name].append(high)
     for name in rows:
         label = f"{name} (ms)"
-        if name.endswith(TAB):
+        if name.endswith((TAB, JEDI_TAB)):
             print(f"{label:45s}          {spread(rows[name])}")
             continue
         print(f"service stall, {label:30s} longest: {spread(rows[name])}")
@@ -178,7 +188,7 @@ def _stall_windows(cluster: LocalCluster) -> dict[str, tuple[float, float]]:
         time.sleep(2.0)
         found["no console"] = _window(conn)
         client = ConsoleClient.connect(cluster.endpoints[0], cluster.cookie)
-        client.open()  # an attach: the node may warm its completion up now
+        client.open()
         time.sleep(2.0)
         found["first session"] = _window(conn)
         started = time.perf_counter()
@@ -186,7 +196,13 @@ def _stall_windows(cluster: LocalCluster) -> dict[str, tuple[float, float]]:
         tab = (time.perf_counter() - started) * 1e3
         time.sleep(2.0)
         found["first completion"] = _window(conn)
-        found["first Tab answered in"] = (tab, tab)
+        found[TAB] = (tab, tab)
+        started = time.perf_counter()
+        client.complete("import o", 8, timeout=30.0)  # one jedi answers: module names
+        tab = (time.perf_counter() - started) * 1e3
+        time.sleep(2.0)
+        found["first jedi completion"] = _window(conn)
+        found[JEDI_TAB] = (tab, tab)
         second = ConsoleClient.connect(cluster.endpoints[0], cluster.cookie)
         second.open()
         time.sleep(2.0)

@@ -2,8 +2,8 @@
 
 CPython hands the GIL to a waiting thread only every switch interval (5 ms by
 default). A request to a node crosses two or three threads, and each hand-off
-waits up to one interval while a busy thread (an upgrade, the console's jedi
-warm-up) holds the GIL. ``short_gil_slices()`` makes the interval 0.5 ms while
+waits up to one interval while a busy thread (an upgrade, the console's first
+jedi load) holds the GIL. ``short_gil_slices()`` makes the interval 0.5 ms while
 any such job runs; the interval is process-wide, so the jobs share one count
 and the last one out puts it back.
 """

@@ -1,17 +1,20 @@
-"""Completion of names and attributes from a session's live namespace with jedi,
-capped in time and size, on a small pool of its own threads, and jedi's warm-up
-in the background when the first console attaches (no network I/O)."""
+"""Completion at the cursor from a session's live namespace: dotted names by
+static lookup (``static_completion``, instant, no jedi), everything else with
+jedi, loaded on the first completion that needs it, gently. Capped in time and
+size, on a thread of its own (no network I/O)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from hotmesh._console.static_completion import complete_static
 from hotmesh._console.timers import Timers
 from hotmesh._gil import short_gil_slices
 
@@ -23,19 +26,8 @@ MAX_ITEMS = 200
 # jedi's caches are process-wide and not thread-safe: one completion at a
 # time in the whole process, whichever node or session asks.
 _jedi_lock = threading.Lock()
-_warm_lock = threading.Lock()
-_warm_started = False
 jedi_ready = threading.Event()
 """Set once jedi is loaded and has completed once in this process."""
-
-# What the warm-up completes: a name, attributes of builtin types (jedi reads
-# their stubs) and an import: the first Tab of a session then finds it all loaded.
-_WARM_UP: tuple[tuple[str, int], ...] = (
-    ("warm_up_value", 6),
-    ("warm_up_value.bit_l", 19),
-    ("[].app", 6),
-    ("import o", 8),
-)
 
 
 def complete(namespace: dict[str, Any], code: str, pos: int) -> list[Item]:
@@ -43,22 +35,29 @@ def complete(namespace: dict[str, Any], code: str, pos: int) -> list[Item]:
 
     Each item is ``(name, start, kind)``: the full name to put in place of the
     text from ``start`` (a non-positive offset from the cursor) up to the
-    cursor, and jedi's kind ('function', 'module', 'instance', ...). jedi does
-    not run properties or ``__getattr__`` while completing (unsafe interpreter
-    executions are off), so completion never runs the application's code.
+    cursor, and its kind ('function', 'module', 'class', 'instance', ...).
+    Completion never runs the application's code: a dotted name is looked up
+    statically, and jedi does not run properties or ``__getattr__`` (unsafe
+    interpreter executions are off).
     """
     pos = max(0, min(pos, len(code)))
+    quick = complete_static(namespace, code, pos)
+    if quick is not None:
+        return quick[:MAX_ITEMS]
     line = code.count("\n", 0, pos) + 1
     column = pos - (code.rfind("\n", 0, pos) + 1)
     items: list[Item] = []
-    jedi = _load_jedi()
     with _jedi_lock:
-        for c in jedi.Interpreter(code, [namespace]).complete(line, column):
-            typed = len(c.name) - len(c.complete)
-            items.append((c.name, -typed, c.type))
-            if len(items) >= MAX_ITEMS:
-                break
-    jedi_ready.set()
+        with contextlib.ExitStack() as gently:
+            if not jedi_ready.is_set():
+                gently.enter_context(_loading_gently())
+            jedi = _load_jedi()
+            for c in jedi.Interpreter(code, [namespace]).complete(line, column):
+                typed = len(c.name) - len(c.complete)
+                items.append((c.name, -typed, c.type))
+                if len(items) >= MAX_ITEMS:
+                    break
+        jedi_ready.set()
     return items
 
 
@@ -70,44 +69,27 @@ def _load_jedi() -> Any:
     return jedi
 
 
-def warm_up() -> None:
-    """Load jedi and complete once, on a background thread, once per process.
-
-    Called when a console attaches, so its first Tab finds jedi loaded (the
-    load is 0.2-0.5 s of CPU). The thread steps aside as it goes: it sleeps a
-    moment before each module it imports and between its completions, and runs
-    with short GIL slices, so the node's service threads get the GIL within
-    0.5 ms when they ask. What it cannot cut: parso's unpickling of a cached
-    stub parse tree, one C call (up to 20 ms measured, for builtins). It cannot
-    be stopped half-way (an import), and it ends by itself.
-    """
-    global _warm_started
-    with _warm_lock:
-        if _warm_started or jedi_ready.is_set():
-            return
-        _warm_started = True
-    threading.Thread(target=_warm, name="console-jedi-warmup", daemon=True).start()
-
-
-def _warm() -> None:
+@contextlib.contextmanager
+def _loading_gently() -> Iterator[None]:
+    """jedi's first load (0.2-0.5 s of CPU, about 150 modules) steps aside as it
+    goes: a pause before each module it imports, and short GIL slices, so the
+    node's service threads get the GIL within 0.5 ms when they ask. What it
+    cannot cut: parso's unpickling of a cached stub parse tree, one C call (up
+    to 20 ms measured, for builtins)."""
     pauses = _PauseBeforeImports(threading.get_ident())
     sys.meta_path.insert(0, pauses)
     try:
         with short_gil_slices():
-            for code, pos in _WARM_UP:
-                complete({"warm_up_value": 0}, code, pos)
-                time.sleep(_PAUSE * 10)
-    except Exception as exc:  # the first real completion will say what is wrong
-        _log.debug("jedi warm-up failed: %s: %s", type(exc).__name__, exc)
+            yield
     finally:
         sys.meta_path.remove(pauses)
 
 
-_PAUSE = 0.002  # seconds the warm-up steps aside before each module it imports
+_PAUSE = 0.002  # seconds jedi's first load steps aside before each module it imports
 
 
 class _PauseBeforeImports:
-    """A meta path entry that finds nothing: in the warm-up thread, it sleeps
+    """A meta path entry that finds nothing: in the loading thread, it sleeps
     ``_PAUSE`` before each import (jedi and parso are about 150 modules)."""
 
     def __init__(self, ident: int) -> None:
@@ -122,8 +104,8 @@ class _PauseBeforeImports:
 class CompletionService:
     """Runs completions off the caller's thread and answers each exactly once.
 
-    jedi is loaded by ``warm_up()`` when the first console attaches, or else
-    by the first request (see ``_load_jedi`` for how it stays off the GIL).
+    Dotted names are answered at once without jedi; jedi is loaded by the
+    first request that needs it (see ``_loading_gently``).
 
     The reply comes with status 'ok', 'error' or 'timeout'. A completion still
     running at the cap gets a 'timeout' reply at once; its late result is
@@ -163,10 +145,6 @@ class CompletionService:
         future.add_done_callback(finished)
         cap = self._timeout if jedi_ready.is_set() else self._cold_timeout
         self._timers.call_later(cap, lambda: answer([], "timeout"))
-
-    def warm_up(self) -> None:
-        """Load jedi in the background now, once per process (see ``warm_up``)."""
-        warm_up()
 
     def stop(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

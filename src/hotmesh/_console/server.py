@@ -198,10 +198,6 @@ class ConsoleServer:
             # (which imports the code server) stay off the I/O thread.
             self.audit.write({"event": "attach", "sid": sid, **client})
             outbox.send(opened)
-            # An interactive console will press Tab: load jedi now, in the
-            # background (eval and run never complete: they do not pay for it).
-            if client["via"] == "attach" and self._completions is not None:
-                self._completions.warm_up()
 
         entry.session = Session(
             sid,
