@@ -8,7 +8,8 @@ Run: .venv/bin/python bench/rpc.py [--quick] [--before SRC] [--only PART,...]
 Figures of issue 13, each beside its baselines timed in alternating blocks, three
 repeats (min/median/max), with the load average:
   - call round trip p50, 16-byte argument, one call in flight:
-    ``node.call`` vs a raw pyzmq DEALER -> ROUTER + msgpack echo vs rpyc (target: beat rpyc);
+    ``node.call`` vs a raw pyzmq DEALER -> ROUTER + msgpack echo (without and with CURVE)
+    vs rpyc (target: beat rpyc);
   - calls/s with 1, 4 and 16 caller threads in one caller process and from 2 caller
     processes (4 threads each), with the CPU each side spends per call
     (targets: >= 30k calls/s with 16 callers and from 2 processes; <= 20 us CPU per
@@ -254,6 +255,7 @@ def main() -> int:
             variants: dict[str, Callable[[], object]] = {
                 "hotmesh node.call": lambda: client.call(target, "len", PAYLOAD),
                 "raw pyzmq DEALER/ROUTER + msgpack": lambda: raw_caller.call("len", PAYLOAD),
+                "raw pyzmq + CURVE (as hotmesh)": lambda: raw_curve_caller.call("len", PAYLOAD),
                 "rpyc": lambda: rpyc_len(PAYLOAD),
             }
             if before_env:
@@ -263,6 +265,8 @@ def main() -> int:
             vs_raw = ratio(rt["hotmesh node.call"], rt["raw pyzmq DEALER/ROUTER + msgpack"])
             report.row("hotmesh / rpyc (p50)", f"{vs_rpyc.text(fmt='{:.2f}')}x")
             report.row("hotmesh / raw pyzmq (p50)", f"{vs_raw.text(fmt='{:.2f}')}x")
+            vs_curve = ratio(rt["hotmesh node.call"], rt["raw pyzmq + CURVE (as hotmesh)"])
+            report.row("hotmesh / raw pyzmq + CURVE (p50)", f"{vs_curve.text(fmt='{:.2f}')}x")
             report.check("round trip p50 / rpyc p50", vs_rpyc.median, 1.0, "x")
 
         if "throughput" in parts:

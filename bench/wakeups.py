@@ -1,6 +1,8 @@
 """Thread wake-ups per call on the target, by thread, beside raw pyzmq and rpyc servers.
 
-Run: .venv/bin/python bench/wakeups.py   (about 1 min)
+Run: .venv/bin/python bench/wakeups.py [--before SRC]   (about 1 min)
+(--before: also a node and callers from another source tree, e.g. an export of an
+older commit's src/, in the same run)
 
 Counts the context switches (voluntary/involuntary, from /proc/PID/task/*/status)
 each server process makes per call while one caller process calls it from 1 and
@@ -12,6 +14,8 @@ goes into thread hand-offs). Informational: no target, exit status 0.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -53,12 +57,17 @@ def thread_names() -> dict[int, str]:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", type=Path, help="source tree (src/) of a 'before' variant")
+    args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="hotmesh-bench-wakeups-")
     os.environ["HOTMESH_STATE_DIR"] = str(Path(tmp.name) / "state")
     print("wake-ups per call on the target process, by thread (voluntary/involuntary)")
     print(load_average(), "at start")
     seconds = 2.0
-    with tmp, LocalCluster(1, tick=2.0, directory=Path(tmp.name) / "c") as cluster:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(tmp)
+        cluster = stack.enter_context(LocalCluster(1, tick=2.0, directory=Path(tmp.name) / "c"))
         cluster.wait_full_mesh(timeout=30)
         target = cluster.names[0]
         client = cluster.client("bench-wakeups")
@@ -72,10 +81,22 @@ def main() -> int:
             callers["raw pyzmq"] = Proc("caller", "raw", raw.first)
             callers["rpyc"] = Proc("caller", "rpyc", rpyc.first)
             servers = {"hotmesh": cluster.node(0).pid, "raw pyzmq": raw.pid, "rpyc": rpyc.pid}
+            if args.before:
+                env = {"PYTHONPATH": str(args.before.resolve())}
+                old = stack.enter_context(
+                    LocalCluster(1, prefix="old", tick=2.0, env=env, directory=Path(tmp.name) / "o")
+                )
+                old.wait_full_mesh(timeout=30)
+                callers["before"] = Proc(
+                    "caller", "hotmesh", old.names[0], old.endpoints[0], old.cookie, state, env=env
+                )
+                servers["before"] = old.node(0).pid
             for proc in callers.values():
                 proc.ask("go 16 0.3")  # warm: lines, connections, worker threads
             names: dict[str, dict[int, Any]] = {k: {} for k in servers}
             names["hotmesh"] = client.call(target, thread_names)
+            if args.before:
+                names["before"] = old.client("bench-wakeups-old").call(old.names[0], thread_names)
             for threads in (1, 16):
                 for kind, proc in callers.items():
                     pid = servers[kind]
