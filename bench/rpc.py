@@ -284,7 +284,8 @@ def main() -> int:
             }
             servers = {"hotmesh": cluster.node(0).pid, "rpyc": rpyc.pid, "raw pyzmq": raw.pid}
             if before_env:
-                argv = ["caller", "hotmesh", old_target, old.endpoints[0], old.cookie, state]
+                old_state = str(Path(tmp.name) / "callers-old")  # a state dir per cluster
+                argv = ["caller", "hotmesh", old_target, old.endpoints[0], old.cookie, old_state]
                 callers["before"] = stack.enter_context(
                     started([Proc(*argv, env=before_env) for _ in range(2)])
                 )

@@ -88,7 +88,13 @@ def main() -> int:
                 )
                 old.wait_full_mesh(timeout=30)
                 callers["before"] = Proc(
-                    "caller", "hotmesh", old.names[0], old.endpoints[0], old.cookie, state, env=env
+                    "caller",
+                    "hotmesh",
+                    old.names[0],
+                    old.endpoints[0],
+                    old.cookie,
+                    str(Path(tmp.name) / "callers-old"),
+                    env=env,
                 )
                 servers["before"] = old.node(0).pid
             for proc in callers.values():
