@@ -86,8 +86,9 @@ def upgrade_node(
     back on the previous release.
 
     Args:
-        actions: upgrade actions of this deploy: ``(id, fn)`` pairs or
-            functions decorated with ``@upgrade_action(id)``; the release's
+        actions: upgrade actions of this deploy: ``(id, fn)`` pairs,
+            ``(id, {key: value})`` pairs (settings to set), ``UpgradeAction``s
+            or functions decorated with ``@upgrade_action(id)``; the release's
             own ``[[actions]]`` run after them.
         provisional: airbag window in seconds, or None for a permanent upgrade.
         force: load even if the sanity check finds dangling references.
@@ -98,7 +99,8 @@ def upgrade_node(
             an object of an old version (listed in ``report.stale``).
         dry_run: change nothing; return the ``UpgradePlan`` of what the
             upgrade would do here (modules with hashes and diffs, xref
-            result, hooks, actions, old code still running) and, when it
+            result, hooks, actions and the settings they declare, old code
+            still running) and, when it
             would fail, the step and reason (never raises for that).
 
     Returns:
