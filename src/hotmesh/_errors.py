@@ -9,22 +9,20 @@
     │   ├── NameInUse
     │   └── NoSuchNode
     ├── WireError
-    │   ├── EncodeError
-    │   ├── DecodeError
-    │   ├── ProtocolVersionError
+    │   ├── EncodeError (also a TypeError)
+    │   ├── DecodeError ── ProtocolVersionError
     │   └── MessageTooLarge
     ├── CallError
     │   ├── CallTimeout (also a TimeoutError)
     │   ├── NoSuchFunction
-    │   ├── RemoteError (.node .exc_type .message .traceback)
+    │   ├── RemoteError (.node .exc_type .message .traceback .exc)
     │   └── ShippingError
     ├── ConsoleError ── SessionClosed
     ├── CodeError
     │   ├── NotPurged
-    │   ├── LoadError
+    │   ├── LoadError ── XrefError (.problems)
     │   ├── StickyModule
-    │   ├── NotManaged
-    │   └── XrefError (.problems)
+    │   └── NotManaged
     ├── DeployError ── UpgradeError (.node .step .reason .rollout)
     └── ServiceError ── NoSuchService, ServiceCrashed
 
