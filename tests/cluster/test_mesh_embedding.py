@@ -14,6 +14,7 @@ import pytest
 
 import hotmesh
 from hotmesh._mesh import registry
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
 RPC = "tests.cluster.test_rpc"
@@ -177,3 +178,42 @@ def test_a_node_in_a_program_without_asyncio_does_not_import_it(tmp_path: Any) -
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", done.stdout
+
+
+_gate = threading.Event()
+
+
+def wait_at_gate(timeout: float) -> bool:
+    """A call that holds its worker until the test opens the gate."""
+    return _gate.wait(timeout)
+
+
+def test_membership_goes_on_while_every_worker_is_busy(start_node: Any) -> None:
+    busy = start_node("busy", max_workers=2)
+    caller = start_node("busy-caller", seeds=[busy.endpoint])
+    assert caller.wait_connected([busy.name], timeout=10)
+    _gate.clear()
+    results: list[Any] = []
+
+    def call() -> None:
+        try:
+            results.append(caller.call(busy.name, f"{__name__}.wait_at_gate", 20.0, timeout=30))
+        except BaseException as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    try:
+        for thread in threads:
+            thread.start()
+        # Both workers hold a call, the third call waits for one of them...
+        wait_until(lambda: busy._pool._running == 2 and len(busy._pool._jobs) == 1, timeout=10)
+        # ...while the inbox is still read: a newcomer is welcomed and meets everyone.
+        newcomer = start_node("busy-newcomer", seeds=[busy.endpoint])
+        assert newcomer.wait_connected([busy.name, caller.name], timeout=10)
+        assert busy.wait_connected([newcomer.name], timeout=10)
+        assert busy._pool._running == 2 and not results
+    finally:
+        _gate.set()
+        for thread in threads:
+            thread.join(30)
+    assert results == [True, True, True]
