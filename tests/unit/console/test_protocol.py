@@ -30,6 +30,16 @@ def test_every_kind_is_in_the_console_protocol_reference_and_the_wire_page() -> 
     assert _documented_kinds("wire-protocol.md") == set(protocol.KINDS)
 
 
+def test_the_console_protocol_reference_names_every_field_of_each_kind() -> None:
+    text = (ROOT / "docs" / "reference" / "console-protocol.md").read_text(encoding="utf-8")
+    named: dict[str, set[str]] = {}
+    for kind, cell in re.findall(r"^\| `(console\.[a-z_]+)` \| ([^|]*)\|", text, flags=re.M):
+        named.setdefault(kind, set()).update(re.findall(r"`([a-z_]+)`", cell))
+    for kind, declared in protocol.KINDS.items():
+        fields = {field.strip("[]") for field in declared.fields}
+        assert fields - named[kind] == set(), kind
+
+
 def test_no_console_module_spells_a_kind_outside_the_catalogue() -> None:
     for path in CONSOLE_SRC.glob("*.py"):
         if path.name == "protocol.py":
