@@ -75,7 +75,8 @@ def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None, dry_run=False):
     """Upgrade `nodes` (default: every node not fully on RELEASE), `batch` at a time.
 
     "Fully": a node restarted onto the new files before its turn runs RELEASE's
-    code but not its upgrade actions; it is upgraded too (the actions run).
+    code, and the manifest's actions as it starts, but not the actions given in
+    upgrade_node above; it is upgraded too (those actions run).
     `check(nodes_just_upgraded)` runs after each batch; returning False or
     raising stops the rollout. Ctrl-C stops after the nodes in flight.
     dry_run=True changes nothing: each node says what its upgrade would do.
