@@ -2,13 +2,14 @@
 cycle, neither between parts nor between the modules of one part.
 
 The floors are ``FLOORS`` below (docs/explanation/architecture.md draws the
-same ones). Imports are read from the source with ``ast``, wherever they sit:
+same ones, checked below). Imports are read from the source with ``ast``, wherever they sit:
 at module level, inside a function, or under ``TYPE_CHECKING``.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,16 @@ def test_a_cycle_inside_a_part_through_a_function_is_caught(tmp_path: Path) -> N
         "def plan():\n    from hotmesh.deploy import upgrade\n"
     )
     assert in_cycles(module_edges(root)) == ["hotmesh.deploy.dryrun", "hotmesh.deploy.upgrade"]
+
+
+def test_the_architecture_page_draws_these_floors() -> None:
+    page = Path(__file__).resolve().parents[2] / "docs" / "explanation" / "architecture.md"
+    drawing = page.read_text(encoding="utf-8").split("The floors, top to bottom")[1]
+    drawing = drawing.split("```")[1]
+    # An entry starts one space in; its description's next lines start further in.
+    entries = [line.split("  ")[0] for line in drawing.splitlines() if re.match(r" [_a-z]", line)]
+    drawn = [
+        {name.removesuffix("/").removesuffix(".py") for name in entry.split()} for entry in entries
+    ]
+    drawn = [{"" if name == "__init__" else name for name in floor} for floor in drawn]
+    assert drawn[::-1] == FLOORS
