@@ -129,4 +129,10 @@ def upgrade_node(
         except BaseException as exc:
             # Anything else (SystemExit, an unexpected error) still comes out
             # as an UpgradeError naming the step it happened in.
-            raise job.fail(job.step, describe(exc)) from exc
+            reason = describe(exc)
+            if job.step == "record":
+                reason += (
+                    "; the new code is running and the upgrade actions ran (both stay): "
+                    "only the bookkeeping after them failed"
+                )
+            raise job.fail(job.step, reason) from exc

@@ -10,7 +10,7 @@ import pytest
 
 import hotmesh.code as code
 from hotmesh import UpgradeError
-from hotmesh.deploy import node_version, reset_action, upgrade_action, upgrade_node
+from hotmesh.deploy import _job, node_version, reset_action, upgrade_action, upgrade_node
 from hotmesh.deploy.release import release_of
 from tests.unit.deploy.conftest import Release
 
@@ -95,6 +95,28 @@ def test_action_raising_keyboard_interrupt_reverts_and_fails_at_actions(
     assert info.value.step == "actions"
     assert "KeyboardInterrupt" in info.value.reason
     assert shop.answer() == 1
+
+
+def test_a_failure_after_the_actions_says_the_new_code_and_the_actions_stay(
+    release: Release, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = release.imp("shop")
+    release.write("shop", "def answer():\n    return 2\n")
+    ran: list[str] = []
+
+    def full_disk(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_job, "append_line", full_disk)
+    with pytest.raises(UpgradeError) as info:
+        upgrade_node(actions=[("count", lambda: ran.append("count"))])
+    assert info.value.step == "record"
+    assert "No space left on device" in info.value.reason
+    assert "the new code is running and the upgrade actions ran" in info.value.reason
+    assert shop.answer() == 2 and ran == ["count"]
+    monkeypatch.undo()
+    assert upgrade_node().loaded == []  # nothing left to do, and the action does not run again
+    assert ran == ["count"]
 
 
 def test_dangling_reference_fails_at_xref(release: Release) -> None:
