@@ -1,6 +1,7 @@
 """Mesh formation, idle cost and failure detection at 16/64(/128) nodes, beside raw pyzmq.
 
 Run: .venv/bin/python bench/mesh.py [--sizes 16,64] [--repeat 1] [--before SRC]
+     [--variants hotmesh,raw]
 
 For each size, every variant starts N processes at the same moment on loopback
 (ports chosen up front) and the variants alternate within each repeat:
@@ -182,10 +183,15 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--before", type=Path, help="source tree (src/) of a 'before' variant")
     parser.add_argument("--form-timeout", type=float, default=120.0, help="seconds to wait")
+    parser.add_argument(
+        "--variants", help="comma-separated subset of hotmesh,before,raw (default: all given)"
+    )
     args = parser.parse_args()
     variants: dict[str, Path | None] = {"hotmesh": None, "raw": None}
     if args.before:
         variants = {"hotmesh": None, "before": args.before.resolve(), "raw": None}
+    if args.variants:
+        variants = {v: variants[v] for v in args.variants.split(",") if v in variants}
     for tree in (SRC, args.before):
         if tree is not None:
             compileall.compile_dir(tree, quiet=1)
