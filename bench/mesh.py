@@ -155,7 +155,9 @@ class Mesh:
             except queue.Empty:
                 return float("nan")
             words = line.split()
-            if who == self.size and words[:1] == ["DOWN"] and words[1].startswith(name):
+            # A DOWN line from before the signal is left from the formation.
+            down = who == self.size and words[:1] == ["DOWN"] and words[1].startswith(name)
+            if down and float(words[2]) >= sent:
                 return float(words[2]) - sent
 
     def close(self) -> None:
