@@ -93,6 +93,9 @@ class Release:
 
 
 def _make(tmp_path: Path, layout: str) -> Iterator[Release]:
+    # A node starts with an empty code server: what other tests left managed
+    # (their files gone with their tmp dirs) is not this node's to upgrade.
+    code._reset()
     release = Release(tmp_path, layout)
     release.write("shop", "def answer():\n    return 1\n")
     release.boot()
