@@ -11,20 +11,23 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotmesh._console import output, protocol
 from hotmesh._console.audit import AuditLog
-from hotmesh._console.completion import CompletionService
-from hotmesh._console.helpers import make_namespace, running_node
 from hotmesh._console.interrupt import sleep_gate
 from hotmesh._console.leases import Detach, LeaseBook, Reap
 from hotmesh._console.output import Outbox
-from hotmesh._console.session import Session
 from hotmesh._console.timers import Timers
 from hotmesh._rpc import shipping
 from hotmesh._runtime import NodeLike
 from hotmesh.deploy.notices import add_notice_listener
+
+if TYPE_CHECKING:
+    # Imported when first used (a console opens, a completion is asked for, code
+    # is shipped): every node starts a console server, few ever serve a session.
+    from hotmesh._console.completion import CompletionService
+    from hotmesh._console.session import Session
 
 _log = logging.getLogger("hotmesh.console")
 Handler = Callable[[bytes, dict[str, Any]], None]
@@ -81,12 +84,11 @@ class ConsoleServer:
     def start(self) -> None:
         """Install the output proxies and interruptible sleep; register the handlers."""
         self._timers = Timers()
-        self._completions = CompletionService(self._timers)
         output.install()
         sleep_gate.install()
         with _servers_lock:
             _servers.add(self)
-        shipping.set_namespace_factory(lambda: make_namespace(running_node))
+        shipping.set_namespace_factory(_shipped_namespace)
         handlers: dict[str, Handler] = {
             protocol.OPEN: self._on_open,
             protocol.EXEC: self._on_exec,
@@ -123,8 +125,10 @@ class ConsoleServer:
         for entry in attached:
             if not entry.session.is_current_thread():
                 entry.session.wait_ended(0.5)
-        if self._completions is not None:
-            self._completions.stop()
+        with self._lock:
+            completions, self._completions = self._completions, None
+        if completions is not None:
+            completions.stop()
         if self._timers is not None:
             self._timers.stop()
         with _servers_lock:
@@ -199,6 +203,9 @@ class ConsoleServer:
             self.audit.write({"event": "attach", "sid": sid, **client})
             outbox.send(opened)
 
+        from hotmesh._console.helpers import make_namespace
+        from hotmesh._console.session import Session
+
         entry.session = Session(
             sid,
             lambda: make_namespace(lambda: self._node),
@@ -237,7 +244,10 @@ class ConsoleServer:
 
     def _on_complete(self, sender: bytes, message: dict[str, Any]) -> None:
         entry = self._find(sender, message, retarget=False)
-        if entry is None or self._completions is None:
+        if entry is None:
+            return
+        completions = self._completion_service()
+        if completions is None:
             return
         sid, rid = entry.session.sid, message["rid"]
 
@@ -245,7 +255,17 @@ class ConsoleServer:
             self._send(sender, protocol.completions(sid, rid, items, status))
 
         code, pos = str(message["code"]), int(message["pos"])
-        self._completions.request(entry.session.namespace, code, pos, reply)
+        completions.request(entry.session.namespace, code, pos, reply)
+
+    def _completion_service(self) -> CompletionService | None:
+        """The completion service, made at the first request (None once stopped)."""
+        from hotmesh._console.completion import CompletionService
+
+        with self._lock:
+            if self._completions is None and not self._stopped.is_set():
+                assert self._timers is not None
+                self._completions = CompletionService(self._timers)
+            return self._completions
 
     def _on_ping(self, sender: bytes, message: dict[str, Any]) -> None:
         entry = self._find(sender, message)
@@ -385,6 +405,13 @@ def _window(asked: object) -> int | None:
     if not isinstance(asked, int) or isinstance(asked, bool) or asked <= 0:
         return None  # a client that does not acknowledge: no flow control
     return max(4, min(asked, MAX_WINDOW))
+
+
+def _shipped_namespace() -> dict[str, Any]:
+    """The globals of code shipped to this node: the console's namespace."""
+    from hotmesh._console.helpers import make_namespace, running_node
+
+    return make_namespace(running_node)
 
 
 def start_console(node: NodeLike) -> Callable[[], None]:

@@ -33,7 +33,7 @@ from hotmesh._rpc.caller import Caller
 from hotmesh._rpc.dispatch import Dispatcher
 from hotmesh._rpc.workers import WorkerPool
 from hotmesh._runtime import Handler, add_running, remove_running
-from hotmesh.deploy import node_version
+from hotmesh.deploy.versions import node_version
 
 log = logging.getLogger("hotmesh.node")
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hotmesh import service
-
 MIGRATE_TIMEOUT = 10.0
 
 
@@ -19,6 +17,10 @@ def migrate(modules: Iterable[str], *, timeout: float = MIGRATE_TIMEOUT) -> list
     modules = list(modules)
     if not modules:
         return []
+    # Imported here: a node loads the service machinery when it first starts a
+    # service or an upgrade migrates, not at every start.
+    from hotmesh import service
+
     problems = []
     for migration in service.migrate(modules, timeout=timeout):
         if not migration.ok:
