@@ -41,6 +41,7 @@ KINDS = ("hello", "welcome", "refuse", "hb", "bye")
 """Message types this driver handles."""
 
 _NAME_REFUSALS = ("name_in_use", "name_conflict")
+_SEQUENCES = (list, tuple)
 
 
 @dataclass
@@ -110,6 +111,10 @@ class MembershipDriver:
         self._next_check = 0.0  # when to compare member lists with a random peer next
         self._timer: Any = None
         self._logged: set[tuple[str, str]] = set()
+        # Hellos encoded during one _apply: the member list does not change while
+        # the effects of one event run, and a welcome naming 60 members gives 60
+        # Links that each say hello (kind, via) -> frame.
+        self._hellos: dict[tuple[str, str | None], bytes] | None = None
         self.joined = threading.Event()
         self.refusal: str | None = None
         self.conflict: str | None = None
@@ -190,12 +195,19 @@ class MembershipDriver:
 
     # ---- internals -------------------------------------------------------
     def _gossip(self, members: Any, now: float) -> None:
-        if not isinstance(members, (list, tuple)):
+        if not isinstance(members, _SEQUENCES):
             return
+        # Exact types: a decoded frame holds only plain str, list and tuple. Every
+        # hello and welcome carries the whole list: this runs N times per node
+        # while N nodes meet, over N members each.
         clean: list[Member] = [
             (m[0], m[1], m[2])
             for m in members
-            if isinstance(m, (list, tuple)) and len(m) == 3 and all(isinstance(x, str) for x in m)
+            if type(m) in _SEQUENCES
+            and len(m) == 3
+            and type(m[0]) is str
+            and type(m[1]) is str
+            and type(m[2]) is str
         ]
         self._apply(self.view.gossip(clean, now))
 
@@ -353,28 +365,55 @@ class MembershipDriver:
         members = sorted((m[0], m[2]) for m in self.view.members(""))
         return hashlib.blake2b(repr(members).encode(), digest_size=8).hexdigest()
 
+    def _members(self) -> list[list[str]]:
+        """The gossip list as lists (plain msgpack arrays: tuples would travel
+        with a marker each, several times dearer to pack and unpack)."""
+        return [[n, e, i] for n, e, i in self.view.members(self.transport.endpoint)]
+
     def _send_members(self, name: str, *, ask: bool) -> None:
-        message: dict[str, Any] = {"t": "hb", "members": self.view.members(self.transport.endpoint)}
+        message: dict[str, Any] = {"t": "hb", "members": self._members()}
         if ask:
             message["ask"] = True
         self.transport.send(name, self._encode(message))
 
     # ---- effects ---------------------------------------------------------
     def _hello(self, kind: str, via: str | None = None) -> bytes:
+        cache = self._hellos
+        frame = cache.get((kind, via)) if cache is not None else None
+        if frame is not None:
+            return frame
         message: dict[str, Any] = {
             "t": kind,
             "node": self.name,
             "inc": self.incarnation,
             "ep": self.transport.endpoint,
-            "members": self.view.members(self.transport.endpoint),
+            "members": self._members(),
         }
         if via:
             message["via"] = via
-        return self._encode(message)
+        frame = self._encode(message)
+        if cache is not None:
+            cache[kind, via] = frame
+        return frame
 
     def _apply(self, effects: list[Effect], via: str | None = None) -> None:
-        if effects:
-            self._hurry()
+        if not effects:
+            return
+        self._hurry()
+        outer = self._hellos is None
+        if self._hellos is None:
+            self._hellos = {}
+        else:
+            # Effects of a nested event (a link that closed at once): the view
+            # changed, so the member list may have.
+            self._hellos.clear()
+        try:
+            self._run_effects(effects, via)
+        finally:
+            if outer:
+                self._hellos = None
+
+    def _run_effects(self, effects: list[Effect], via: str | None) -> None:
         for effect in effects:
             match effect:
                 case Link():
