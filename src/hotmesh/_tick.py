@@ -1,6 +1,6 @@
 """Every membership timer derived from one number, the tick (no I/O).
 
-The tick is the time within which a silent peer is reported down. The
+The tick sets how soon a silent peer is reported down (within 1.25 tick). The
 membership driver, the transport's ZMTP heartbeats and the seed and redial
 schedules all read their periods from one ``Tick``, so they stay in proportion
 whatever tick a node is given.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_TICK = 4.0
-"""Seconds within which a silent peer is reported down."""
+"""The default tick: a silent peer is reported down within 1.25 tick (5 s)."""
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,8 @@ class Tick:
     """The membership timers of a node with a tick of ``seconds``.
 
     Attributes:
-        seconds: a silent peer is reported down within this time.
+        seconds: a silent peer is reported down within 1.25 times this
+            (``silence_within``); the membership timers are fractions of it.
     """
 
     seconds: float = DEFAULT_TICK
@@ -76,27 +77,36 @@ class Tick:
         return 8 * self.seconds
 
     @property
-    def zmtp_timeout_ms(self) -> int:
-        """A link whose ping goes unanswered this long is closed: a quarter tick, but
-        never under 0.4 tick or one second, whichever is less.
-
-        The answer comes from the peer's libzmq thread, so this only has to
-        cover a round trip and a busy scheduler, not the peer's Python.
-        """
-        seconds = max(self.seconds / 4, min(0.4 * self.seconds, 1.0))
-        return max(100, int(seconds * 1000))
+    def silence_within(self) -> float:
+        """Seconds within which a silent peer's link is closed: 1.25 tick (5 s at the
+        default tick), the ping interval plus the time a ping has to be answered."""
+        return 1.25 * self.seconds
 
     @property
     def zmtp_interval_ms(self) -> int:
-        """ZMTP heartbeat interval of each peer link: what is left of 0.95 tick after the
-        timeout (2.8 s at the default tick), so silence is seen within the tick.
+        """ZMTP heartbeat interval of each peer link: 0.7 tick, or 0.95 tick less one
+        second when that is longer (2.8 s at the default tick).
 
         The pings and their answers run in libzmq's threads, without the GIL:
         a node busy in C code while holding the GIL still answers them. They
         are nearly all an idle mesh costs (each link pings on its own timer),
         so they are as rare as the tick allows.
         """
-        return max(100, int(self.seconds * 950) - self.zmtp_timeout_ms)
+        return max(100, int(max(0.7 * self.seconds, 0.95 * self.seconds - 1.0) * 1000))
+
+    @property
+    def zmtp_timeout_ms(self) -> int:
+        """A link whose ping goes unanswered this long is closed: what the interval
+        leaves of ``silence_within`` (2.2 s at the default tick, 0.55 tick or more).
+
+        The answer comes from the peer's libzmq thread, so this only covers a
+        round trip and a busy scheduler, not the peer's Python; but a machine
+        overloaded by nodes started at once leaves threads unscheduled for
+        seconds, and each ping unanswered in time drops a live link (128 nodes
+        on 2 cores while forming: about 2,900 drops with a 1 s limit, 330 with
+        1.6 s; see docs/explanation/membership.md).
+        """
+        return max(100, int(self.silence_within * 1000) - self.zmtp_interval_ms)
 
     @property
     def zmtp_ttl_ms(self) -> int:

@@ -61,7 +61,7 @@ class MembershipDriver:
     answers through each one, retried with exponential backoff and jitter, and
     dialled again every ``reseed_every`` seconds once joined when nobody up
     answers for them. A peer is down when the transport reports its link
-    closed: at once when its process dies, within 0.95 tick when it falls
+    closed: at once when its process dies, within 1.25 tick when it falls
     silent (libzmq's heartbeats). Once a tick the member lists are compared
     with one random peer. Peers that went down are redialled by the view. The
     timer runs every quarter tick while anything waits on it, else once a tick.

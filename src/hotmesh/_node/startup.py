@@ -58,7 +58,8 @@ def start(
             changes), ``local:`` (the nodes of this host), or a callable
             returning endpoints.
         cookie, cookie_file: the cluster secret (see ``load_cookie``).
-        tick: a silent peer is reported down within this many seconds.
+        tick: failure detection time: a silent peer is reported down within
+            1.25 tick (a dead process at once).
         max_message_size: larger frames are refused when sent, dropped when received.
         state_dir: this node's files (default ``hotmesh._paths.node_state_dir(name)``).
         code_roots: managed code roots handed to ``hotmesh.code.add_root``.
