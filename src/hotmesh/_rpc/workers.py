@@ -46,7 +46,7 @@ Job = Callable[..., None]
 Work = tuple[Job, tuple[Any, ...]]
 Drain = Callable[[], list[Work]]
 
-SLICE = 0.002  # seconds a job may hold the inbox before another thread takes it
+SLICE = 0.005  # seconds a job may hold the inbox (CPython's switch interval)
 
 
 class _Thread:
