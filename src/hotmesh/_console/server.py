@@ -79,6 +79,7 @@ class ConsoleServer:
         self.audit = AuditLog(path, node.name)
         self._timers: Timers | None = None
         self._completions: CompletionService | None = None
+        self._checking = False  # a lease check is due (only while sessions exist)
         self._unlisten: Callable[[], None] = lambda: None
 
     def start(self) -> None:
@@ -103,7 +104,6 @@ class ConsoleServer:
         }
         for kind, handler in handlers.items():
             self._node.register_handler(kind, self._guarded(kind, handler))
-        self._timers.call_later(self._tick, self._check_leases)
         self._unlisten = add_notice_listener(self._on_notice)
 
     def stop(self) -> None:
@@ -218,6 +218,7 @@ class ConsoleServer:
         with self._lock:
             self._sessions[sid] = entry
             self._leases.heard(sid, time.monotonic())
+            self._check_leases_later()
         entry.session.start()
 
     def _on_exec(self, sender: bytes, message: dict[str, Any]) -> None:
@@ -344,10 +345,22 @@ class ConsoleServer:
             {"event": "detach", "sid": entry.session.sid, "reason": reason, **entry.client}
         )
 
+    def _check_leases_later(self) -> None:
+        """Check the leases in a tick, unless a check is due already (under ``_lock``).
+
+        Checks run only while sessions exist: every node has a console server,
+        and an idle mesh of 64 nodes spent 6 ms of CPU a second checking no
+        leases.
+        """
+        if not self._checking and self._timers is not None:
+            self._checking = True
+            self._timers.call_later(self._tick, self._check_leases)
+
     def _check_leases(self) -> None:
         if self._stopped.is_set():
             return
         with self._lock:
+            self._checking = False
             busy = {sid for sid, e in self._sessions.items() if e.session.is_busy}
             effects = self._leases.tick(time.monotonic(), busy)
             entries = dict(self._sessions)
@@ -363,8 +376,9 @@ class ConsoleServer:
                 entry.session.outbox.detach()
             elif isinstance(effect, Reap):
                 self._end(entry, "lease expired")
-        if self._timers is not None:
-            self._timers.call_later(self._tick, self._check_leases)
+        with self._lock:
+            if self._sessions:
+                self._check_leases_later()
 
     def _on_notice(self, node: str, text: str) -> None:
         """Push a deploy notice about this node (airbag, newcomers) to every attached session."""
