@@ -8,7 +8,6 @@ that needs none of the node, code or deploy layers does not load them.
 ``from hotmesh import start`` works as usual.
 """
 
-import importlib as _importlib
 import typing as _typing
 
 from hotmesh._errors import (
@@ -46,6 +45,7 @@ from hotmesh._errors import (
     WireError,
     XrefError,
 )
+from hotmesh._lazy import lazy_names as _lazy_names
 
 if _typing.TYPE_CHECKING:
     from hotmesh import code, deploy, service, settings
@@ -75,19 +75,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 """Public names imported on first use: name -> (module, attribute or None for the module)."""
 
 
-def __getattr__(name: str) -> _typing.Any:
-    try:
-        module_name, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'hotmesh' has no attribute {name!r}") from None
-    module = _importlib.import_module(module_name)
-    value = module if attr is None else getattr(module, attr)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY} - {"_importlib", "_typing"})
+__getattr__, __dir__ = _lazy_names("hotmesh", _LAZY, globals())
 
 
 __version__ = "0.1.0"

@@ -39,7 +39,7 @@ def test_errors_share_one_root() -> None:
             assert issubclass(obj, hotmesh.HotmeshError), name
 
 
-def test_importing_hotmesh_loads_only_the_errors_until_a_name_is_used() -> None:
+def test_importing_hotmesh_loads_only_the_errors_and_the_lazy_table_until_a_name_is_used() -> None:
     import subprocess
     import sys
 
@@ -54,7 +54,7 @@ def test_importing_hotmesh_loads_only_the_errors_until_a_name_is_used() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     loaded, same = done.stdout.splitlines()
-    assert loaded == "['hotmesh', 'hotmesh._errors']"
+    assert loaded == "['hotmesh', 'hotmesh._errors', 'hotmesh._lazy']"
     assert same == "True"
 
 
@@ -63,4 +63,4 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
 
     with pytest.raises(AttributeError, match="no attribute 'nonesuch'"):
         hotmesh.nonesuch  # noqa: B018
-    assert "start" in dir(hotmesh) and "_importlib" not in dir(hotmesh)
+    assert "start" in dir(hotmesh) and "_lazy_names" not in dir(hotmesh)

@@ -13,8 +13,9 @@ The names below are imported the first time they are used (PEP 562
 only when something asks for them.
 """
 
-import importlib as _importlib
 import typing as _typing
+
+from hotmesh._lazy import lazy_names as _lazy_names
 
 if _typing.TYPE_CHECKING:
     from hotmesh._rpc.fanout import Unreachable
@@ -78,19 +79,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 """Public names imported on first use: name -> (module, attribute or None for the module)."""
 
 
-def __getattr__(name: str) -> _typing.Any:
-    try:
-        module_name, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'hotmesh.deploy' has no attribute {name!r}") from None
-    module = _importlib.import_module(module_name)
-    value = module if attr is None else getattr(module, attr)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY} - {"_importlib", "_typing"})
+__getattr__, __dir__ = _lazy_names("hotmesh.deploy", _LAZY, globals())
 
 
 __all__ = [

@@ -316,19 +316,14 @@ class UpgradeJob:
         ran: list[str] = []
         self.step = "actions"
         for action in actions:
-            key = record_key(release, action.id)
-            book.mark_started(key, time.time())
-            try:
-                action.run()
-            except BaseException as exc:
-                book.forget(key)
+            raised = book.run(record_key(release, action.id), action.run)
+            if raised is not None:
                 self.undo(loaded)
                 raise self.fail(
                     "actions",
-                    f"upgrade action {action.id} raised {describe(exc)}"
+                    f"upgrade action {action.id} raised {describe(raised)}"
                     + ("; the code switch was reverted" if loaded else ""),
-                ) from exc
-            book.mark_done(key, time.time())
+                ) from raised
             self.dep.failed_at_start.pop(action.id, None)
             log.info("%s: upgrade action %s ran", self.dep.node_name, action.id)
             ran.append(action.id)

@@ -108,13 +108,9 @@ def run_release_actions(deployment: Deployment) -> list[str]:
     started, old_version = time.time(), deployment.version()
     ran: list[str] = []
     for action in todo:
-        key = record_key(release, action.id)
-        book.mark_started(key, time.time())
-        try:
-            action.run()
-        except BaseException as exc:
-            book.forget(key)
-            reason = describe(exc)
+        raised = book.run(record_key(release, action.id), action.run)
+        if raised is not None:
+            reason = describe(raised)
             deployment.failed_at_start[action.id] = reason
             log.warning(
                 "%s: upgrade action %s of %s raised at start: %s; it stays pending "
@@ -124,10 +120,9 @@ def run_release_actions(deployment: Deployment) -> list[str]:
                 release,
                 reason,
             )
-            if isinstance(exc, KeyboardInterrupt):
-                raise
+            if isinstance(raised, KeyboardInterrupt):
+                raise raised
             break
-        book.mark_done(key, time.time())
         log.info(
             "%s: upgrade action %s of %s ran at start", deployment.node_name, action.id, release
         )

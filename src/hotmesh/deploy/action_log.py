@@ -3,6 +3,8 @@ under its state dir, keyed by release and action id. File I/O."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,21 @@ class ActionLog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    def run(self, key: str, action: Callable[[], object]) -> BaseException | None:
+        """Run ``action`` on the record ``key``: ``started`` before, ``done`` after.
+
+        Returns None when it completed, else what it raised (any
+        BaseException), its record dropped so that it runs again next time.
+        """
+        self.mark_started(key, time.time())
+        try:
+            action()
+        except BaseException as exc:
+            self.forget(key)
+            return exc
+        self.mark_done(key, time.time())
+        return None
 
     def records(self) -> dict[str, dict[str, Any]]:
         """Every record: key -> {"state": "started" | "done", "started_at", "finished_at"}."""
