@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from hotmesh._errors import ConfigError
 from hotmesh._membership.seeds import Seed
 from hotmesh._mesh import cookie as cookies
 from hotmesh._node.node import Node
@@ -69,7 +71,8 @@ def start(
         max_workers: most threads running remote calls at once.
 
     Raises:
-        ConfigError: a bad name or option (nothing was opened).
+        ConfigError: a bad name or option, or a free-threaded interpreter
+            running without the GIL (nothing was opened).
         AuthError: CURVE is unavailable in this pyzmq build.
         CookieError: the cookie is missing, empty or its file is readable by others.
         NameInUse: a node of that name runs on this host or is in the mesh.
@@ -89,6 +92,7 @@ def start(
         join_timeout=join_timeout,
         max_workers=max_workers,
     )
+    _require_gil()
     cookies.require_curve()
     secret = cookies.load_cookie(cookie, cookie_file)
     node = Node(options, keys=cookies.curve_keypair(secret))
@@ -103,3 +107,15 @@ def start(
         node.stop()
         raise
     return node
+
+
+def _require_gil() -> None:
+    """Refuse a free-threaded interpreter running without its GIL: the code
+    server switches versions by re-pointing module dicts in place, which is
+    atomic only under the GIL."""
+    gil_enabled = getattr(sys, "_is_gil_enabled", None)
+    if gil_enabled is not None and not gil_enabled():
+        raise ConfigError(
+            "hotmesh needs the GIL, and this free-threaded Python runs without it: "
+            "start the process with PYTHON_GIL=1 (or python -X gil=1)"
+        )

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import pytest
 
 import hotmesh
 from hotmesh._node import current_node
 from hotmesh._node.options import NodeOptions, resolve_app
+from hotmesh._runtime import running_nodes
+
+
+def test_a_free_threaded_python_without_its_gil_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: False, raising=False)
+    with pytest.raises(hotmesh.ConfigError, match="PYTHON_GIL=1"):
+        hotmesh.start("nogil")
+    assert running_nodes() == []
 
 
 def test_bad_node_name_is_refused() -> None:
