@@ -15,10 +15,11 @@ Figures: formation (spawn of all N to the last process seeing the N-1 others),
 the CPU all N processes used until then (seconds: what a loaded machine does
 not blur), idle CPU of the whole mesh (cores, over 10 s after 3 s of calm), RSS
 per node, and for hotmesh variants the nodedowns logged while the mesh formed
-(churn: drops and redials), the time from ``kill -9`` of a node, then from
-``SIGSTOP`` of another, to the ``nodedown`` an observer node reports. Every
-source tree is byte-compiled first (this machine sets PYTHONDONTWRITEBYTECODE,
-so nodes would compile every module at each start).
+(churn: drops and redials; in all and by the reason each line gives), the time
+from ``kill -9`` of a node, then from ``SIGSTOP`` of another, to the
+``nodedown`` an observer node reports. Every source tree is byte-compiled first
+(this machine sets PYTHONDONTWRITEBYTECODE, so nodes would compile every module
+at each start).
 Targets (issue 10, judged on the median of this tree's variant): 64 nodes form
 in <= 5 s and idle at <= 0.1 core in total. Not a test; every process started
 is killed on exit.
@@ -31,6 +32,7 @@ import compileall
 import contextlib
 import os
 import queue
+import re
 import signal
 import socket
 import statistics
@@ -39,10 +41,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 from harness import Report, Spread, process_cpu
+
+_NODEDOWN = re.compile(rb" nodedown \S+(?: \(([^)\n]*)\))?")
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
@@ -129,9 +134,13 @@ class Mesh:
         """CPU used so far by the N members (user + system, every thread)."""
         return sum(process_cpu(p.pid) for p in self.procs[: self.size])
 
-    def nodedowns(self) -> int:
-        """``nodedown`` lines the nodes logged so far."""
-        return sum(path.read_bytes().count(b" nodedown ") for path in self.logs.glob("*.log"))
+    def nodedowns(self) -> Counter[str]:
+        """``nodedown`` lines the nodes logged so far, by the reason each gives."""
+        found: Counter[str] = Counter()
+        for path in self.logs.glob("*.log"):
+            for reason in _NODEDOWN.findall(path.read_bytes()):
+                found[reason.decode(errors="replace") or "no reason logged"] += 1
+        return found
 
     def idle_cores(self, settle: float = 3.0, window: float = 10.0) -> float:
         time.sleep(settle)
@@ -200,6 +209,7 @@ def main() -> int:
     report = Report("bench/mesh.py: formation, idle cost, failure detection (2-vCPU box)")
     for size in (int(s) for s in args.sizes.split(",")):
         figures: dict[tuple[str, str], Spread] = {}
+        downs: dict[str, list[Counter[str]]] = {}
         order = list(variants)
         for rep in range(args.repeat):
             shift = rep % len(order)
@@ -213,7 +223,9 @@ def main() -> int:
                         row = {"formation s": float("nan")}
                     row["formation CPU s"] = m.cpu_seconds()
                     if variant != "raw":
-                        row["nodedowns forming"] = m.nodedowns()
+                        counted = m.nodedowns()
+                        downs.setdefault(variant, []).append(counted)
+                        row["nodedowns forming"] = counted.total()
                     row["idle cores"] = m.idle_cores()
                     row["RSS MB/node"] = m.rss_per_node()
                     if variant != "raw":
@@ -221,6 +233,10 @@ def main() -> int:
                         row["down after SIGSTOP ms"] = 1000 * m.down_after(size - 2, signal.SIGSTOP)
                 for key, value in row.items():
                     figures.setdefault((variant, key), Spread()).values.append(value)
+        for variant, counters in downs.items():  # by reason, 0 in a repeat without it
+            for reason in sorted(set().union(*counters)):
+                key = f"nodedowns forming: {reason}"
+                figures[variant, key] = Spread([float(c[reason]) for c in counters])
         print(f"{size} nodes (+1 observer for hotmesh variants), {args.repeat} repeat(s):")
         for (variant, key), spread in sorted(figures.items()):
             fmt = "{:.0f}" if "ms" in key or "downs" in key else "{:.2f}"
