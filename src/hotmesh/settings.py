@@ -12,7 +12,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hotmesh._files import append_line, atomic_write_json, read_json
+from hotmesh._hashes import sha256
 from hotmesh._runtime import NodeLike
 
 log = logging.getLogger("hotmesh.settings")
@@ -59,7 +59,7 @@ def share_point(node: str, key: str) -> float:
     A node is in a share ``s`` of the nodes when its point is below ``s``, so
     growing a share from 0.1 to 0.5 keeps the first 10 % and adds to them.
     """
-    digest = hashlib.sha256(f"{key}\0{node}".encode()).digest()
+    digest = sha256(f"{key}\0{node}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 

@@ -156,13 +156,14 @@ def test_node_joins_when_its_seed_comes_up_later(start_node: Any) -> None:
     assert late.wait_connected([early.name], timeout=10)
 
 
-def test_a_node_in_a_program_without_asyncio_does_not_import_it(tmp_path: Any) -> None:
-    # asyncio pulls in ssl: about 8 MB of every node's memory, and CPU at start.
+def test_a_node_imports_neither_asyncio_nor_openssl_unless_the_program_does(tmp_path: Any) -> None:
+    # asyncio pulls in ssl: about 8 MB of every node's memory, and CPU at start;
+    # hashlib and secrets pull in OpenSSL's libcrypto (3.4 MB) through _hashlib.
     script = (
         "import sys, hotmesh\n"
         "node = hotmesh.start('plain', cookie_file=sys.argv[1])\n"
         "node.call(node.name, 'hotmesh.deploy.node_version')\n"
-        "print(sorted({'asyncio', 'ssl'} & set(sys.modules)))\n"
+        "print(sorted({'asyncio', 'ssl', '_hashlib'} & set(sys.modules)))\n"
         "node.stop()\n"
     )
     cookie = tmp_path / "cookie"

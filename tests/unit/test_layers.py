@@ -19,7 +19,7 @@ import hotmesh
 ROOT = Path(hotmesh.__file__).parent
 
 FLOORS: list[set[str]] = [
-    {"_errors", "_paths", "_files", "_tick", "_gil", "_lazy"},
+    {"_errors", "_paths", "_files", "_tick", "_gil", "_lazy", "_hashes"},
     {"_runtime"},
     {"_wire"},
     {"_mesh"},

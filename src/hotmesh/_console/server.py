@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import sys
 import threading
 import time
@@ -19,6 +18,7 @@ from hotmesh._console.interrupt import sleep_gate
 from hotmesh._console.leases import Detach, LeaseBook, Reap
 from hotmesh._console.output import Outbox
 from hotmesh._console.timers import Timers
+from hotmesh._hashes import token_hex
 from hotmesh._rpc import shipping
 from hotmesh._runtime import NodeLike
 from hotmesh.deploy.notices import add_notice_listener
@@ -175,7 +175,7 @@ class ConsoleServer:
         return guarded
 
     def _on_open(self, sender: bytes, message: dict[str, Any]) -> None:
-        sid = secrets.token_hex(6)
+        sid = token_hex(6)
         client = {
             "user": str(message.get("user", "?")),
             "host": str(message.get("host", "?")),

@@ -6,7 +6,6 @@ nodeup and nodedown. Every method runs on the I/O thread.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import threading
@@ -16,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from hotmesh._hashes import blake2b
 from hotmesh._membership.seeds import Seed, SeedSource
 from hotmesh._membership.view import (
     Effect,
@@ -363,7 +363,7 @@ class MembershipDriver:
     def _digest(self) -> str:
         """A short hash of who is up (names and incarnations, this node included)."""
         members = sorted((m[0], m[2]) for m in self.view.members(""))
-        return hashlib.blake2b(repr(members).encode(), digest_size=8).hexdigest()
+        return blake2b(repr(members).encode(), digest_size=8).hexdigest()
 
     def _members(self) -> list[list[str]]:
         """The gossip list as lists (plain msgpack arrays: tuples would travel

@@ -8,7 +8,7 @@ Network I/O; blocks up to ``timeout`` per server.
 
 from __future__ import annotations
 
-import secrets
+import os
 import socket
 import struct
 from pathlib import Path
@@ -82,7 +82,7 @@ def _encode_name(name: str) -> bytes:
 
 
 def _ask(name: str, server: tuple[str, int], timeout: float) -> list[Record]:
-    ident = secrets.randbelow(1 << 16)
+    ident = int.from_bytes(os.urandom(2), "big")
     packet = query(name, ident)
     family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as sock:

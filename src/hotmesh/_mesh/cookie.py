@@ -3,9 +3,7 @@ the cookie file (file I/O); key derivation itself is pure."""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import secrets
 import stat
 import tempfile
 from pathlib import Path
@@ -14,6 +12,7 @@ import zmq
 import zmq.utils.z85
 
 from hotmesh._errors import AuthError, CookieError
+from hotmesh._hashes import sha256, token_urlsafe
 from hotmesh._paths import default_cookie_file
 
 __all__ = [
@@ -152,7 +151,7 @@ def _create(path: Path) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             os.fchmod(file.fileno(), 0o600)
-            file.write(secrets.token_urlsafe(32) + "\n")
+            file.write(token_urlsafe(32) + "\n")
             file.flush()
             os.fsync(file.fileno())
         try:
@@ -192,7 +191,7 @@ def curve_keypair(cookie: str) -> tuple[bytes, bytes]:
     """
     cookie = _checked(cookie, "the argument")
     require_curve()
-    secret_raw = hashlib.sha256(_KEY_LABEL + cookie.encode("utf-8")).digest()
+    secret_raw = sha256(_KEY_LABEL + cookie.encode("utf-8")).digest()
     secret = zmq.utils.z85.encode(secret_raw)
     return zmq.curve_public(secret), secret
 
@@ -201,7 +200,7 @@ def cookie_fingerprint(cookie: str) -> str:
     """A short id of the cookie, safe for logs: 8 hex digits of sha256 of the
     cluster's z85 public key (not reversible to the cookie)."""
     public, _ = curve_keypair(cookie)
-    return hashlib.sha256(public).hexdigest()[:8]
+    return sha256(public).hexdigest()[:8]
 
 
 def require_curve() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hotmesh._errors import NameInUse
+from hotmesh._hashes import token_hex
 from hotmesh._membership import driver as membership
 from hotmesh._membership.events import MonitorCallback, NodeEvents
 from hotmesh._membership.seeds import SeedSource
@@ -51,7 +51,7 @@ class Node:
     def __init__(self, options: NodeOptions, *, keys: tuple[bytes, bytes]) -> None:
         name = options.full_name
         self.name = name
-        self.incarnation = f"{time.time_ns():x}-{secrets.token_hex(3)}"
+        self.incarnation = f"{time.time_ns():x}-{token_hex(3)}"
         self.tick = options.tick
         self.max_message_size = options.max_message_size
         self.state_dir = Path(options.state_dir) if options.state_dir else node_state_dir(name)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 import builtins
 import dis
-import hashlib
 import importlib
 import inspect
 import linecache
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from hotmesh._errors import EncodeError, ShippingError
+from hotmesh._hashes import sha1
 from hotmesh._wire import codec
 
 FORMAT = 1
@@ -334,7 +334,7 @@ def _is_helper(value: Any) -> bool:
 
 def _register(origin: str, source: str, line: int) -> str:
     """Register shipped source in linecache under a name keyed by its content."""
-    digest = hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest()[:12]
+    digest = sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest()[:12]
     filename = f"<shipped {origin} {digest}>"
     if filename not in linecache.cache:
         lines = ["\n"] * (line - 1) + source.splitlines(keepends=True)

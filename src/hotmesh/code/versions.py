@@ -7,7 +7,6 @@ refuse; the server applies the result in one atomic step.
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import types
 from collections.abc import Iterable, Mapping
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hotmesh._errors import CodeError, NotPurged
+from hotmesh._hashes import sha256
 
 Entry = tuple["Version | None", "Version | None"]
 World = Mapping[str, Entry]
@@ -47,8 +47,8 @@ class Version:
 def source_hash(source: str | types.CodeType) -> str:
     """The sha256 hex digest identifying a source text (or a code object)."""
     if isinstance(source, types.CodeType):
-        return hashlib.sha256(marshal.dumps(source)).hexdigest()
-    return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+        return sha256(marshal.dumps(source)).hexdigest()
+    return sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def make_vsn(digest: str, counter: int) -> str:

@@ -4,7 +4,6 @@ file; everything else is pure."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import tomllib
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hotmesh._errors import DeployError
+from hotmesh._hashes import sha256
 
 MANIFEST_NAME = "hotmesh-release.toml"
 UNRELEASED = "unreleased"
@@ -114,7 +114,7 @@ def fingerprint(hashes: Mapping[str, str], actions: Iterable[str] = ()) -> str:
     actions get the same fingerprint. Without actions it is the fingerprint of
     the code alone.
     """
-    digest = hashlib.sha256()
+    digest = sha256()
     for module in sorted(hashes):
         digest.update(f"{module}\0{hashes[module]}\n".encode())
     for action in sorted(set(actions)):
