@@ -44,15 +44,16 @@ class Tick:
 
     @property
     def connect_within(self) -> float:
-        """How long an up peer's link may go without a connection before the peer is
-        reported down ("never connected"): two ticks.
+        """How long an up peer's link may go without a connection, and the peer
+        without a message of its own reaching us, before the peer is reported
+        down ("never connected"): two ticks each.
 
         Only a peer that vanished silently before our link to it was ever made
         needs this (a dead process refuses the connection at once). Meanwhile
-        its own link to us, over which it said hello, shows it alive; and
-        nodes started together queue their CURVE handshakes behind a busy CPU
-        for seconds (128 nodes at once on 2 cores: a 0.75-tick limit reported
-        peers down 14,600 times while the mesh formed, each a redial more).
+        its traffic over its own link to us shows it alive; and nodes started
+        together queue their CURVE handshakes behind a busy CPU for seconds
+        (128 nodes at once on 2 cores: a 0.75-tick limit reported peers down
+        14,600 times while the mesh formed, each a redial more).
         """
         return 2 * self.seconds
 

@@ -1,9 +1,11 @@
-"""Failure detection: a dead process is down at once, a stalled one is not down at all."""
+"""Failure detection: a dead process is down at once, a stalled one or one still heard is not."""
 
 from __future__ import annotations
 
 import ctypes
+import logging
 import time
+from typing import Any
 
 import pytest
 
@@ -70,3 +72,48 @@ def _answers(client: hotmesh.Node, name: str) -> bool:
     except hotmesh.CallTimeout:
         return False
     return True
+
+
+def test_a_peer_still_heard_is_not_down_though_our_link_to_it_never_connects(
+    start_node: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A peer whose own link reaches us, and whose inbox takes TCP connections but
+    # never answers: our link to it never finishes its handshake (as under a CPU
+    # too busy to do them in time). While its traffic reaches us it is up; once it
+    # is silent too, it is down within two ticks ("never connected").
+    import socket
+
+    import zmq
+
+    from hotmesh._mesh.cookie import curve_keypair
+    from hotmesh._wire.frames import encode_frame
+
+    caplog.set_level(logging.INFO, logger="hotmesh.mesh")
+    cookie = "never-connected-test-cookie"
+    judge = start_node("judge", cookie=cookie)  # tick 1 s: two ticks are 2 s
+    events = Events(judge)
+    public, secret = curve_keypair(cookie)
+    ctx = zmq.Context()
+    with socket.socket() as mute, ctx.socket(zmq.DEALER) as ghost:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(16)
+        endpoint = f"tcp://127.0.0.1:{mute.getsockname()[1]}"
+        ghost.linger = 0
+        ghost.identity = b"@ghost@h/1-g"
+        ghost.curve_serverkey = ghost.curve_publickey = public
+        ghost.curve_secretkey = secret
+        ghost.connect(judge.endpoint)
+        hello = {"t": "hello", "node": "ghost@h", "inc": "1-g", "ep": endpoint, "members": []}
+        ghost.send(encode_frame(hello))
+        wait_until(lambda: "ghost@h" in judge.nodes(), timeout=10, message="ghost up")
+        talk_until = time.monotonic() + 5.0  # 2.5 times the limit
+        while time.monotonic() < talk_until:
+            ghost.send(encode_frame({"t": "hb"}))
+            time.sleep(0.3)  # pacing its traffic, not waiting on anything
+        assert "ghost@h" in judge.nodes()
+        assert ("nodedown", "ghost@h") not in events.seen
+        silent_since = time.monotonic()
+        wait_until(lambda: ("nodedown", "ghost@h") in events.seen, timeout=10, message="ghost down")
+        assert time.monotonic() - silent_since >= 1.5
+        assert "nodedown ghost@h (never connected)" in caplog.text
+    ctx.term()

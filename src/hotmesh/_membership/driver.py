@@ -92,6 +92,7 @@ class MembershipDriver:
             dial_timeout=self.timing.dial_timeout,
             redial_min=self.timing.redial_min,
             redial_max=self.timing.redial_max,
+            connect_within=self.timing.connect_within,
             # Silence is libzmq's to judge (ZMTP heartbeats close the link and
             # the transport reports it): a node whose Python is stalled in C
             # holding the GIL still answers those, and is not down.
@@ -252,15 +253,24 @@ class MembershipDriver:
             peer = self._rng.choice(up)
             self.transport.send(peer, self._encode({"t": "hb", "d": self._digest()}))
         self._apply(self.view.tick(now))
-        for name in self.transport.unconnected(self.timing.connect_within):
-            incarnation = self._linked.get(name)
-            if incarnation is not None and self.view.is_up(name):
-                self.disconnected(name, incarnation, "never connected")
+        self._unconnected(now)
         if not self.view.renounced:
             if now >= self._next_resolve:
                 self._reseed(now)
             self._dial_seeds(now)
         self._timer = self.transport.io.loop.call_later(self._next_delay(now), self._tick)
+
+    def _unconnected(self, now: float) -> None:
+        """Peers whose links have no connection: their traffic is noted, and those
+        unconnected for ``connect_within`` and silent as long are down."""
+        linked = self._linked
+        waiting = [name for name in self.transport.unconnected(0.0) if name in linked]
+        if waiting or self.view.listening():
+            self.view.listen_to(waiting)
+        late = self.transport.unconnected(self.timing.connect_within)
+        if late:
+            links = [(name, linked[name]) for name in late if name in linked]
+            self._apply(self.view.never_connected(links, now))
 
     def _next_delay(self, now: float) -> float:
         """A quarter tick while anything waits on the clock (dials, redials, seeds,

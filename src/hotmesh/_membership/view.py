@@ -8,6 +8,7 @@ out (link, welcome, refuse, probe, unlink, renounce, nodeup, nodedown).
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 Member = tuple[str, str, str]
@@ -149,8 +150,10 @@ class MembershipView:
 
     A peer is *up* once a hello or welcome from it is accepted, and *down* when
     its connection closed, when nothing was heard from it for ``down_after``
-    seconds (if ``silence_kills``), when it says bye, or when a new incarnation
-    of the same name replaces it. A peer that went down, and a gossiped member
+    seconds (if ``silence_kills``), when our link to it never connected and
+    nothing reached us from it for ``connect_within`` seconds either
+    (``never_connected``), when it says bye, or when a new incarnation of the
+    same name replaces it. A peer that went down, and a gossiped member
     that did not answer within ``dial_timeout``, is *lost* (unless it said
     bye or lost its name): redialled with
     exponential backoff and jitter (``redial_min`` doubling up to
@@ -173,6 +176,7 @@ class MembershipView:
         dial_timeout: float | None = None,
         redial_min: float | None = None,
         redial_max: float | None = None,
+        connect_within: float | None = None,
         forget_after: float = FORGET_AFTER,
         silence_kills: bool = True,
         rng: random.Random | None = None,
@@ -183,6 +187,7 @@ class MembershipView:
         self.dial_timeout = dial_timeout if dial_timeout is not None else down_after
         self.redial_min = redial_min if redial_min is not None else down_after / 3
         self.redial_max = redial_max if redial_max is not None else 4 * down_after / 3
+        self.connect_within = connect_within if connect_within is not None else 2 * down_after
         self.forget_after = forget_after
         self.silence_kills = silence_kills
         self.renounced = False
@@ -193,6 +198,9 @@ class MembershipView:
         # Incarnations that lost their name to an older run: never linked again.
         self._losers: set[tuple[str, str]] = set()
         self._hailed: dict[tuple[str, str], float] = {}
+        # Peers whose every message counts, calls included: our link to them has
+        # no connection yet, and their traffic is what shows them alive.
+        self._listening: frozenset[str] = frozenset()
 
     # ---- queries -------------------------------------------------------
     def up(self) -> list[str]:
@@ -206,12 +214,28 @@ class MembershipView:
 
     def hears_nothing_new(self, name: str) -> bool:
         """Whether traffic from ``name`` would change nothing: a known peer with no
-        name clash pending, and silence not judged here (``last_heard`` unused).
+        name clash pending, not listened to (``listen_to``), and silence not
+        judged here (``last_heard`` unused).
 
         Read from other threads to skip noting traffic; a stale answer only
         delays that note to the peer's next message.
         """
-        return not self.silence_kills and name in self._peers and name not in self._clashes
+        return (
+            not self.silence_kills
+            and name in self._peers
+            and name not in self._clashes
+            and name not in self._listening
+        )
+
+    def listening(self) -> frozenset[str]:
+        """The peers given to the last ``listen_to``."""
+        return self._listening
+
+    def listen_to(self, names: Iterable[str]) -> None:
+        """Note every message from these peers, calls included (``hears_nothing_new``
+        says False for them): our links to them have no connection, and
+        ``never_connected`` judges them by their traffic."""
+        self._listening = frozenset(names)
 
     def incarnation_of(self, name: str) -> str | None:
         """The incarnation of the peer ``name`` (up or being linked), else None."""
@@ -286,6 +310,26 @@ class MembershipView:
         if peer is None or peer.incarnation != incarnation or not peer.up:
             return []
         return self._drop(name, why, now)
+
+    def never_connected(self, links: Iterable[tuple[str, str]], now: float) -> list[Effect]:
+        """Our links to these peer incarnations ``(name, incarnation)`` have had no
+        connection for ``connect_within`` seconds (the driver times them).
+
+        An up peer among them is down ("never connected") unless something of
+        its own reached us within ``connect_within``: its link to us works, so
+        it is alive, and ours is only slow to connect (handshakes queue for
+        seconds behind a CPU busy with nodes started all at once). A peer that
+        vanished before our link was ever made falls silent, and is down
+        ``connect_within`` after the last we heard of it.
+        """
+        effects: list[Effect] = []
+        for name, incarnation in links:
+            peer = self._peers.get(name)
+            if peer is None or peer.incarnation != incarnation or not peer.up:
+                continue
+            if now - peer.last_heard > self.connect_within:
+                effects += self._drop(name, "never connected", now)
+        return effects
 
     def gossip(self, members: list[Member], now: float) -> list[Effect]:
         """A member list arrived; link to every member we do not know yet."""

@@ -325,3 +325,56 @@ def test_a_renounced_node_never_refuses_anyone() -> None:
     view.hello("a@h", "1-older", "tcp://a2", now=1.0)  # we renounce
     assert view.hello("a@h", "1-older", "tcp://a2", now=2.0) == []
     assert view.hello("a@h", "9-newer", "tcp://a3", now=2.0) == []
+
+
+def judge_view() -> MembershipView:
+    """A view as a node runs it: silence judged by libzmq, links by the driver."""
+    return MembershipView(
+        "a@h",
+        "inc-a",
+        down_after=3.0,
+        connect_within=8.0,
+        silence_kills=False,
+        rng=random.Random(1),
+    )
+
+
+def test_a_peer_whose_link_never_connected_is_down_once_it_is_silent_too() -> None:
+    view = judge_view()
+    view.hello("b@h", "inc-b", "tcp://b", now=0.0)
+    # Our link to it has had no connection for 8 s: we heard its hello at 0.
+    assert view.never_connected([("b@h", "inc-b")], now=8.0) == []
+    assert view.never_connected([("b@h", "inc-b")], now=8.5) == [
+        Unlink("b@h", "inc-b"),
+        NodeDown("b@h", "never connected"),
+    ]
+    assert view.lost() == ["b@h"]  # redialled, as any peer lost
+
+
+def test_a_peer_whose_traffic_reaches_us_is_not_down_though_our_link_never_connected() -> None:
+    view = judge_view()
+    view.hello("b@h", "inc-b", "tcp://b", now=0.0)
+    view.heard_from("b@h", "inc-b", now=6.0)  # its own link to us works
+    assert view.never_connected([("b@h", "inc-b")], now=13.0) == []
+    assert view.is_up("b@h")
+    view.hello("b@h", "inc-b", "tcp://b", now=12.0)  # its redial says hello again
+    assert view.never_connected([("b@h", "inc-b")], now=19.0) == []
+    assert view.never_connected([("b@h", "inc-b")], now=20.5)[-1] == NodeDown(
+        "b@h", "never connected"
+    )
+    # Another incarnation's link, or a peer not up, is not this peer's.
+    view.hello("c@h", "inc-c", "tcp://c", now=0.0)
+    assert view.never_connected([("c@h", "old-c"), ("d@h", "inc-d")], now=30.0) == []
+
+
+def test_calls_from_a_peer_whose_link_never_connected_count_as_its_traffic() -> None:
+    view = judge_view()
+    view.hello("b@h", "inc-b", "tcp://b", now=0.0)
+    # Calls skip the view while their traffic changes nothing there ...
+    assert view.hears_nothing_new("b@h")
+    # ... but not while our link to the caller has no connection.
+    view.listen_to(["b@h"])
+    assert view.listening() == frozenset({"b@h"})
+    assert not view.hears_nothing_new("b@h")
+    view.listen_to([])
+    assert view.hears_nothing_new("b@h")
