@@ -11,9 +11,8 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotmesh._hashes import blake2b
 from hotmesh._membership.seeds import Seed, SeedSource
@@ -34,6 +33,9 @@ from hotmesh._membership.view import (
 )
 from hotmesh._mesh.transport import Transport
 from hotmesh._tick import Tick
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 log = logging.getLogger("hotmesh.mesh")
 
@@ -130,6 +132,8 @@ class MembershipDriver:
         """
         self._source = seeds if isinstance(seeds, SeedSource) else SeedSource(seeds)
         if self._source.dynamic:
+            from concurrent.futures import ThreadPoolExecutor  # only providers need it
+
             self._resolver = ThreadPoolExecutor(1, thread_name_prefix="hotmesh-seeds")
         self._reseed(time.monotonic())
         if not self._source.dynamic and not self._seeds:

@@ -41,6 +41,11 @@ _SNDMORE = int(zmq.SNDMORE)
 _DISCONNECTED = int(zmq.EVENT_DISCONNECTED)
 _HANDSHAKEN = int(zmq.EVENT_HANDSHAKE_SUCCEEDED)
 _CONNECT_FAILED = int(zmq.EVENT_CLOSED)  # a connection attempt that failed
+_LINGER, _ROUTING_ID, _SNDHWM = int(zmq.LINGER), int(zmq.ROUTING_ID), int(zmq.SNDHWM)
+_CURVE_SERVERKEY, _CURVE_PUBLICKEY = int(zmq.CURVE_SERVERKEY), int(zmq.CURVE_PUBLICKEY)
+_CURVE_SECRETKEY = int(zmq.CURVE_SECRETKEY)
+_HEARTBEAT_IVL, _HEARTBEAT_TIMEOUT = int(zmq.HEARTBEAT_IVL), int(zmq.HEARTBEAT_TIMEOUT)
+_HEARTBEAT_TTL = int(zmq.HEARTBEAT_TTL)
 
 
 def peer_identity(name: str, incarnation: str) -> bytes:
@@ -356,15 +361,21 @@ class Transport:
         self, endpoint: str, identity: bytes | None = None, *, watch: bool = False
     ) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes] | None]:
         sock = self._ctx.socket(zmq.DEALER)
-        sock.linger = 0
-        sock.identity = identity or self.identity
-        sock.curve_serverkey = self._public
-        sock.curve_publickey = self._public
-        sock.curve_secretkey = self._secret
-        sock.sndhwm = 10000
-        sock.heartbeat_ivl = self.tick.zmtp_interval_ms
-        sock.heartbeat_timeout = self.tick.zmtp_timeout_ms
-        sock.heartbeat_ttl = self.tick.zmtp_ttl_ms
+        # Options by number: setting them as attributes costs ~7 us each in
+        # pyzmq's name lookups, and a node links to every peer.
+        tick = self.tick
+        for option, value in (
+            (_LINGER, 0),
+            (_ROUTING_ID, identity or self.identity),
+            (_CURVE_SERVERKEY, self._public),
+            (_CURVE_PUBLICKEY, self._public),
+            (_CURVE_SECRETKEY, self._secret),
+            (_SNDHWM, 10000),
+            (_HEARTBEAT_IVL, tick.zmtp_interval_ms),
+            (_HEARTBEAT_TIMEOUT, tick.zmtp_timeout_ms),
+            (_HEARTBEAT_TTL, tick.zmtp_ttl_ms),
+        ):
+            sock.set(option, value)
         # Watched before it connects, so that no event can come unseen.
         events = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED
         monitor = sock.get_monitor_socket(events) if watch else None

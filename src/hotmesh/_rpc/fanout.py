@@ -8,12 +8,14 @@ from __future__ import annotations
 import contextvars
 import importlib
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotmesh._errors import HotmeshError, NodeDown, RemoteError, TransportError
 from hotmesh._runtime import NodeLike, current_node
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,8 @@ def run_on(
     node = node if node is not None else this_node()
     if not targets:
         return {}
+    from concurrent.futures import ThreadPoolExecutor  # imported when first run, not at start
+
     with ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:
         futures = {
             t: submit(pool, t, fn, args, node=node, timeout=timeout, kwargs=kwargs) for t in targets
