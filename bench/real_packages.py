@@ -226,6 +226,7 @@ def _upgrade(pair: Pair, link: Path, new: Path, state: Path) -> str:
     return (
         f"ok, {len(report.loaded)} loaded"
         + (f" ({len(added)} dependents)" if added else "")
+        + (f", {len(report.stale)} stale references listed" if report.stale else "")
         + f" in {report.seconds * 1e3:.0f} ms"
     )
 
