@@ -5,14 +5,16 @@ or with ``dry_run`` say what that would do. The steps are ``_job``'s."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from hotmesh._errors import UpgradeError
 from hotmesh._gil import short_gil_slices
 from hotmesh.deploy import _state
 from hotmesh.deploy._job import UpgradeJob, describe
-from hotmesh.deploy.dryrun import UpgradePlan, plan_upgrade
 from hotmesh.deploy.report import UpgradeReport
+
+if TYPE_CHECKING:
+    from hotmesh.deploy.dryrun import UpgradePlan
 
 
 @overload
@@ -116,6 +118,10 @@ def upgrade_node(
         <upgrade of app1@web1: ok, v1+1c2d3e4f -> v2+9a8b7c6d, 2 modules loaded, ...>
     """
     if dry_run:
+        # Imported here: an upgrade runs while the node serves clients, and the
+        # dry run's module (with difflib) costs a first upgrade ~5 ms of CPU.
+        from hotmesh.deploy.dryrun import plan_upgrade
+
         return plan_upgrade(actions=actions, force=force, release=release)
     deployment = _state.current()
     # The node goes on serving clients meanwhile: short GIL slices keep their
