@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec
 from typing import Any
 
-from hotmesh.code.build import Built, redirect_references
+from hotmesh.code.build import Built, redirect_in, redirect_references
 from hotmesh.code.imports import BatchImports
 from hotmesh.code.versions import Version
 
@@ -59,7 +59,16 @@ class Batch:
             self.imports.views.clear()
             self.imports.proxies.clear()
         self.hidden.clear()
-        _keep_held(captured, {id(b.module) for b in self.built.values() if b.module is not None})
+        built = {id(b.module) for b in self.built.values() if b.module is not None}
+        # The usual holders first, without the collector: a package's new version
+        # binds its children of the batch, a module its imports, a proxy its
+        # children. Only what is still held elsewhere needs the pass (_keep_held).
+        for b in self.built.values():
+            redirect_in(b.version.namespace, captured)
+        for key in list(captured):
+            if key not in built:  # a proxy (no local name for it: _keep_held counts)
+                redirect_in(captured[key][0].__dict__, captured)
+        _keep_held(captured, built)
         redirect_references(captured)
         captured.clear()
         for b in self.built.values():
@@ -94,9 +103,11 @@ class PeerLoader(importlib.abc.Loader):
 def _keep_held(captured: dict[int, tuple[Any, types.ModuleType]], built: set[int]) -> None:
     """Drop from ``captured`` what nothing but the batch holds, so most loads skip the heap pass.
 
-    The collector pass finding bindings costs O(every object in the process),
-    so every load would cost more as more modules are managed
-    (bench/code.py --only scaling). Unless bound elsewhere, a proxy is held
+    The collector pass finding bindings costs O(every object in the process)
+    (about 2.5 ms in a demo node, holding the GIL throughout), so every load
+    would cost more as more modules are managed (bench/code.py --only
+    scaling). The caller has already redirected the batch's own bindings
+    (a package binding its children). Unless bound elsewhere, a proxy is held
     only by its pair here, and a hidden module by its pair and its Built
     (getrefcount adds its argument). A proxy nobody holds is cleared first,
     releasing the hidden children it binds. Anything more is a binding to

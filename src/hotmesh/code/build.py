@@ -207,9 +207,13 @@ def redirect_references(pairs: dict[int, tuple[Any, types.ModuleType]]) -> None:
         return
     hidden = [pair[0] for pair in pairs.values()]
     for referrer in gc.get_referrers(*hidden):
-        if not isinstance(referrer, dict):
-            continue
-        for key, value in list(referrer.items()):
-            pair = pairs.get(id(value))
-            if pair is not None and value is pair[0]:
-                referrer[key] = pair[1]
+        if isinstance(referrer, dict):
+            redirect_in(referrer, pairs)
+
+
+def redirect_in(namespace: dict[Any, Any], pairs: dict[int, tuple[Any, types.ModuleType]]) -> None:
+    """Rebind the values of ``namespace`` that are a hidden module (or proxy) to its facade."""
+    for key, value in list(namespace.items()):
+        pair = pairs.get(id(value))
+        if pair is not None and value is pair[0]:
+            namespace[key] = pair[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import types
 
@@ -195,3 +196,28 @@ def test_an_alias_in_sys_modules_is_never_managed_nor_deleted(pkg: Pkg) -> None:
     assert package.impl.f() == "impl2"
     assert sys.modules[pkg.mod("compat")] is package.impl
     assert "compat" not in vars(package)
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_a_batch_rebinds_its_own_bindings_of_hidden_modules_without_a_heap_pass(
+    pkg: Pkg, form: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The package binds its child, `a` binds `b` or the package: all are the
+    # batch's own namespaces, rebound to the real modules without gc.get_referrers.
+    pkg.write("__init__", "from . import b\n")
+    pkg.write("b", "VALUE = 1\n")
+    pkg.write("a", "from PKG import b\nVALUE = b.VALUE\n")
+    a = pkg.imp("a")
+    pkg.write("__init__", "from . import b\nX = 2\n")
+    pkg.write("b", "VALUE = 2\nNEW = 'only in v2'\n")
+    pkg.write("a", FORMS[form])
+    searches: list[object] = []
+    real = gc.get_referrers
+    monkeypatch.setattr(gc, "get_referrers", lambda *objs: searches.append(objs) or real(*objs))
+    code.atomic_load([pkg.mod("__init__"), pkg.mod("a"), pkg.mod("b")])
+    assert searches == []
+    assert (a.VALUE, a.NEW) == (2, "only in v2")
+    assert sys.modules[pkg.name].b is sys.modules[pkg.mod("b")]
+    for value in vars(a).values():
+        if isinstance(value, types.ModuleType):
+            assert sys.modules[value.__name__] is value
