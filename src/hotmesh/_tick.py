@@ -112,7 +112,13 @@ class Tick:
     @property
     def zmtp_ttl_ms(self) -> int:
         """How long the peer keeps our link without hearing from it: two ticks
-        (well past the interval: a live link is never dropped between pings)."""
+        (well past the interval: a live link is never dropped between pings).
+
+        Not a silence detector: any other frame cancels the peer's TTL timer
+        until our next ping re-arms it, so a node that sent a message and then
+        stopped is never dropped this way. That is why both nodes of a pair
+        ping (docs/explanation/membership.md).
+        """
         return max(200, int(self.seconds * 2000))
 
     @property
