@@ -90,8 +90,8 @@ class Tick:
 
         The pings and their answers run in libzmq's threads, without the GIL:
         a node busy in C code while holding the GIL still answers them. They
-        are nearly all an idle mesh costs (each link pings on its own timer),
-        so they are as rare as the tick allows.
+        are nearly all an idle mesh costs (one link of each pair of nodes
+        pings, on its own timer), so they are as rare as the tick allows.
         """
         return max(100, int(max(0.7 * self.seconds, 0.95 * self.seconds - 1.0) * 1000))
 
@@ -116,10 +116,23 @@ class Tick:
 
         Not a silence detector: any other frame cancels the peer's TTL timer
         until our next ping re-arms it, so a node that sent a message and then
-        stopped is never dropped this way. That is why both nodes of a pair
-        ping (docs/explanation/membership.md).
+        stopped is never dropped this way. It only sheds dead connections;
+        the peer judges silence by ``quiet_limit_ms``.
         """
         return max(200, int(self.seconds * 2000))
+
+    @property
+    def quiet_limit_ms(self) -> int:
+        """A peer whose link to us has brought no byte for this long is down: 1.25 tick.
+
+        Of each pair of nodes only one pings (each ping answered proves both
+        alive); the other reads, from the kernel, when the pinger's link last
+        brought anything (a ping or a message). The pinger's last ping left at
+        most an interval before it fell silent, so it is reported down within
+        ``silence_within``, and a live pinger's pings may come up to
+        ``zmtp_timeout_ms`` late, like an answer to one.
+        """
+        return int(self.silence_within * 1000)
 
     @property
     def router_zmtp_interval_ms(self) -> int:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
+import signal
+import sys
 import time
 from typing import Any
 
 import pytest
 
 import hotmesh
+from hotmesh._membership.driver import pinger
 from hotmesh.testing import LocalCluster
 from tests.waiting import wait_until
 
@@ -30,21 +34,82 @@ class Events:
         node.monitor_nodes(lambda event, name: self.seen.append((event, name)))
 
 
+def cast_then_freeze() -> None:
+    """Send every peer a message over this node's links, then stop this process."""
+    node = hotmesh.current_node()
+    for peer in node.nodes():
+        node.cast(peer, "os.getpid")
+    time.sleep(0.05)  # the casts leave libzmq's queue before the process stops
+    os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def both_roles(names: list[str]) -> str:
+    """A node that pings some of the others and is pinged by the rest."""
+    for name in names:
+        roles = {pinger(name, other) == name for other in names if other != name}
+        if roles == {True, False}:
+            return name
+    raise AssertionError(f"no node of {names} has both roles")
+
+
 def test_a_killed_process_is_down_long_before_the_tick() -> None:
     # A 60 s tick: only the closed connection can explain a quick nodedown.
-    with LocalCluster(3, tick=60.0) as cluster:
+    with LocalCluster(4, tick=60.0) as cluster:
         cluster.wait_full_mesh(timeout=15)
         client = cluster.client()
         events = Events(client)
-        victim = cluster.node(1)
+        victim = cluster.node(cluster.names.index(both_roles(cluster.names)))
         victim.kill()
         wait_until(lambda: ("nodedown", victim.name) in events.seen, timeout=5, message="down")
-        assert "connection closed" in cluster.node(0).stderr_tail() or wait_until(
-            lambda: f"nodedown {victim.name} (connection closed)" in cluster.node(0).stderr_tail(),
-            timeout=5,
-        )
+        # Every peer, whether it pinged the victim or the victim pinged it.
+        for node in [cluster.node(i) for i in range(4)]:
+            if node is not victim:
+                wait_until(
+                    lambda node=node: (
+                        f"nodedown {victim.name} (connection closed)" in node.stderr_tail()
+                    ),
+                    timeout=5,
+                    message=f"{node.name} saw it",
+                )
         with pytest.raises(hotmesh.NodeDown):
             client.call(victim.name, "os.getpid")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_peer_stopped_right_after_it_sent_a_message_is_down_within_the_tick_for_all() -> None:
+    # Of each pair one node pings: its pings tell it of the other's silence,
+    # and the other sees the pinger's link bring nothing. A message last
+    # (libzmq's TTL would miss that) must not hide the silence either way.
+    tick = 1.0
+    with LocalCluster(4, tick=tick) as cluster:
+        cluster.wait_full_mesh(timeout=15)
+        client = cluster.client()
+        frozen = cluster.node(cluster.names.index(both_roles(cluster.names)))
+        others = [cluster.node(i) for i in range(4) if cluster.node(i) is not frozen]
+        try:
+            client.cast(frozen.name, f"{HERE}.cast_then_freeze")
+            wait_until(lambda: stopped(frozen.pid), timeout=10, message="stopped")
+            for node in others:
+                # Down within 1.25 tick (and slack for a busy machine), each by
+                # its own means: its pings went unanswered, or the pings it
+                # was sent stopped coming.
+                pinged = pinger(node.name, frozen.name) == node.name
+                why = "connection closed" if pinged else "silent"
+                wait_until(
+                    lambda node=node, why=why: (
+                        f"nodedown {frozen.name} ({why})" in node.stderr_tail()
+                    ),
+                    timeout=1.25 * tick + 2.0,
+                    message=f"{node.name} saw it ({why})",
+                )
+        finally:
+            frozen._proc.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
+        cluster.wait_full_mesh(timeout=15)
 
 
 def test_a_node_stalled_in_c_holding_the_gil_is_not_reported_down() -> None:
@@ -102,6 +167,9 @@ def test_a_peer_still_heard_is_not_down_though_our_link_to_it_never_connects(
         ghost.identity = b"@ghost@h/1-g"
         ghost.curve_serverkey = ghost.curve_publickey = public
         ghost.curve_secretkey = secret
+        # It pings as a peer does (whichever of the pair pings, the link from a
+        # live peer to the judge is never quiet): only "never connected" is left.
+        ghost.heartbeat_ivl = 200
         ghost.connect(judge.endpoint)
         hello = {"t": "hello", "node": "ghost@h", "inc": "1-g", "ep": endpoint, "members": []}
         ghost.send(encode_frame(hello))

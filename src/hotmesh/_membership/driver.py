@@ -31,7 +31,7 @@ from hotmesh._membership.view import (
     Welcome,
     older,
 )
-from hotmesh._mesh.transport import Transport
+from hotmesh._mesh.transport import Transport, peer_identity
 from hotmesh._tick import Tick
 
 if TYPE_CHECKING:
@@ -56,6 +56,14 @@ class _Seed:
     answered_by: str | None = None  # node name that welcomed us through it ("" = us)
 
 
+def pinger(a: str, b: str) -> str:
+    """Which of two nodes pings the other: either may ask, both get the same answer,
+    and each node pings about half of its peers."""
+    first, second = sorted((a, b))
+    flip = blake2b(f"{first}\0{second}".encode(), digest_size=1).digest()[0] & 1
+    return second if flip else first
+
+
 class MembershipDriver:
     """Joins the mesh through seeds, keeps it full and watches peers with heartbeats.
 
@@ -64,7 +72,10 @@ class MembershipDriver:
     dialled again every ``reseed_every`` seconds once joined when nobody up
     answers for them. A peer is down when the transport reports its link
     closed: at once when its process dies, within 1.25 tick when it falls
-    silent (libzmq's heartbeats). Once a tick the member lists are compared
+    silent. Of each pair of nodes one pings the other (libzmq's heartbeats,
+    on its link: ``pinger``), which tells it of the other's silence; the
+    other learns of the pinger's from its link to us, which then brings
+    nothing (``Transport.watch_quiet``). Once a tick the member lists are compared
     with one random peer. Peers that went down are redialled by the view. The
     timer runs every quarter tick while anything waits on it, else once a tick.
     """
@@ -445,7 +456,7 @@ class MembershipDriver:
                 case Unlink(name, incarnation):
                     if self._linked.get(name) == incarnation:
                         del self._linked[name]
-                        self.transport.unlink(name)
+                        self.transport.unlink(name)  # and its watch
                 case NodeUp(name):
                     self._joined()
                     log.info("nodeup %s", name)
@@ -473,16 +484,36 @@ class MembershipDriver:
 
     def _link(self, link: Link) -> None:
         current = self._linked.get(link.name)
+        marker = False
         if current != link.incarnation or link.fresh:
             if current is not None:
                 self.transport.unlink(link.name)
             name, incarnation = link.name, link.incarnation
+            pings = self._pings(name)
             self.transport.link(
-                name, link.endpoint, on_closed=lambda why: self.disconnected(name, incarnation, why)
+                name,
+                link.endpoint,
+                on_closed=lambda why: self.disconnected(name, incarnation, why),
+                pings=pings,
             )
+            if not pings:
+                self.transport.watch_quiet(
+                    name,
+                    peer_identity(name, incarnation),
+                    lambda: self.disconnected(name, incarnation, "silent"),
+                )
             self._linked[link.name] = link.incarnation
+            # The peer watches our link from the first frame it brings.
+            marker = pings and not link.hello
         if link.hello:
             self.transport.send(link.name, self._hello("hello"))
+        elif marker:
+            self.transport.send(link.name, self._encode({"t": "hb"}))
+
+    def _pings(self, name: str) -> bool:
+        """Whether our link to peer ``name`` pings: when we are the pair's pinger, or
+        cannot watch its link to us (not Linux, or not TCP), so that it pings too."""
+        return pinger(self.name, name) == self.name or not self.transport.can_watch_quiet
 
     def _joined(self) -> None:
         self._met = True

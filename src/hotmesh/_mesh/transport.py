@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +48,14 @@ _CURVE_SERVERKEY, _CURVE_PUBLICKEY = int(zmq.CURVE_SERVERKEY), int(zmq.CURVE_PUB
 _CURVE_SECRETKEY = int(zmq.CURVE_SECRETKEY)
 _HEARTBEAT_IVL, _HEARTBEAT_TIMEOUT = int(zmq.HEARTBEAT_IVL), int(zmq.HEARTBEAT_TIMEOUT)
 _HEARTBEAT_TTL = int(zmq.HEARTBEAT_TTL)
+_SRCFD = int(zmq.SRCFD)
+# Linux tells how long ago a TCP connection last brought data (``tcpi_last_data_recv``,
+# in ms, at this offset of ``struct tcp_info``): what a node that does not ping
+# a peer judges the peer's link by.
+_TCP_INFO: int | None = getattr(socket, "TCP_INFO", None) if sys.platform == "linux" else None
+_LAST_DATA_RECV = struct.Struct("=I")
+_LAST_DATA_RECV_AT = 52
+_TCP_INFO_SIZE = 104
 
 
 def peer_identity(name: str, incarnation: str) -> bytes:
@@ -65,6 +75,55 @@ def parse_peer_identity(routing_id: bytes) -> tuple[str, str] | None:
     text = routing_id[1:].split(b"#", 1)[0].decode("utf-8", "replace")
     name, sep, incarnation = text.rpartition("/")
     return (name, incarnation) if sep else None
+
+
+def quiet_ms(fd: int, peer: object) -> int | None:
+    """Milliseconds since the TCP connection on ``fd`` last brought data (a frame or a
+    ping), or None when ``fd`` is no longer connected to ``peer`` (Linux)."""
+    if _TCP_INFO is None:
+        return None
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _TCP_INFO_SIZE)
+        if sock.getpeername() != peer:
+            return None  # closed, and the descriptor is another connection's now
+    except OSError:
+        return None
+    finally:
+        sock.detach()
+    if len(info) < _LAST_DATA_RECV_AT + 4:
+        return None
+    return int(_LAST_DATA_RECV.unpack_from(info, _LAST_DATA_RECV_AT)[0])
+
+
+def _peer_of(fd: int) -> object:
+    """The remote address of the connected socket ``fd``, or None."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        return None
+    try:
+        return sock.getpeername()
+    except OSError:
+        return None
+    finally:
+        sock.detach()
+
+
+class _Heard:
+    """A peer's link to our inbox, watched for silence (see ``Transport.watch_quiet``)."""
+
+    __slots__ = ("fd", "key", "on_quiet", "peer", "since")
+
+    def __init__(self, key: str, on_quiet: Callable[[], None]) -> None:
+        self.key = key
+        self.on_quiet = on_quiet
+        self.fd = -1  # its connection's descriptor in our inbox; -1 until a frame showed it
+        self.peer: object = None  # that connection's remote address
+        self.since = time.monotonic()  # since when no connection is known (0: one is)
 
 
 def is_line(routing_id: bytes) -> bool:
@@ -128,6 +187,13 @@ class Transport:
         self._router_fd = -1
         self._zap: ZapHandler | None = None
         self._watcher: HandshakeWatcher | None = None
+        # Peers' links to our inbox: routing id -> descriptor of the connection
+        # its last frame came on (written by the inbox's reader), and those
+        # watched for silence (routing id -> watch; key -> routing id).
+        self._fds: dict[bytes, int] = {}
+        self._heard: dict[bytes, _Heard] = {}
+        self._heard_keys: dict[str, bytes] = {}
+        self._scan: Any = None  # the timer of the next look at the watched links
         self.dropped = 0
 
     # ---- set-up and tear-down ------------------------------------------
@@ -182,6 +248,11 @@ class Transport:
     def close(self, linger: float = 0.0) -> None:
         """Close every socket; DEALERs keep unsent messages up to ``linger`` seconds."""
         loop = self.io.loop
+        if self._scan is not None:
+            self._scan.cancel()
+            self._scan = None
+        self._heard.clear()
+        self._heard_keys.clear()
         for key in list(self._dealers):
             self.unlink(key, linger=linger)
         with self._router_lock:
@@ -222,19 +293,24 @@ class Transport:
         *,
         identity: bytes | None = None,
         on_closed: Callable[[str], None] | None = None,
+        pings: bool = True,
     ) -> bool:
         """Connect a DEALER for ``key`` to ``endpoint``; False if it already exists.
 
         With ``on_closed``, the DEALER is watched (a socket monitor, read on
         the I/O thread) and ``on_closed(why)`` runs when its connection closes:
-        at once when the peer's process dies (the kernel resets it), or when
-        libzmq's own heartbeats (ZMTP PING/PONG, answered by the peer's
-        libzmq threads even while its Python holds the GIL) go unanswered.
+        at once when the peer's process dies (the kernel resets it), or, if it
+        ``pings``, when libzmq's own heartbeats (ZMTP PING/PONG, answered by
+        the peer's libzmq threads even while its Python holds the GIL) go
+        unanswered. A link that does not ping leaves silence to the peer's
+        pings (``watch_quiet`` on this side).
         """
         with self._dealers_lock:
             if key in self._dealers:
                 return False
-            sock, monitor = self._dealer(endpoint, identity, watch=on_closed is not None)
+            sock, monitor = self._dealer(
+                endpoint, identity, watch=on_closed is not None, pings=pings
+            )
             self._dealers[key] = sock
         if monitor is not None and on_closed is not None:
             fd = int(monitor.getsockopt(zmq.FD))
@@ -245,22 +321,104 @@ class Transport:
         return True
 
     def unconnected(self, longer_than: float) -> list[str]:
-        """Watched links without a live, authenticated connection for ``longer_than`` s.
+        """Watched links without a live, authenticated connection for ``longer_than`` s,
+        ours or (``watch_quiet``) the peer's to us.
 
         A peer that vanished before our connection to it was ever made gives
         no closed connection to report; this finds it.
         """
         now = time.monotonic()
-        return [key for key, since in self._since.items() if since and now - since > longer_than]
+        keys = [key for key, since in self._since.items() if since and now - since > longer_than]
+        for heard in self._heard.values():
+            if heard.since and now - heard.since > longer_than and heard.key not in keys:
+                keys.append(heard.key)
+        return keys
 
     def all_connected(self) -> bool:
-        """Whether every watched link has a live, authenticated connection."""
-        return not any(self._since.values())
+        """Whether every watched link, ours or the peer's to us, has a live connection."""
+        return not any(self._since.values()) and not any(h.since for h in self._heard.values())
+
+    # ---- peers' links to us ---------------------------------------------
+    @property
+    def can_watch_quiet(self) -> bool:
+        """Whether ``watch_quiet`` works here: a TCP inbox on Linux (after ``open``)."""
+        return _TCP_INFO is not None and self.endpoint.startswith("tcp://")
+
+    def watch_quiet(self, key: str, routing_id: bytes, on_quiet: Callable[[], None]) -> None:
+        """Watch the link a peer presents to our inbox as ``routing_id`` (I/O thread).
+
+        ``on_quiet()`` runs once that link has brought nothing, not even a
+        ping, for ``tick.quiet_limit_ms``: the peer pings us on it and we do
+        not ping it, so its pings are our proof that it lives. The kernel
+        keeps the time of the last data a TCP connection brought; the node
+        reads it (``quiet_ms``) when the soonest watched link could turn
+        quiet, a few times a tick in all whatever the number of peers. The
+        connection is known from the first frame it brings; until then, or
+        once it closed, ``unconnected`` lists ``key``. Requires
+        ``can_watch_quiet``.
+        """
+        self.unwatch_quiet(key)
+        heard = _Heard(key, on_quiet)
+        self._heard[routing_id] = heard
+        self._heard_keys[key] = routing_id
+        fd = self._fds.get(routing_id)
+        if fd is not None:
+            self._heard_on(routing_id, fd)
+
+    def unwatch_quiet(self, key: str) -> None:
+        """Stop watching the peer's link for ``key`` (no error if it was not watched)."""
+        routing_id = self._heard_keys.pop(key, None)
+        if routing_id is not None:
+            self._heard.pop(routing_id, None)
+
+    def _heard_on(self, routing_id: bytes, fd: int) -> None:
+        """A frame of a watched link came on connection ``fd`` (I/O thread)."""
+        heard = self._heard.get(routing_id)
+        if heard is None or heard.fd == fd:
+            return
+        peer = _peer_of(fd)
+        if peer is None:
+            return  # closed already: its close is what counts
+        heard.fd, heard.peer, heard.since = fd, peer, 0.0
+        if self._scan is None:
+            # It just brought a frame: it cannot turn quiet before the limit.
+            self._scan = self.io.loop.call_later(self.tick.quiet_limit_ms / 1000, self._look)
+
+    def _look(self) -> None:
+        """Read how long each watched link has been quiet; report the quiet ones, and
+        look again when the soonest of the others could be."""
+        self._scan = None
+        limit = self.tick.quiet_limit_ms
+        now = time.monotonic()
+        soonest = -1
+        quiet: list[_Heard] = []
+        for routing_id, heard in self._heard.items():
+            if heard.fd < 0:
+                continue
+            ms = quiet_ms(heard.fd, heard.peer)
+            if ms is None:
+                # Closed: no connection until another frame shows one (its
+                # descriptor may have the same number: forget the old one).
+                heard.fd, heard.since = -1, now
+                self._fds.pop(routing_id, None)
+            elif ms >= limit:
+                heard.fd, heard.since = -1, now
+                self._fds.pop(routing_id, None)
+                quiet.append(heard)
+            elif soonest < 0 or limit - ms < soonest:
+                soonest = limit - ms
+        if soonest >= 0:
+            # A few ms more: the kernel counts in jiffies.
+            self._scan = self.io.loop.call_later(soonest / 1000 + 0.005, self._look)
+        for heard in quiet:
+            if self._heard.get(self._heard_keys.get(heard.key, b"")) is heard:
+                heard.on_quiet()
 
     def unlink(self, key: str, linger: float = 0.0) -> None:
         """Close the DEALER for ``key`` (no error if there is none)."""
         watched = self._monitors.pop(key, None)
         self._since.pop(key, None)
+        self.unwatch_quiet(key)
         if watched is not None:
             self.io.loop.remove_reader(watched[1])
         with self._dealers_lock:
@@ -358,23 +516,32 @@ class Transport:
         sock.close(linger=int(linger * 1000))
 
     def _dealer(
-        self, endpoint: str, identity: bytes | None = None, *, watch: bool = False
+        self,
+        endpoint: str,
+        identity: bytes | None = None,
+        *,
+        watch: bool = False,
+        pings: bool = True,
     ) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes] | None]:
         sock = self._ctx.socket(zmq.DEALER)
         # Options by number: setting them as attributes costs ~7 us each in
         # pyzmq's name lookups, and a node links to every peer.
         tick = self.tick
-        for option, value in (
+        options: list[tuple[int, int | bytes]] = [
             (_LINGER, 0),
             (_ROUTING_ID, identity or self.identity),
             (_CURVE_SERVERKEY, self._public),
             (_CURVE_PUBLICKEY, self._public),
             (_CURVE_SECRETKEY, self._secret),
             (_SNDHWM, 10000),
-            (_HEARTBEAT_IVL, tick.zmtp_interval_ms),
-            (_HEARTBEAT_TIMEOUT, tick.zmtp_timeout_ms),
-            (_HEARTBEAT_TTL, tick.zmtp_ttl_ms),
-        ):
+        ]
+        if pings:
+            options += [
+                (_HEARTBEAT_IVL, tick.zmtp_interval_ms),
+                (_HEARTBEAT_TIMEOUT, tick.zmtp_timeout_ms),
+                (_HEARTBEAT_TTL, tick.zmtp_ttl_ms),
+            ]
+        for option, value in options:
             sock.set(option, value)
         # Watched before it connects, so that no event can come unseen.
         events = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED
@@ -411,11 +578,23 @@ class Transport:
             except zmq.ZMQError as exc:
                 log.warning("inbox receive failed: %s", exc)
         messages: list[Message] = []
+        fds, heard = self._fds, self._heard
         for routing_id, frames in batch:
             if len(frames) != 1:
                 if frames:
                     self._reject(frames[-1], f"{len(frames) + 1} frames instead of 2")
                 continue
+            if routing_id[:1] == b"@" and b"#" not in routing_id:
+                # Which connection a peer's link uses, for watch_quiet: known
+                # before the watch may be (its hello comes first). Written here,
+                # then the watch read; the I/O thread does the reverse.
+                fd = frames[0].get(_SRCFD)
+                if fds.get(routing_id) != fd:
+                    if len(fds) > 4096:
+                        fds.clear()
+                    fds[routing_id] = fd
+                    if routing_id in heard:
+                        self.io.submit(self._heard_on, routing_id, fd)
             try:
                 message = decode_frame(frames[0].buffer, max_size=self.max_message_size)
             except (DecodeError, MessageTooLarge) as exc:

@@ -24,6 +24,10 @@ def test_silence_is_seen_within_a_tick_and_a_quarter_and_timers_keep_their_propo
     # answer drops a live link.
     assert tick.zmtp_timeout_ms >= min(0.5 * seconds, 10.0) * 1000
     assert tick.zmtp_ttl_ms >= 2 * tick.zmtp_interval_ms  # a live link is never dropped
+    # The node that does not ping a peer judges it by the bytes its link brings:
+    # silence within 1.25 tick, and a live pinger's ping as late as an answer may be.
+    assert tick.quiet_limit_ms == int(tick.silence_within * 1000)
+    assert tick.quiet_limit_ms - tick.zmtp_interval_ms >= tick.zmtp_timeout_ms
     # An idle link costs a ping per interval: as rare as the tick allows.
     assert tick.zmtp_interval_ms >= min(0.55 * seconds * 1000, 100)
     assert tick.router_zmtp_interval_ms >= 10 * seconds * 1000
