@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -179,6 +181,53 @@ def test_a_node_imports_neither_asyncio_nor_openssl_unless_the_program_does(tmp_
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_a_node_start_leaves_what_only_upgrades_and_other_commands_use_unloaded(
+    tmp_path: Any,
+) -> None:
+    # Every node of a fleet pays its start in CPU and memory; these load on
+    # first use (a load, purge or check; a release's manifest; another command).
+    lazy = [
+        "hotmesh.code.batch",
+        "hotmesh.code.build",
+        "hotmesh.code.purging",
+        "hotmesh.code.scan",
+        "hotmesh.code.stale",
+        "hotmesh.code.suspend",
+        "hotmesh.code.xref_index",
+        "hotmesh.code.xref_source",
+        "hotmesh.cli.console",
+        "hotmesh.cli.demo",
+        "tomllib",
+    ]
+    cookie = tmp_path / "cookie"
+    cookie.write_text("lazy-start-cookie\n")
+    cookie.chmod(0o600)
+    script = (
+        "import sys, runpy\n"
+        "sys.argv = ['hotmesh', 'node', '--name', 'lazy', '--cookie-file', sys.argv[1],\n"
+        "            '--app', 'tests.cluster.test_mesh_embedding:print_lazy_and_stop']\n"
+        "runpy.run_module('hotmesh', run_name='__main__')\n"
+    )
+    env = dict(os.environ, HOTMESH_STATE_DIR=str(tmp_path / "state"), HM_LAZY=",".join(lazy))
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(cookie)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    assert "LOADED []" in done.stdout, done.stdout
+
+
+def print_lazy_and_stop(node: Any) -> None:
+    """An --app for the test above: print which lazy modules are loaded, then stop."""
+    lazy = set(os.environ["HM_LAZY"].split(","))
+    print("LOADED", sorted(lazy & set(sys.modules)), flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 _gate = threading.Event()

@@ -23,16 +23,19 @@ from __future__ import annotations
 import os
 import types
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hotmesh.code import args, scan
-from hotmesh.code.build import keep
-from hotmesh.code.purging import PurgeReport
-from hotmesh.code.scan import Offender
+from hotmesh._lazy import lazy_names
+from hotmesh.code import args
 from hotmesh.code.server import CodeServer, Prepared, Status
-from hotmesh.code.stale import StaleReference
 from hotmesh.code.versions import Version
-from hotmesh.code.xref_source import Problem
+
+if TYPE_CHECKING:
+    from hotmesh.code.build import keep
+    from hotmesh.code.purging import PurgeReport
+    from hotmesh.code.scan import Offender
+    from hotmesh.code.stale import StaleReference
+    from hotmesh.code.xref_source import Problem
 
 __all__ = [
     "CodeServer",
@@ -72,6 +75,19 @@ __all__ = [
     "which",
     "xref",
 ]
+
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "Offender": ("hotmesh.code.scan", "Offender"),
+    "Problem": ("hotmesh.code.xref_source", "Problem"),
+    "PurgeReport": ("hotmesh.code.purging", "PurgeReport"),
+    "StaleReference": ("hotmesh.code.stale", "StaleReference"),
+    "keep": ("hotmesh.code.build", "keep"),
+    "scan": ("hotmesh.code.scan", None),
+}
+"""Names imported on first use (PEP 562): what only loads, purges, scans and
+checks need stays unloaded in a node that never loads a module."""
+
+__getattr__, __dir__ = lazy_names("hotmesh.code", _LAZY, globals())
 
 _server = CodeServer()
 
@@ -227,6 +243,8 @@ def check_process_code(thread_or_task: Any, mod: str) -> bool:
     (suspended frames included) runs the old version. Like Erlang, references
     held as values (Erlang funs, here from-imports and callbacks) do not count.
     """
+    from hotmesh.code import scan
+
     scan.check_target(thread_or_task)
     return _server.check_process_code(thread_or_task, args.module_name(mod))
 

@@ -4,6 +4,11 @@ Loads, purges and reverts are serialised by one lock; readers (``current_version
 attribute reads through facades) never take it. Every switch is published in
 one C-level batch of ``dict.update`` calls, so under the GIL no reader sees
 half of a multi-module switch. Reads the file system and executes module code.
+
+What only loads, purges, scans and checks use (building versions, batches,
+suspension, purging, stale references, xref, dependents) is imported by the
+method that first needs it: every node creates this server as it starts,
+and most never load a module.
 """
 
 from __future__ import annotations
@@ -20,17 +25,14 @@ import types
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hotmesh._errors import CodeError, LoadError, NotManaged, StickyModule, XrefError
-from hotmesh.code import scan
-from hotmesh.code.batch import Batch, PeerLoader
-from hotmesh.code.build import Built, build_version
+
+# Imported here, before the package binds its function ``dependents``: a later
+# first import of this submodule would rebind that name to the module.
 from hotmesh.code.dependents import find_dependents, import_time_uses
 from hotmesh.code.facade import Switch, deleted_namespace, identity_of
-from hotmesh.code.finder import ManagedFinder, ManagedLoader
-from hotmesh.code.imports import BatchImports
-from hotmesh.code.purging import PurgeReport, stop_runners
 from hotmesh.code.roots import (
     Root,
     is_source,
@@ -40,8 +42,6 @@ from hotmesh.code.roots import (
     modules_under,
     read_source,
 )
-from hotmesh.code.stale import StaleReference, find_stale
-from hotmesh.code.suspend import Suspension
 from hotmesh.code.versions import (
     EMPTY,
     Entry,
@@ -54,8 +54,16 @@ from hotmesh.code.versions import (
     make_vsn,
     source_hash,
 )
-from hotmesh.code.xref_index import XrefIndex
-from hotmesh.code.xref_source import Problem
+
+if TYPE_CHECKING:
+    from hotmesh.code.batch import Batch
+    from hotmesh.code.build import Built
+    from hotmesh.code.finder import ManagedFinder
+    from hotmesh.code.purging import PurgeReport
+    from hotmesh.code.stale import StaleReference
+    from hotmesh.code.suspend import Suspension
+    from hotmesh.code.xref_index import XrefIndex
+    from hotmesh.code.xref_source import Problem
 
 Status = Literal["not_loaded", "loaded", "modified", "removed"]
 
@@ -80,7 +88,7 @@ class CodeServer:
         self._facades: dict[str, types.ModuleType] = {}
         self._codefiles: dict[str, str] = {}  # vsn -> linecache key
         self._uses: dict[str, dict[str, str]] = {}  # vsn -> modules its body reads
-        self._xref = XrefIndex()
+        self._xref_index: XrefIndex | None = None  # made by the first load (see _xref)
         self._disk: dict[str, tuple[int, int, str]] = {}  # path -> (mtime_ns, size, hash)
         self._lock = threading.RLock()  # serialises loads, purges, deletes, reverts
         self._switch = threading.Lock()  # held only while publishing, never around user code
@@ -95,6 +103,14 @@ class CodeServer:
         self._files: dict[str, tuple[str, str]] = {}  # module -> (folder, file name)
         self._kids: dict[str, dict[str, dict[str, str]]] = {}
 
+    @property
+    def _xref(self) -> XrefIndex:
+        if self._xref_index is None:
+            from hotmesh.code.xref_index import XrefIndex
+
+            self._xref_index = XrefIndex()
+        return self._xref_index
+
     # ----------------------------------------------------------------- roots
     def add_root(self, root: str | os.PathLike[str], *, allow_sticky: bool = False) -> None:
         """Manage a package prefix or a directory; adopt its modules already imported."""
@@ -103,6 +119,8 @@ class CodeServer:
             self._roots = [r for r in self._roots if r.text != parsed.text] + [parsed]
             self._scanned = {}
             if self._finder is None:
+                from hotmesh.code.finder import ManagedFinder
+
                 self._finder = ManagedFinder(self)
                 sys.meta_path.insert(0, self._finder)
             self._adopt_all()
@@ -211,6 +229,8 @@ class CodeServer:
         if path is None:
             raise ImportError(f"no source for {name}", name=name)
         source = read_source(path)
+        from hotmesh.code.build import build_version
+
         built = build_version(
             name, source, path, facade, None, next(self._counter), translate=False, into=facade
         )
@@ -271,6 +291,9 @@ class CodeServer:
         sources: dict[str, tuple[str, str | types.CodeType, ModuleSpec | None]],
         force: bool,
     ) -> Prepared:
+        from hotmesh.code.batch import Batch
+        from hotmesh.code.imports import BatchImports
+
         batch = Batch(threading.get_ident(), sources)
         imports = batch.imports = BatchImports(
             set(sources), self._build_for_import, self._claim, self._gone, self._gone_children
@@ -318,6 +341,8 @@ class CodeServer:
             {c: m for c, m in self._children(mod).items() if f"{mod}.{c}" not in batch.sources}
         )
         batch.hidden[mod] = hidden
+        from hotmesh.code.build import build_version
+
         try:
             built = build_version(
                 mod, source, path, facade, previous, next(self._counter), hidden=hidden
@@ -467,6 +492,8 @@ class CodeServer:
         batch = self._batch
         if batch is None or batch.thread != threading.get_ident() or name not in batch.sources:
             return None
+        from hotmesh.code.batch import PeerLoader
+
         return ModuleSpec(name, PeerLoader(self._build_peer, name))
 
     def _check_references(self, built: dict[str, Built]) -> None:
@@ -489,6 +516,8 @@ class CodeServer:
         with self._lock:
             if prepared._finished:
                 raise CodeError("these prepared modules were already switched to")
+            from hotmesh.code.suspend import Suspension
+
             suspension = Suspension.of(prepared.versions, prepared._facades, prepared._expected)
 
             def check() -> None:
@@ -544,6 +573,8 @@ class CodeServer:
     # ------------------------------------------------------------ publishing
     def _new_facade(self, mod: str, spec: ModuleSpec | None) -> types.ModuleType:
         """The module object a never-loaded module will be known by."""
+        from hotmesh.code.finder import ManagedLoader
+
         if spec is None:
             spec = ModuleSpec(mod, ManagedLoader(self, mod, None))
         else:
@@ -614,6 +645,8 @@ class CodeServer:
             with self._switch:
                 after_revert(self._world, names)  # refuse before anything happens
                 entries = {mod: self._world.get(mod, EMPTY) for mod in names}
+            from hotmesh.code.suspend import Suspension
+
             suspension = Suspension.of_revert(entries, self._facades)
             with self._suspended(suspension, lambda: None), self._switch:
                 self._switch_back(names)
@@ -640,11 +673,15 @@ class CodeServer:
 
     def check_process_code(self, thread_or_task: Any, mod: str) -> bool:
         """Whether a thread (Thread or ident) or asyncio task runs ``mod``'s old code."""
+        from hotmesh.code import scan
+
         old = self._world.get(mod, EMPTY)[1]
         return old is not None and scan.target_runs(thread_or_task, old.namespace)
 
     def soft_purge(self, mod: str) -> bool:
         """Drop ``mod``'s old version unless a thread or task still runs it."""
+        from hotmesh.code import scan
+
         with self._lock:
             old = self._world.get(mod, EMPTY)[1]
             if old is None:
@@ -656,6 +693,8 @@ class CodeServer:
 
     def purge(self, mod: str, *, timeout: float = 2.0) -> PurgeReport:
         """Drop ``mod``'s old version, stopping the threads and tasks that run it."""
+        from hotmesh.code.purging import PurgeReport, stop_runners
+
         with self._lock:
             old = self._world.get(mod, EMPTY)[1]
             if old is None:
@@ -778,6 +817,8 @@ class CodeServer:
 
     def stale_references_of(self, mods: Iterable[str]) -> dict[str, list[StaleReference]]:
         """stale_references for several modules, in one pass of the garbage collector."""
+        from hotmesh.code.stale import find_stale
+
         names = list(dict.fromkeys(mods))
         olds: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {}
         for mod in names:

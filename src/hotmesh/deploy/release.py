@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +50,8 @@ def parse_manifest(text: str, *, source: str = MANIFEST_NAME) -> Manifest:
     Raises:
         DeployError: not TOML, or a missing/mistyped key (the message names it).
     """
+    import tomllib  # only nodes started on a release read a manifest
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
