@@ -135,12 +135,17 @@ class Tick:
         return int(self.silence_within * 1000)
 
     @property
-    def router_zmtp_interval_ms(self) -> int:
-        """ZMTP heartbeat interval of the inbox, to shed clients that vanished: 15 ticks.
+    def inbox_keepalive_s(self) -> tuple[int, int, int]:
+        """TCP keepalive of the inbox's connections, to shed those whose host vanished:
+        ``(idle, interval, count)`` seconds, seconds and probes; 15 ticks of
+        silence, then 3 probes 5 ticks apart (2 minutes in all at the default tick).
 
-        Peers need none of it (their own pings carry a TTL), so it is rare.
+        The kernel sends the probes: unlike pings, they cost the nodes nothing.
+        Peers need none of it (their own pings, or ours to them, tell of their
+        silence).
         """
-        return max(1000, int(self.seconds * 15000))
+        idle = max(1, round(15 * self.seconds))
+        return idle, max(1, round(5 * self.seconds)), 3
 
 
 DEFAULT = Tick(DEFAULT_TICK)

@@ -217,10 +217,13 @@ class Transport:
         # libzmq closes connections sending far beyond the limit; frames between
         # the limit and twice it reach decode_frame and get logged.
         router.maxmsgsize = 2 * self.max_message_size + 1024
-        # Peers' DEALERs ping us and ask us to drop them after a silent tick
-        # (ZMTP TTL); the inbox pings rarely, to shed clients that vanished.
-        router.heartbeat_ivl = self.tick.router_zmtp_interval_ms
-        router.heartbeat_timeout = self.tick.router_zmtp_interval_ms
+        # Connections whose host vanished are shed by the kernel's keepalive
+        # probes, not pings: an inbox pinging each connection wakes both nodes.
+        idle, interval, count = self.tick.inbox_keepalive_s
+        router.tcp_keepalive = 1
+        router.tcp_keepalive_idle = idle
+        router.tcp_keepalive_intvl = interval
+        router.tcp_keepalive_cnt = count
         # A connection that has not finished its CURVE handshake by then is
         # dropped; meanwhile the watcher caps how many may wait at once.
         router.handshake_ivl = int(HANDSHAKE_WINDOW * 1000)
