@@ -5,9 +5,29 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+_TEMP_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+def make_temp(folder: str | os.PathLike[str], prefix: str, suffix: str = "") -> tuple[int, str]:
+    """Create a new file readable by its owner only in ``folder``: ``(fd, path)``.
+
+    ``tempfile.mkstemp`` without the tempfile module, which loads shutil and
+    with it the bz2, lzma and zlib libraries into every node (a random name,
+    created exclusively, tried again if taken).
+
+    Raises:
+        OSError: the folder cannot take the file.
+    """
+    for _ in range(100):
+        path = os.path.join(folder, f"{prefix}{os.urandom(6).hex()}{suffix}")
+        try:
+            return os.open(path, _TEMP_FLAGS, 0o600), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name in {folder}")
 
 
 def fsync_dir(directory: Path) -> None:
@@ -37,7 +57,7 @@ def atomic_write_text(path: Path, text: str, *, mode: int = 0o600) -> None:
         OSError: the directory, the temp file, the write or the rename failed.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = make_temp(path.parent, f".{path.name}.", ".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             os.fchmod(f.fileno(), mode)

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from hotmesh._files import append_line, atomic_write_json, atomic_write_text, read_json
+from hotmesh._files import (
+    append_line,
+    atomic_write_json,
+    atomic_write_text,
+    make_temp,
+    read_json,
+)
 
 
 def _mode(path: Path) -> int:
@@ -117,3 +123,13 @@ def test_append_line_adds_exactly_one_newline(tmp_path: Path) -> None:
     append_line(log, "one")
     append_line(log, "two\n")
     assert log.read_text() == "one\ntwo\n"
+
+
+def test_make_temp_creates_a_new_owner_only_file_each_time(tmp_path: Path) -> None:
+    made = [make_temp(tmp_path, ".x.", ".tmp") for _ in range(3)]
+    for fd, path in made:
+        os.close(fd)
+        assert Path(path).parent == tmp_path
+        assert Path(path).name.startswith(".x.") and path.endswith(".tmp")
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert len({path for _, path in made}) == 3

@@ -3,20 +3,30 @@ interruptible ``time.sleep`` for console session threads (no I/O)."""
 
 from __future__ import annotations
 
-import ctypes
+import functools
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
-_set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
-_set_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
-_set_async_exc.restype = ctypes.c_int
 
-# The same C function with a NULL exception clears a pending one; it needs its
-# own prototype because py_object cannot carry NULL.
-_clear_async_exc = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)(
-    ("PyThreadState_SetAsyncExc", ctypes.pythonapi)
-)
+@functools.cache
+def _async_exc() -> tuple[Any, Any]:
+    """``(set, clear)``: PyThreadState_SetAsyncExc with an exception, and with NULL.
+
+    Made at the first interrupt: ctypes is not loaded by every node's start.
+    """
+    import ctypes
+
+    set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    set_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
+    set_async_exc.restype = ctypes.c_int
+    # The same C function with a NULL exception clears a pending one; it needs
+    # its own prototype because py_object cannot carry NULL.
+    clear_async_exc = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)(
+        ("PyThreadState_SetAsyncExc", ctypes.pythonapi)
+    )
+    return set_async_exc, clear_async_exc
 
 
 def raise_in_thread(ident: int, exc_type: type[BaseException] = KeyboardInterrupt) -> bool:
@@ -26,13 +36,13 @@ def raise_in_thread(ident: int, exc_type: type[BaseException] = KeyboardInterrup
     ``time.sleep`` not routed through ``SleepGate``) raises only when that call
     returns. Returns False when no such thread exists.
     """
-    changed: int = _set_async_exc(ident, exc_type)
+    changed: int = _async_exc()[0](ident, exc_type)
     return changed == 1
 
 
 def clear_pending(ident: int) -> None:
     """Drop an asynchronous exception not yet raised in thread ``ident``."""
-    _clear_async_exc(ident, None)
+    _async_exc()[1](ident, None)
 
 
 class SessionInterrupt(KeyboardInterrupt):

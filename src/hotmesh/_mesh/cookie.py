@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 import zmq
 import zmq.utils.z85
 
 from hotmesh._errors import AuthError, CookieError
+from hotmesh._files import make_temp
 from hotmesh._hashes import sha256, token_urlsafe
 from hotmesh._paths import default_cookie_file
 
@@ -145,7 +145,7 @@ def _create(path: Path) -> None:
     """Create ``path`` holding a fresh secret unless another process wins the race."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=".hotmesh-cookie-", dir=path.parent)
+        fd, tmp = make_temp(path.parent, ".hotmesh-cookie-")
     except OSError as exc:
         raise CookieError(f"cannot create cookie file {path}: {exc.strerror or exc}") from exc
     try:

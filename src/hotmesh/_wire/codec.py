@@ -19,7 +19,7 @@ from hotmesh import _errors
 from hotmesh._errors import DecodeError, EncodeError
 from hotmesh._wire.scalars import DECODERS as _SCALAR_DECODERS
 from hotmesh._wire.scalars import ENCODERS as _SCALAR_ENCODERS
-from hotmesh._wire.scalars import encode_int
+from hotmesh._wire.scalars import encode_int, late_encoder
 
 __all__ = ["MAX_EXCEPTION_NESTING", "MAX_NESTING", "RemoteExceptionData", "pack", "unpack"]
 
@@ -182,7 +182,12 @@ def _default(obj: Any) -> Any:
     for base, encoder in _SUBCLASS_ENCODERS:
         if isinstance(obj, base):
             return encoder(obj)
-    raise _Unsupported(type(obj))
+    late = late_encoder(obj)
+    if late is None:
+        raise _Unsupported(type(obj))
+    if type(obj).__module__ in ("decimal", "uuid"):
+        _EXACT_ENCODERS[type(obj)] = late  # Decimal, UUID: found at once from now on
+    return late(obj)
 
 
 def _fresh_packer() -> msgpack.Packer:

@@ -2,22 +2,30 @@
 timedeltas, Decimals, UUIDs and complex numbers (no I/O).
 
 Each layout is documented in docs/reference/wire-protocol.md ("Ext codes").
+
+``decimal`` and ``uuid`` load with the first such value decoded: until a
+program imports them, no value it sends can be a Decimal or a UUID, so their
+encoders are found through ``late_encoder`` (every node loads this module as
+it starts; ``_decimal`` alone is a quarter of a megabyte of memory).
 """
 
 from __future__ import annotations
 
-import decimal
 import struct
-import uuid
+import sys
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
 from hotmesh._errors import DecodeError
 
-__all__ = ["DECODERS", "ENCODERS", "encode_int"]
+if TYPE_CHECKING:
+    import decimal
+    import uuid
+
+__all__ = ["DECODERS", "ENCODERS", "encode_int", "late_encoder"]
 
 EXT_BIGINT = 5
 EXT_DATETIME = 6
@@ -37,8 +45,8 @@ _COMPLEX = struct.Struct(">dd")
 _INT64_MIN = -(2**63)
 _UINT64_MAX = 2**64 - 1
 # Decimal strings are parsed under a fixed context so that a caller's context
-# with traps switched off cannot turn garbage into NaN.
-_DECIMAL_CONTEXT = decimal.Context(traps=[decimal.InvalidOperation])
+# with traps switched off cannot turn garbage into NaN (made with the first).
+_decimal_context: decimal.Context | None = None
 
 
 def _offset_bytes(tz_offset: timedelta | None) -> bytes:
@@ -130,7 +138,18 @@ def _dec_bigint(data: bytes) -> int:
 
 
 def _dec_decimal(data: bytes) -> decimal.Decimal:
-    return decimal.Decimal(data.decode("ascii"), _DECIMAL_CONTEXT)
+    global _decimal_context
+    import decimal
+
+    if _decimal_context is None:
+        _decimal_context = decimal.Context(traps=[decimal.InvalidOperation])
+    return decimal.Decimal(data.decode("ascii"), _decimal_context)
+
+
+def _dec_uuid(data: bytes) -> uuid.UUID:
+    import uuid
+
+    return uuid.UUID(bytes=data)
 
 
 def _dec_complex(data: bytes) -> complex:
@@ -145,7 +164,7 @@ DECODERS: dict[int, Callable[[bytes], Any]] = {
     EXT_TIME: _dec_time,
     EXT_TIMEDELTA: _dec_timedelta,
     EXT_DECIMAL: _dec_decimal,
-    EXT_UUID: lambda data: uuid.UUID(bytes=data),
+    EXT_UUID: _dec_uuid,
     EXT_COMPLEX: _dec_complex,
 }
 
@@ -157,7 +176,24 @@ ENCODERS: dict[type, Callable[[Any], msgpack.ExtType]] = {
     date: _enc_date,
     time: _enc_time,
     timedelta: _enc_timedelta,
-    decimal.Decimal: _enc_decimal,
-    uuid.UUID: _enc_uuid,
     complex: _enc_complex,
 }
+
+# (module, class, encoder) of the types whose module may not be loaded yet.
+_LATE: tuple[tuple[str, str, Callable[[Any], msgpack.ExtType]], ...] = (
+    ("decimal", "Decimal", _enc_decimal),
+    ("uuid", "UUID", _enc_uuid),
+)
+
+
+def late_encoder(obj: object) -> Callable[[Any], msgpack.ExtType] | None:
+    """The encoder of a Decimal or UUID (or a subclass), else None.
+
+    Asked after the other encoders: a value of those types exists only once
+    its module is loaded, so this looks only in loaded modules.
+    """
+    for module_name, class_name, encoder in _LATE:
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(obj, getattr(module, class_name)):
+            return encoder
+    return None

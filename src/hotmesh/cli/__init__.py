@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from typing import Any
 
 import hotmesh
 
@@ -27,13 +29,55 @@ SUBCOMMANDS: dict[str, tuple[str, ...]] = {
 """Module -> the commands its ``register`` adds."""
 
 
+def _columns() -> int:
+    """The terminal's width as ``shutil.get_terminal_size`` gives it: $COLUMNS,
+    else stdout's terminal, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter with the width found without importing shutil.
+
+    argparse makes a formatter for every argument added and imports shutil to
+    ask the width, and shutil loads the bz2, lzma and zlib libraries: every
+    node started with ``hotmesh node`` would carry them.
+    """
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        width = _columns() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser using ``_HelpFormatter`` (its subcommands' parsers too)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``hotmesh`` parser: with ``command``, only the module adding it registers.
 
     Without ``command`` (or with one no module adds), every subcommand is
     registered: what the overall help and an unknown command's error list.
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hotmesh",
         description="Erlang-style live operations for fleets of long-running Python services.",
     )

@@ -16,12 +16,14 @@ Requires CPython with a GIL: on a free-threaded build the batch is not atomic.
 from __future__ import annotations
 
 import collections
-import ctypes
 import gc
 import itertools
 import operator
 import types
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    import ctypes
 
 # Attributes that describe the module object itself rather than its code.
 IDENTITY = (
@@ -35,17 +37,33 @@ IDENTITY = (
 )
 
 _DICT_OFFSET = types.ModuleType.__dictoffset__
-_POINTER = ctypes.sizeof(ctypes.c_void_p)
-# memmove as a "Python API" function: the call keeps the GIL, unlike ctypes.memmove.
-_memmove = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)(
-    cast(int, ctypes.cast(ctypes.memmove, ctypes.c_void_p).value)
-)
-_incref = ctypes.pythonapi.Py_IncRef
-_incref.argtypes = [ctypes.py_object]
-_incref.restype = None
-_decref = ctypes.pythonapi.Py_DecRef
-_decref.argtypes = [ctypes.py_object]
-_decref.restype = None
+# The C functions a switch calls, made by the first ``show`` (``_c_functions``):
+# ctypes is loaded only once a module is switched, not by every node's start.
+_POINTER = 0
+_memmove: Any = None
+_incref: Any = None
+_decref: Any = None
+
+
+def _c_functions() -> None:
+    """Make the C functions a switch uses (once, before any switch starts)."""
+    global _POINTER, _memmove, _incref, _decref
+    if _decref is not None:
+        return
+    import ctypes
+
+    _POINTER = ctypes.sizeof(ctypes.c_void_p)
+    # memmove as a "Python API" function: the call keeps the GIL, unlike ctypes.memmove.
+    _memmove = ctypes.PYFUNCTYPE(
+        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t
+    )(cast(int, ctypes.cast(ctypes.memmove, ctypes.c_void_p).value))
+    _incref = ctypes.pythonapi.Py_IncRef
+    _incref.argtypes = [ctypes.py_object]
+    _incref.restype = None
+    decref = ctypes.pythonapi.Py_DecRef
+    decref.argtypes = [ctypes.py_object]
+    decref.restype = None
+    _decref = decref  # last: its presence says every function is ready
 
 
 class Switch:
@@ -61,6 +79,7 @@ class Switch:
         """Make ``facade.__dict__`` be ``namespace`` when the batch applies."""
         if facade.__dict__ is namespace:
             return
+        _c_functions()
         if any(shown is facade for shown, _namespace in self._shown):
             # Two writes to one md_dict would leak one namespace and over-release the other.
             raise ValueError(f"module {facade.__name__} is shown twice in one switch")
@@ -141,6 +160,8 @@ def _repoint(
     Moves no reference: the caller accounts for them. The pointer's buffer is
     appended to ``keep``, which must outlive the call.
     """
+    import ctypes
+
     source = ctypes.c_void_p(id(namespace))
     keep.append(source)
     return (_memmove, id(facade) + _DICT_OFFSET, ctypes.addressof(source), _POINTER)

@@ -10,7 +10,6 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -227,6 +226,8 @@ def _repoint(link: Path, target: Path) -> None:
 
 
 def _restore_files(deployment: Deployment, record: dict[str, Any]) -> None:
+    import shutil  # only a restart after an unconfirmed upgrade restores files
+
     rejected = deployment.state_dir / "rejected" / str(record.get("release_after") or "release")
     rejected.mkdir(parents=True, exist_ok=True)
     for mod, info in (record.get("files") or {}).items():
