@@ -10,11 +10,14 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from hotmesh import code
 from hotmesh._errors import CodeError, DeployError, UpgradeError, XrefError
 from hotmesh._files import append_line
+from hotmesh._gil import machine_turn
+from hotmesh._paths import state_root
 from hotmesh.code.dependents import RERUN_FLAG
 from hotmesh.deploy import _services, _state
 from hotmesh.deploy.action_log import ActionLog, record_key
@@ -25,6 +28,20 @@ from hotmesh.deploy.report import UpgradeReport
 from hotmesh.deploy.window import ProvisionalWindow
 
 log = logging.getLogger("hotmesh.deploy")
+
+
+@dataclass
+class _Changed:
+    """What ``UpgradeJob.change`` did, for the bookkeeping after it."""
+
+    old_version: str
+    manifest: Manifest | None
+    available: list[str]  # managed modules on disk
+    removed: list[str]
+    added: dict[str, str]  # dependents run again, with why
+    loaded: list[str]
+    stale: list[str]
+    ran: list[str]  # upgrade actions
 
 
 class UpgradeJob:
@@ -51,6 +68,48 @@ class UpgradeJob:
         return UpgradeError(self.dep.node_name, step, reason)
 
     def run(self, actions: Iterable[Any], release: str | None) -> UpgradeReport:
+        # Every step up to the migration and the actions runs in a machine-wide
+        # turn: in a rollout all nodes upgrade at the same moment, and nodes of
+        # one machine running their CPU-bound steps together each get preempted
+        # while holding their GIL, which stalls their clients' requests.
+        with machine_turn(state_root() / "turns", "upgrade"):
+            done = self.change(actions, release)
+        manifest, loaded, removed, added = done.manifest, done.loaded, done.removed, done.added
+        self.step = "record"
+        lingering: list[str] = []
+        if self.provisional is None:
+            for mod in removed:
+                _delete(mod)
+            lingering = [m for m in loaded if not _soft_purge(m)]
+        self.dep.known_modules = set(done.available)
+        if manifest is not None:
+            self.dep.release = manifest.version
+            self.dep.manifest_text = _manifest_text(self.dep)
+        self.dep.running_dir = self.dep.resolved_dir()
+        if self.provisional is not None:
+            self.airbag.update_record(version_after=self.dep.version())
+        report = UpgradeReport(
+            node=self.dep.node_name,
+            ok=True,
+            old_version=done.old_version,
+            new_version=self.dep.version(),
+            loaded=list(loaded),
+            added={m: added[m] for m in loaded if m in added},
+            removed=list(removed),
+            stale=done.stale,
+            actions=done.ran,
+            lingering=lingering,
+            provisional=self.provisional if self.airbag.pending() is not None else None,
+            seconds=round(time.perf_counter() - self.started, 6),
+        )
+        if report.changed or report.old_version != report.new_version:
+            self.record(report)
+        if self.provisional is not None and loaded:
+            self.airbag.start()
+        return report
+
+    def change(self, actions: Iterable[Any], release: str | None) -> _Changed:
+        """Every step from reading the release to the upgrade actions (not the bookkeeping)."""
         try:
             given = normalize(actions)
         except DeployError as exc:
@@ -90,38 +149,7 @@ class UpgradeJob:
         stale = self.check_stale(loaded)
         self.step = "migrate"
         ran = self.after_switch(loaded, todo, manifest)
-        self.step = "record"
-        lingering: list[str] = []
-        if self.provisional is None:
-            for mod in removed:
-                _delete(mod)
-            lingering = [m for m in loaded if not _soft_purge(m)]
-        self.dep.known_modules = set(available)
-        if manifest is not None:
-            self.dep.release = manifest.version
-            self.dep.manifest_text = _manifest_text(self.dep)
-        self.dep.running_dir = self.dep.resolved_dir()
-        if self.provisional is not None:
-            self.airbag.update_record(version_after=self.dep.version())
-        report = UpgradeReport(
-            node=self.dep.node_name,
-            ok=True,
-            old_version=old_version,
-            new_version=self.dep.version(),
-            loaded=list(loaded),
-            added={m: added[m] for m in loaded if m in added},
-            removed=list(removed),
-            stale=stale,
-            actions=ran,
-            lingering=lingering,
-            provisional=self.provisional if self.airbag.pending() is not None else None,
-            seconds=round(time.perf_counter() - self.started, 6),
-        )
-        if report.changed or report.old_version != report.new_version:
-            self.record(report)
-        if self.provisional is not None and loaded:
-            self.airbag.start()
-        return report
+        return _Changed(old_version, manifest, available, removed, added, loaded, stale, ran)
 
     def read_release(self) -> Manifest | None:
         try:
