@@ -357,7 +357,8 @@ class Transport:
         reads it (``quiet_ms``) when the soonest watched link could turn
         quiet, a few times a tick in all whatever the number of peers. The
         connection is known from the first frame it brings; until then, or
-        once it closed, ``unconnected`` lists ``key``. Requires
+        once it closed, ``unconnected`` lists ``key``, counting from when our
+        own link to ``key`` last connected, if later. Requires
         ``can_watch_quiet``.
         """
         self.unwatch_quiet(key)
@@ -373,6 +374,13 @@ class Transport:
         routing_id = self._heard_keys.pop(key, None)
         if routing_id is not None:
             self._heard.pop(routing_id, None)
+
+    def _our_link_up(self, key: str) -> None:
+        """Our link to ``key`` connected: its link to us, not shown yet, has as long
+        again (it is often made only once ours brought it our welcome)."""
+        heard = self._heard.get(self._heard_keys.get(key, b""))
+        if heard is not None and heard.since:
+            heard.since = time.monotonic()
 
     def _heard_on(self, routing_id: bytes, fd: int) -> None:
         """A frame of a watched link came on connection ``fd`` (I/O thread)."""
@@ -455,6 +463,7 @@ class Transport:
                 event = int.from_bytes(head[:2], "little")
                 if event == _HANDSHAKEN:
                     self._since[key] = 0.0
+                    self._our_link_up(key)
                 elif event == _DISCONNECTED and key in self._since:
                     if self._since[key] == 0.0:
                         closed = "connection closed"
