@@ -18,7 +18,8 @@ class Timers:
 
     Callbacks must be short: they run one after the other on the timer thread.
     An exception in a callback is logged, never propagated, so that one bad
-    callback cannot stop the others.
+    callback cannot stop the others. The thread starts with the first callback:
+    every node makes one for its console server, few ever serve a console.
     """
 
     def __init__(self, name: str = "hotmesh-console-timers") -> None:
@@ -27,7 +28,6 @@ class Timers:
         self._order = itertools.count()
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> None:
         """Run ``callback`` on the timer thread in about ``delay`` seconds."""
@@ -36,7 +36,9 @@ class Timers:
             if self._stopped:
                 return
             heapq.heappush(self._heap, (deadline, next(self._order), callback))
-            if self._heap[0][2] is callback:
+            if self._thread.ident is None:
+                self._thread.start()
+            elif self._heap[0][2] is callback:
                 self._cond.notify()
 
     def stop(self) -> None:
@@ -45,7 +47,7 @@ class Timers:
             self._stopped = True
             self._heap.clear()
             self._cond.notify()
-        if self._thread is not threading.current_thread():
+        if self._thread.ident is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=1.0)
 
     def _run(self) -> None:

@@ -321,3 +321,17 @@ def test_results_are_laid_out_over_lines_when_they_do_not_fit() -> None:
             return "<custom " + "x" * 200 + ">"
 
     assert pretty(Custom()) == repr(Custom())
+
+
+def test_timers_start_their_thread_with_the_first_callback() -> None:
+    # Every node's console server has one; few nodes ever serve a console.
+    before = {t.name for t in threading.enumerate()}
+    timers = Timers(name="lazy-timers-test")
+    try:
+        assert "lazy-timers-test" not in {t.name for t in threading.enumerate()} - before
+        ran = threading.Event()
+        timers.call_later(0.0, ran.set)
+        assert ran.wait(5)
+    finally:
+        timers.stop()
+    Timers(name="never-used").stop()  # stops without a thread to join
