@@ -84,21 +84,40 @@ class Tick:
         return 1.25 * self.seconds
 
     @property
+    def zmtp_slack_ms(self) -> int:
+        """How late libzmq's I/O thread may run its timers: a twentieth of a tick
+        (200 ms at the default tick), the kernel's timer slack of that thread.
+
+        A timer due then wakes the thread at the latest this much later, and
+        earlier when anything else wakes it (a ping or an answer arriving):
+        then every timer due runs at once, and those run together stay in step.
+        So most pings leave with another wake-up instead of one of their own,
+        which is most of what an idle mesh costs (see
+        docs/explanation/membership.md). The interval and the time limit of
+        the pings are shortened by as much, so that silence is still seen
+        within ``silence_within``.
+        """
+        return int(self.seconds * 50)
+
+    @property
     def zmtp_interval_ms(self) -> int:
         """ZMTP heartbeat interval of each peer link: 0.7 tick, or 0.95 tick less one
-        second when that is longer (2.8 s at the default tick).
+        second when that is longer, less the timer slack (2.6 s at the default
+        tick; pings leave up to ``zmtp_slack_ms`` later).
 
         The pings and their answers run in libzmq's threads, without the GIL:
         a node busy in C code while holding the GIL still answers them. They
         are nearly all an idle mesh costs (one link of each pair of nodes
         pings, on its own timer), so they are as rare as the tick allows.
         """
-        return max(100, int(max(0.7 * self.seconds, 0.95 * self.seconds - 1.0) * 1000))
+        base = int(max(0.7 * self.seconds, 0.95 * self.seconds - 1.0) * 1000)
+        return max(100, base - self.zmtp_slack_ms)
 
     @property
     def zmtp_timeout_ms(self) -> int:
-        """A link whose ping goes unanswered this long is closed: what the interval
-        leaves of ``silence_within`` (2.2 s at the default tick, 0.55 tick or more).
+        """A link whose ping goes unanswered this long (and up to the timer slack
+        more) is closed: what the interval and the slack of both timers leave
+        of ``silence_within`` (2.0 s at the default tick, 0.5 tick or more).
 
         The answer comes from the peer's libzmq thread, so this only covers a
         round trip and a busy scheduler, not the peer's Python; but a machine
@@ -107,7 +126,8 @@ class Tick:
         on 2 cores while forming: about 2,900 drops with a 1 s limit, 330 with
         1.6 s; see docs/explanation/membership.md).
         """
-        return max(100, int(self.silence_within * 1000) - self.zmtp_interval_ms)
+        slack = self.zmtp_slack_ms
+        return max(100, int(self.silence_within * 1000) - self.zmtp_interval_ms - 2 * slack)
 
     @property
     def zmtp_ttl_ms(self) -> int:
@@ -128,9 +148,9 @@ class Tick:
         Of each pair of nodes only one pings (each ping answered proves both
         alive); the other reads, from the kernel, when the pinger's link last
         brought anything (a ping or a message). The pinger's last ping left at
-        most an interval before it fell silent, so it is reported down within
-        ``silence_within``, and a live pinger's pings may come up to
-        ``zmtp_timeout_ms`` late, like an answer to one.
+        most an interval and the timer slack before it fell silent, so it is
+        reported down within ``silence_within``, and a live pinger's pings may
+        come at least ``zmtp_timeout_ms`` late, like an answer to one.
         """
         return int(self.silence_within * 1000)
 

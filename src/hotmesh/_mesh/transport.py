@@ -17,7 +17,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import zmq
@@ -206,7 +206,10 @@ class Transport:
         soft, _ = raise_fd_limit()
         log.debug("%d file descriptors available", soft)
         refusals = RefusalLog()
-        self._zap = ZapHandler(self._ctx, self._public, refusals)
+        # The context's first socket starts libzmq's threads, which inherit
+        # this thread's timer slack: theirs lets pings wait for other wake-ups.
+        with _timer_slack(self.tick.zmtp_slack_ms):
+            self._zap = ZapHandler(self._ctx, self._public, refusals)
         loop.add_reader(self._zap.socket, self._zap.drain)
         router = self._ctx.socket(zmq.ROUTER)
         router.linger = 0
@@ -622,6 +625,30 @@ class Transport:
         except zmq.ZMQError:
             peer = "an unknown peer"
         log.warning("dropped a frame from %s on %s: %s", peer, self.endpoint, why)
+
+
+@contextlib.contextmanager
+def _timer_slack(ms: int) -> Iterator[None]:
+    """Give threads started meanwhile by this one a timer slack of ``ms`` (Linux).
+
+    The kernel may then run their timers up to ``ms`` late, and runs them at
+    once when anything else wakes the thread first. A thread may set its own
+    (``/proc/TID/timerslack_ns``, needing no privilege); new threads inherit it.
+    """
+    path = f"/proc/{threading.get_native_id()}/timerslack_ns"
+    try:
+        with open(path, "r+") as f:
+            before = f.read().strip()
+            f.seek(0)
+            f.write(str(ms * 1_000_000))
+    except OSError:
+        yield  # not Linux, or a kernel without it: timers run on time
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError), open(path, "w") as f:
+            f.write(before)
 
 
 def _advertised(endpoint: str) -> str:
