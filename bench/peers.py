@@ -7,11 +7,11 @@
                                                       a rollout driver (bench/upgrade.py)
 
 A server prints its port. The rollout driver joins the mesh, prints ``ready``, and on
-``go`` runs ``deploy.rolling_upgrade`` over the NAMEs in batches of BATCH, then prints
-one JSON line: wall seconds, each node's seconds, whether it was interrupted, and each
-node's version after it. A caller prints ``ready``, then for every ``go THREADS
-SECONDS`` line on stdin runs THREADS threads calling ``len`` on its server as fast
-as they can for SECONDS (after a warm-up and a barrier) and prints how many calls
+``go`` runs ``deploy.rolling_upgrade`` over the NAMEs in batches of BATCH, prints ``done``
+when it returns, then one JSON line: wall seconds, each node's seconds, whether it was
+interrupted, and each node's version after it. A caller prints ``ready``, then for
+every ``go THREADS SECONDS`` line on stdin runs THREADS threads calling ``len`` on its
+server as fast as they can for SECONDS (after a warm-up and a barrier) and prints how many calls
 completed; ``quit`` ends it.
 """
 
@@ -194,6 +194,8 @@ def rollout(batch: int, cookie: str, state: str, seed: str, names: list[str]) ->
         names, upgrade="hotmesh.deploy.upgrade_node", batch=batch, out=lambda _: None
     )
     seconds = time.perf_counter() - began
+    # The clients' "during" window ends here: the check below is the bench's, not the rollout's.
+    print("done", file=_STDOUT, flush=True)
     versions = node.multicall(names, "hotmesh.deploy.node_version", timeout=10)[0]
     line = {
         "seconds": seconds,
