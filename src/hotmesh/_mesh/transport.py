@@ -43,6 +43,8 @@ _SNDMORE = int(zmq.SNDMORE)
 _DISCONNECTED = int(zmq.EVENT_DISCONNECTED)
 _HANDSHAKEN = int(zmq.EVENT_HANDSHAKE_SUCCEEDED)
 _CONNECT_FAILED = int(zmq.EVENT_CLOSED)  # a connection attempt that failed
+_LINK_EVENTS = _HANDSHAKEN | _DISCONNECTED | _CONNECT_FAILED  # what a link's monitor reports
+_RCVMORE = int(zmq.RCVMORE)
 _LINGER, _ROUTING_ID, _SNDHWM = int(zmq.LINGER), int(zmq.ROUTING_ID), int(zmq.SNDHWM)
 _CURVE_SERVERKEY, _CURVE_PUBLICKEY = int(zmq.CURVE_SERVERKEY), int(zmq.CURVE_PUBLICKEY)
 _CURVE_SECRETKEY = int(zmq.CURVE_SECRETKEY)
@@ -461,7 +463,7 @@ class Transport:
             # The fd only says "look": drain while EVENTS has input (edge-triggered).
             while not monitor.closed and int(monitor.getsockopt(_EVENTS)) & _POLLIN:
                 head = monitor.recv(_NOBLOCK)
-                while monitor.getsockopt(zmq.RCVMORE):
+                while monitor.get(_RCVMORE):
                     monitor.recv(_NOBLOCK)
                 event = int.from_bytes(head[:2], "little")
                 if event == _HANDSHAKEN:
@@ -559,8 +561,7 @@ class Transport:
         for option, value in options:
             sock.set(option, value)
         # Watched before it connects, so that no event can come unseen.
-        events = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED
-        monitor = sock.get_monitor_socket(events) if watch else None
+        monitor = sock.get_monitor_socket(_LINK_EVENTS) if watch else None
         sock.connect(endpoint)
         return sock, monitor
 

@@ -9,6 +9,7 @@ still in their handshake so they cannot exhaust the node's file descriptors.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import time
@@ -28,16 +29,23 @@ QUIET = 10.0  # seconds between two refusal lines about the same peer host
 MAX_PENDING = 256  # connections in their CURVE handshake at once, beyond which more are shut
 FD_RESERVE = 128  # descriptors kept for peers and consoles
 HANDSHAKE_WINDOW = 5.0  # seconds libzmq gives a handshake (the inbox's handshake_ivl)
-_FAILED = (
+# Plain ints: an operation between an int and one of zmq's flag members builds
+# an enum value each time (several microseconds), and every connection a node
+# accepts brings events.
+_ACCEPTED = int(zmq.EVENT_ACCEPTED)
+_HANDSHAKEN = int(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+_DISCONNECTED = int(zmq.EVENT_DISCONNECTED)
+_FAILED = int(
     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
     | zmq.EVENT_HANDSHAKE_FAILED_AUTH
 )
+_NOBLOCK, _RCVMORE, _SNDMORE = int(zmq.NOBLOCK), int(zmq.RCVMORE), int(zmq.SNDMORE)
 # A client with another cookie fails with a protocol error (its HELLO does not
 # decrypt); "no detail" is a system error mid-handshake: the peer closed or
 # the handshake outlasted HANDSHAKE_WINDOW (a redial, or nodes started
 # together on a busy CPU), which is no refusal.
-_REFUSED = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+_REFUSED = int(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 
 
 class RefusalLog:
@@ -73,6 +81,7 @@ class ZapHandler:
         self, ctx: zmq.Context[zmq.Socket[bytes]], public_key_z85: bytes, refusals: RefusalLog
     ) -> None:
         self._key = zmq.utils.z85.decode(public_key_z85)
+        self._user_id = zmq.utils.z85.encode(self._key)
         self.where = ""
         self.refused = 0
         self._refusals = refusals
@@ -82,9 +91,12 @@ class ZapHandler:
 
     def drain(self) -> None:
         """Answer every queued ZAP request (call when the socket is readable)."""
+        sock = self.socket
         while True:
             try:
-                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+                frames = [sock.recv(_NOBLOCK)]
+                while sock.get(_RCVMORE):
+                    frames.append(sock.recv(_NOBLOCK))
             except zmq.Again:
                 return
             self._answer(frames)
@@ -98,7 +110,7 @@ class ZapHandler:
         credentials = request[6:]
         ok = mechanism == b"CURVE" and credentials[:1] == [self._key]
         if ok:
-            reply = [version, request_id, b"200", b"OK", zmq.utils.z85.encode(self._key), b""]
+            reply = [version, request_id, b"200", b"OK", self._user_id, b""]
         else:
             self.refused += 1
             peer = address.decode("ascii", "replace")
@@ -111,7 +123,13 @@ class ZapHandler:
                 self.where,
             )
             reply = [version, request_id, b"400", b"unknown key", b"", b""]
-        self.socket.send_multipart(envelope + reply)
+        sock = self.socket
+        with contextlib.suppress(zmq.ZMQError):  # the requester is gone
+            for frame in envelope:
+                sock.send(frame, _NOBLOCK | _SNDMORE)
+            for frame in reply[:-1]:
+                sock.send(frame, _NOBLOCK | _SNDMORE)
+            sock.send(reply[-1], _NOBLOCK)
 
     def close(self) -> None:
         """Close the ZAP socket."""
@@ -159,9 +177,7 @@ class HandshakeWatcher:
         self.capped = 0
         self._capped_unlogged = 0
         self._capped_logged_at = -QUIET
-        self.socket = sock.get_monitor_socket(
-            zmq.EVENT_ACCEPTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | _FAILED | zmq.EVENT_DISCONNECTED
-        )
+        self.socket = sock.get_monitor_socket(_ACCEPTED | _HANDSHAKEN | _FAILED | _DISCONNECTED)
         self.socket.linger = 0
 
     @property
@@ -172,9 +188,12 @@ class HandshakeWatcher:
     def drain(self) -> None:
         """Process every queued monitor event (call when the socket is readable)."""
         events: list[tuple[int, int]] = []
+        sock = self.socket
         while True:
             try:
-                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+                frames = [sock.recv(_NOBLOCK)]
+                while sock.get(_RCVMORE):
+                    frames.append(sock.recv(_NOBLOCK))
             except zmq.Again:
                 break
             if len(frames) != 2 or len(frames[0]) < 6:
@@ -183,24 +202,25 @@ class HandshakeWatcher:
                 (int.from_bytes(frames[0][:2], "little"), int.from_bytes(frames[0][2:6], "little"))
             )
         # An fd closed later in this batch may already be another connection's.
-        closed = {value for event, value in events if event == zmq.EVENT_DISCONNECTED}
-        for event, value in events:
-            self._event(event, value, closed)
-
-    def _event(self, event: int, value: int, closed: set[int]) -> None:
+        closed = {value for event, value in events if event == _DISCONNECTED}
         now = time.monotonic()
-        if event == zmq.EVENT_ACCEPTED:
+        limit = _fd_limit() - self.fd_reserve if events else 0
+        for event, value in events:
+            self._event(event, value, closed, now, limit)
+
+    def _event(self, event: int, value: int, closed: set[int], now: float, limit: int) -> None:
+        if event == _ACCEPTED:
             if value in closed:
                 return
             self._expire(now)
-            if len(self._pending) >= self.max_pending or value >= _fd_limit() - self.fd_reserve:
+            if len(self._pending) >= self.max_pending or value >= limit:
                 self._cap(value, now)
                 return
             self._pending[value] = (_peer_of_fd(value), now)
-        elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+        elif event == _HANDSHAKEN:
             if self._pending:
                 del self._pending[next(iter(self._pending))]
-        elif event == zmq.EVENT_DISCONNECTED:
+        elif event == _DISCONNECTED:
             self._pending.pop(value, None)
         elif event & _FAILED and not event & _REFUSED:
             self.incomplete += 1

@@ -14,7 +14,7 @@ from hotmesh.deploy import _state
 from hotmesh.deploy.fleet import fleet_release
 from hotmesh.deploy.notices import announce
 from hotmesh.deploy.release import release_of
-from hotmesh.deploy.versions import node_status
+from hotmesh.deploy.versions import release_status
 
 log = logging.getLogger("hotmesh.deploy")
 READY_WITHIN = 30.0  # seconds a status cast may travel before the peer drops it
@@ -46,7 +46,7 @@ def _tell(node: NodeLike, name: str, *, answer: bool) -> None:
     """Cast this node's status to ``name``, to be judged there (events thread)."""
     token = CURRENT_NODE.set(node)
     try:
-        node.cast(name, _MET, node_status(), answer, timeout=READY_WITHIN)
+        node.cast(name, _MET, release_status(), answer, timeout=READY_WITHIN)
     except Exception as exc:  # the peer may be gone again, or this node stopping
         log.debug("could not tell %s this node's status: %s", name, exc)
     finally:
@@ -59,7 +59,7 @@ def met(theirs: dict[str, Any], answer: bool = False) -> None:
     Flags it when it is behind (see ``behind_notice``); with ``answer``, tells
     it this node's status in return.
     """
-    mine = node_status()
+    mine = release_status()
     if not mine.get("ready", True):
         return  # this node is still starting: it asks for the status once ready
     text = behind_notice(mine, theirs)

@@ -15,7 +15,7 @@ from hotmesh.deploy import _state
 from hotmesh.deploy.action_log import record_key
 from hotmesh.deploy.airbag import airbag_for
 from hotmesh.deploy.fleet import NodeVersion, Versions, versions_from
-from hotmesh.deploy.release import parse_manifest
+from hotmesh.deploy.release import parse_manifest, version_string
 
 
 def node_version() -> str:
@@ -42,13 +42,7 @@ def node_status() -> dict[str, Any]:
     still starting: its release is not read yet).
     """
     dep = _state.current()
-    done, unfinished = _action_records(dep)
-    pending = [
-        f"{a} (failed at start: {dep.failed_at_start[a]})" if a in dep.failed_at_start else a
-        for a in _manifest_actions(dep)
-        if a not in done and a not in unfinished
-    ]
-    pending += [f"{a} (started, never finished)" for a in unfinished]
+    status = release_status(dep)
     record = airbag_for(dep).pending()
     left = None
     if record is not None:
@@ -57,14 +51,31 @@ def node_status() -> dict[str, Any]:
         drift = sorted(code.modified_modules())
     except CodeError:
         drift = []
+    status.update(provisional_left=left, drift=drift, upgraded_at=dep.upgraded_at)
+    return status
+
+
+def release_status(dep: _state.Deployment | None = None) -> dict[str, Any]:
+    """The part of ``node_status()`` that says which release a node runs and how
+    far: ``node``, ``version``, ``done``, ``pending`` and ``ready``.
+
+    Without the airbag's file or a look at every managed module's source on
+    disk (``drift``): what a node tells every newcomer, and judges them by,
+    as a fleet meets.
+    """
+    dep = dep or _state.current()
+    done, unfinished = _action_records(dep)
+    pending = [
+        f"{a} (failed at start: {dep.failed_at_start[a]})" if a in dep.failed_at_start else a
+        for a in _manifest_actions(dep)
+        if a not in done and a not in unfinished
+    ]
+    pending += [f"{a} (started, never finished)" for a in unfinished]
     return {
         "node": dep.node_name,
-        "version": dep.version(),
+        "version": version_string(dep.release, _state.managed_hashes(), done),
         "done": done,
         "pending": pending,
-        "provisional_left": left,
-        "drift": drift,
-        "upgraded_at": dep.upgraded_at,
         "ready": dep.started,
     }
 
@@ -83,12 +94,23 @@ def _action_records(dep: _state.Deployment) -> tuple[list[str], list[str]]:
 
 def _manifest_actions(dep: _state.Deployment) -> list[str]:
     """Ids of the upgrade actions the running release's manifest declares."""
-    if not dep.manifest_text:
+    text = dep.manifest_text
+    if not text:
         return []
-    try:
-        return [a.id for a in parse_manifest(dep.manifest_text).actions]
-    except DeployError:
-        return []
+    cached = _declared.get(text)
+    if cached is None:
+        try:
+            cached = tuple(a.id for a in parse_manifest(text).actions)
+        except DeployError:
+            cached = ()
+        _declared.clear()  # a node runs one release at a time
+        _declared[text] = cached
+    return list(cached)
+
+
+# Manifest text -> the ids of the actions it declares: each newcomer is judged
+# by them, and a fleet starting together brings one per peer.
+_declared: dict[str, tuple[str, ...]] = {}
 
 
 def node_versions(nodes: Iterable[str] | None = None, *, timeout: float = 5.0) -> Versions:

@@ -66,9 +66,9 @@ def node(tmp_path: Path) -> Iterator[Peerage]:
 
 @pytest.fixture
 def told(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """This node's status as node_status() reports it (the test sets it)."""
+    """This node's status as release_status() reports it (the test sets it)."""
     mine = [status("a@h", "v2+aaaa1111", ["fix-limit"], upgraded_at=100.0, ready=True)]
-    monkeypatch.setattr(_newcomers, "node_status", lambda: mine[0])
+    monkeypatch.setattr(_newcomers, "release_status", lambda: mine[0])
     return mine
 
 

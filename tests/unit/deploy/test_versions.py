@@ -9,6 +9,7 @@ import json
 from hotmesh import settings
 from hotmesh.deploy import _state, confirm, node_status, node_version, upgrade_node
 from hotmesh.deploy.fleet import fleet_view
+from hotmesh.deploy.versions import release_status
 from tests.unit.deploy.conftest import Release
 
 ACTION = '[[actions]]\nid = "rel-1"\ncall = "PKG.migrate:run"\n'
@@ -54,6 +55,7 @@ def test_an_action_that_raises_at_start_stays_pending_until_an_upgrade_runs_it(
         status = node_status()
         why = "rel-1 (failed at start: RuntimeError: store unreachable)"
         assert (status["pending"], status["done"]) == ([why, "rel-limit"], [])
+        assert_release_status_agrees()
         assert settings.get("rel.limit") is None  # the actions after it did not run
         # Not at v2: nodes_at leaves it out, nodes_not_at (the rollout's list) has it,
         # also beside a node of v2 that ran both (one line per pending id).
@@ -66,6 +68,7 @@ def test_an_action_that_raises_at_start_stays_pending_until_an_upgrade_runs_it(
         report = upgrade_node()
         assert report.actions == ["rel-1", "rel-limit"]
         assert node_status()["pending"] == [] and settings.get("rel.limit") == 100
+        assert_release_status_agrees()
     finally:
         settings.apply_local("rel.limit", False, None, "test")
 
@@ -94,3 +97,30 @@ def test_last_upgrade_time_survives_a_restart(release: Release) -> None:
     release.halt()
     release.boot()
     assert _state.current().upgraded_at == upgraded_at
+
+
+def assert_release_status_agrees() -> None:
+    """What a node tells newcomers is node_status()'s release part, to the letter."""
+    full = node_status()
+    assert release_status() == {key: full[key] for key in release_status()}
+    assert set(release_status()) == {"node", "version", "done", "pending", "ready"}
+    assert release_status()["version"] == node_version()
+
+
+def test_what_newcomers_are_told_follows_an_upgrade_to_another_manifest(
+    release: Release,
+) -> None:
+    release.write("migrate", "def run():\n    return None\n")
+    release.manifest("v2", ACTION.replace("PKG", release.pkg))
+    release.halt()
+    try:
+        release.boot()
+        assert_release_status_agrees()
+        assert release_status()["done"] == ["rel-1"]
+        release.manifest("v3", ACTION.replace("PKG", release.pkg) + LIMIT)
+        upgrade_node()
+        assert_release_status_agrees()
+        assert release_status()["version"].startswith("v3+")
+        assert release_status()["done"] == ["rel-1", "rel-limit"]
+    finally:
+        settings.apply_local("rel.limit", False, None, "test")
