@@ -8,13 +8,13 @@ whatever tick a node is given.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from hotmesh._record import record
 
 DEFAULT_TICK = 4.0
 """The default tick: a silent peer is reported down within 1.25 tick (5 s)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Tick:
     """The membership timers of a node with a tick of ``seconds``.
 

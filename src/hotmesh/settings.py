@@ -17,12 +17,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hotmesh._files import append_line, atomic_write_json, read_json
 from hotmesh._hashes import sha256
+from hotmesh._record import field, record
 from hotmesh._runtime import NodeLike
 
 log = logging.getLogger("hotmesh.settings")
@@ -68,7 +68,7 @@ def in_share(node: str, key: str, share: float | None) -> bool:
     return share is None or share_point(node, key) < share
 
 
-@dataclass
+@record
 class Applied:
     """The outcome of a settings change: the value each node now has, and failures.
 

@@ -205,6 +205,10 @@ def test_a_node_start_leaves_what_only_upgrades_and_other_commands_use_unloaded(
         "ctypes",
         "decimal",
         "uuid",
+        # dataclasses compiles several methods per class and brings inspect,
+        # ast and dis: the classes a start defines are records (hotmesh._record).
+        "dataclasses",
+        "inspect",
     ]
     cookie = tmp_path / "cookie"
     cookie.write_text("lazy-start-cookie\n")

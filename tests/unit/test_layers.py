@@ -19,6 +19,7 @@ import hotmesh
 ROOT = Path(hotmesh.__file__).parent
 
 FLOORS: list[set[str]] = [
+    {"_record"},
     {"_errors", "_paths", "_files", "_tick", "_gil", "_lazy", "_hashes"},
     {"_runtime"},
     {"_wire"},

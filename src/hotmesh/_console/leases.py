@@ -3,17 +3,17 @@ sessions have been idle long enough to reap (pure: takes ``now``, no I/O)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from hotmesh._record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Detach:
     """The client of session ``sid`` stopped renewing its lease."""
 
     sid: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Reap:
     """Session ``sid`` is detached and idle: end it."""
 
@@ -23,7 +23,7 @@ class Reap:
 Effect = Detach | Reap
 
 
-@dataclass
+@record
 class _Lease:
     heard: float
     detached: bool = False

@@ -11,11 +11,11 @@ import sys
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 from hotmesh._console import protocol
 from hotmesh._console.timers import Timers
+from hotmesh._record import record
 
 Send = Callable[[dict[str, Any]], None]
 
@@ -247,7 +247,7 @@ class Outbox:
             self._send(message)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Route:
     """Where the output and ``input()`` of the running code go."""
 

@@ -13,8 +13,9 @@ node-to-client kind a client may receive between statements, pass
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
+
+from hotmesh._record import record
 
 Message = dict[str, Any]
 Direction = Literal["to node", "to client", "both"]
@@ -24,7 +25,7 @@ Direction = Literal["to node", "to client", "both"]
 VERSION = 1
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Kind:
     """One message kind: its ``t``, direction, fields, and where it is handled.
 

@@ -11,7 +11,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hotmesh._hashes import blake2b
@@ -32,6 +31,7 @@ from hotmesh._membership.view import (
     older,
 )
 from hotmesh._mesh.transport import Transport, peer_identity
+from hotmesh._record import record
 from hotmesh._tick import Tick
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ _NAME_REFUSALS = ("name_in_use", "name_conflict")
 _SEQUENCES = (list, tuple)
 
 
-@dataclass
+@record
 class _Seed:
     """One seed endpoint: dialled with backoff until some node answers through it."""
 

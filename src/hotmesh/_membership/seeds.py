@@ -17,11 +17,11 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from hotmesh._errors import ConfigError
 from hotmesh._membership import srv
+from hotmesh._record import field, record
 
 log = logging.getLogger("hotmesh.mesh")
 
@@ -41,7 +41,7 @@ def endpoint(host: str, port: int) -> str:
     return f"tcp://{host}:{port}"
 
 
-@dataclass
+@record
 class DnsSeeds:
     """Every A and AAAA record of ``name``, each as ``tcp://address:port``.
 
@@ -60,7 +60,7 @@ class DnsSeeds:
         return list(dict.fromkeys(found))
 
 
-@dataclass
+@record
 class SrvSeeds:
     """Every SRV record of ``name`` (``_service._proto.domain``), as ``tcp://target:port``."""
 
@@ -73,7 +73,7 @@ class SrvSeeds:
         return [endpoint(target, port) for _, _, port, target in sorted(records)]
 
 
-@dataclass
+@record
 class FileSeeds:
     """The endpoints listed in a file, one per line (``#`` starts a comment).
 
@@ -100,7 +100,7 @@ class FileSeeds:
         return list(self._cached)
 
 
-@dataclass
+@record
 class LocalSeeds:
     """The endpoints of the live nodes of this host (the per-host registry)."""
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+
+from hotmesh._record import field, record
 
 Member = tuple[str, str, str]
 """One gossiped member: ``(name, endpoint, incarnation)``."""
@@ -20,7 +21,7 @@ FORGET_AFTER = 600.0
 """Seconds a lost peer is redialled before it is forgotten (seeds still heal later)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Link:
     """Open (or keep) the outgoing connection to a peer; send hello if ``hello``.
 
@@ -34,14 +35,14 @@ class Link:
     fresh: bool = False
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Welcome:
     """Tell a peer it is accepted (with our member list)."""
 
     name: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Refuse:
     """Tell a would-be peer it may not use its name (``reason`` says why)."""
 
@@ -51,21 +52,21 @@ class Refuse:
     reason: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Probe:
     """Ask the current holder of a name whether it is still alive."""
 
     name: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Hail:
     """Say hello once to an endpoint we keep no link to (another run of a known name)."""
 
     endpoint: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Unlink:
     """Close the outgoing connection to a peer incarnation."""
 
@@ -73,7 +74,7 @@ class Unlink:
     incarnation: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Renounce:
     """This node lost its name to an older node of the same name: leave the mesh."""
 
@@ -81,14 +82,14 @@ class Renounce:
     incarnation: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NodeUp:
     """The peer is now a member (Erlang's ``nodeup``)."""
 
     name: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NodeDown:
     """The peer left the mesh (Erlang's ``nodedown``); ``reason`` says why."""
 
@@ -116,7 +117,7 @@ def _age_key(incarnation: str) -> tuple[int, str]:
         return 1 << 80, incarnation
 
 
-@dataclass
+@record
 class _Peer:
     endpoint: str
     incarnation: str
@@ -125,7 +126,7 @@ class _Peer:
     since: float
 
 
-@dataclass
+@record
 class _Lost:
     """A member that is not connected: redialled with backoff until forgotten."""
 
@@ -136,7 +137,7 @@ class _Lost:
     since: float
 
 
-@dataclass
+@record
 class _Clash:
     endpoint: str
     incarnation: str

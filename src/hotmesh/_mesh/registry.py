@@ -8,13 +8,13 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hotmesh._errors import ConfigError, NameInUse
 from hotmesh._files import atomic_write_text
 from hotmesh._paths import NODE_NAME_RE, full_node_name, registry_dir
+from hotmesh._record import record
 
 try:
     import fcntl
@@ -26,7 +26,7 @@ __all__ = ["Entry", "entries", "is_alive", "lookup", "register", "unregister"]
 _FORMAT = 1
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Entry:
     """One local node: where it listens and which process runs it.
 

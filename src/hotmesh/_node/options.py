@@ -9,19 +9,19 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, fields
 from typing import Any, cast
 
 from hotmesh._errors import ConfigError
 from hotmesh._membership.seeds import Seed, SeedSource
 from hotmesh._paths import NODE_NAME_RE, full_node_name
+from hotmesh._record import fields, record
 from hotmesh._tick import DEFAULT_TICK, Tick
 from hotmesh._wire.frames import DEFAULT_MAX_MESSAGE_SIZE
 
 __all__ = ["DEFAULT_TICK", "NodeOptions", "resolve_app"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NodeOptions(Mapping[str, Any]):
     """The arguments of ``hotmesh.start()`` (but the cookie), frozen and checked.
 

@@ -8,17 +8,17 @@ from __future__ import annotations
 import contextvars
 import importlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hotmesh._errors import HotmeshError, NodeDown, RemoteError, TransportError
+from hotmesh._record import record
 from hotmesh._runtime import NodeLike, current_node
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Unreachable:
     """A node that did not answer: ``reason`` says why (down, timeout, error)."""
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from hotmesh._record import record
 
 W = TypeVar("W")
 
 
-@dataclass
+@record
 class Pending(Generic[W]):
     """One call in flight: its id, target, absolute deadline and whoever waits for it."""
 

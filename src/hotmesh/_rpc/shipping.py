@@ -8,7 +8,6 @@ import ast
 import builtins
 import dis
 import importlib
-import inspect
 import linecache
 import sys
 import textwrap
@@ -246,6 +245,8 @@ def _source_of(fn: types.FunctionType, bind_as: str) -> tuple[str, int, set[str]
 def _def_source(
     fn: types.FunctionType, lines: list[str]
 ) -> tuple[str, ast.FunctionDef | ast.AsyncFunctionDef, int]:
+    import inspect  # only to ship a function: a node's start need not load it
+
     code = fn.__code__
     try:
         block = inspect.getblock(lines[code.co_firstlineno - 1 :])

@@ -10,13 +10,13 @@ from __future__ import annotations
 import builtins
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 
 from hotmesh import _errors
 from hotmesh._errors import DecodeError, EncodeError
+from hotmesh._record import record
 from hotmesh._wire.scalars import DECODERS as _SCALAR_DECODERS
 from hotmesh._wire.scalars import ENCODERS as _SCALAR_ENCODERS
 from hotmesh._wire.scalars import encode_int, late_encoder
@@ -43,7 +43,7 @@ EXT_FROZENSET = 3
 EXT_EXCEPTION = 4
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RemoteExceptionData:
     """An exception that travelled but whose class is neither a builtin nor hotmesh's.
 

@@ -13,11 +13,12 @@ import os
 import site
 import sys
 import sysconfig
-from dataclasses import dataclass
 from importlib.machinery import ModuleSpec, PathFinder, SourceFileLoader
 
+from hotmesh._record import record
 
-@dataclass(frozen=True)
+
+@record(frozen=True)
 class Root:
     """One managed root: a package prefix or a directory (real path)."""
 

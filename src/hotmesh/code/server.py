@@ -23,11 +23,11 @@ import threading
 import time
 import types
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec
 from typing import TYPE_CHECKING, Any, Literal
 
 from hotmesh._errors import CodeError, LoadError, NotManaged, StickyModule, XrefError
+from hotmesh._record import field, record
 
 # Imported here, before the package binds its function ``dependents``: a later
 # first import of this submodule would rebind that name to the module.
@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 Status = Literal["not_loaded", "loaded", "modified", "removed"]
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Prepared:
     """New versions built by ``prepare_loading``, not yet visible; pass to finish_loading."""
 

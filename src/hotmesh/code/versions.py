@@ -10,11 +10,11 @@ from __future__ import annotations
 import marshal
 import types
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from hotmesh._errors import CodeError, NotPurged
 from hotmesh._hashes import sha256
+from hotmesh._record import field, record
 
 Entry = tuple["Version | None", "Version | None"]
 World = Mapping[str, Entry]
@@ -22,7 +22,7 @@ World = Mapping[str, Entry]
 EMPTY: Entry = (None, None)
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Version:
     """One loaded version of a module (Erlang: the code of one module generation).
 

@@ -10,7 +10,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from hotmesh import code
@@ -18,6 +17,7 @@ from hotmesh._errors import CodeError, DeployError, UpgradeError, XrefError
 from hotmesh._files import append_line
 from hotmesh._gil import machine_turn
 from hotmesh._paths import state_root
+from hotmesh._record import record
 from hotmesh.code.dependents import RERUN_FLAG
 from hotmesh.deploy import _services, _state
 from hotmesh.deploy.action_log import ActionLog, record_key
@@ -30,7 +30,7 @@ from hotmesh.deploy.window import ProvisionalWindow
 log = logging.getLogger("hotmesh.deploy")
 
 
-@dataclass
+@record
 class _Changed:
     """What ``UpgradeJob.change`` did, for the bookkeeping after it."""
 

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from hotmesh import code
+from hotmesh._record import field, record
 from hotmesh._runtime import current_node, running_nodes
 from hotmesh.deploy.action_log import ActionLog, record_key
 from hotmesh.deploy.release import Manifest, read_manifest, version_string
 
 
-@dataclass
+@record
 class Deployment:
     """What the deploy toolkit knows about this process's node.
 

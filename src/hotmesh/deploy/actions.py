@@ -5,11 +5,11 @@ through ``action_log``); the rest is pure."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from hotmesh import settings
 from hotmesh._errors import DeployError
+from hotmesh._record import field, record
 from hotmesh.deploy import _state
 from hotmesh.deploy.action_log import ActionLog, record_key
 from hotmesh.deploy.release import ACTION_ID_RE, check_settings
@@ -22,7 +22,7 @@ def _no_call() -> None:
     return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class UpgradeAction:
     """One upgrade action: a stable ``id``, the settings it sets and the function to run.
 

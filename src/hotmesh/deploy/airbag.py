@@ -9,13 +9,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hotmesh import code
 from hotmesh._errors import CodeError, DeployError
 from hotmesh._files import atomic_write_json, atomic_write_text, read_json
+from hotmesh._record import record
 from hotmesh._rpc.fanout import Unreachable, is_unreachable, reason_of, resolve_targets, run_on
 from hotmesh.deploy import _services
 from hotmesh.deploy._state import Deployment
@@ -65,7 +65,7 @@ def run_health_checks() -> str | None:
     return None
 
 
-@dataclass
+@record
 class Armed:
     """A provisional upgrade being watched: its record and window."""
 

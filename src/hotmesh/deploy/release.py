@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hotmesh._errors import DeployError
 from hotmesh._hashes import sha256
+from hotmesh._record import field, record
 
 MANIFEST_NAME = "hotmesh-release.toml"
 UNRELEASED = "unreleased"
@@ -21,7 +21,7 @@ ACTION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 _CALL_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ManifestAction:
     """An upgrade action declared by the release: ``id``, ``call`` ("pkg.mod:function",
     or None) and ``settings`` (key -> value set on the node before the call)."""
@@ -31,7 +31,7 @@ class ManifestAction:
     settings: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Manifest:
     """What ``hotmesh-release.toml`` holds.
 

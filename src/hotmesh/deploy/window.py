@@ -3,8 +3,9 @@ schedule and outcome. Pure: time is an argument, no clocks, threads or I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+from hotmesh._record import record
 
 State = Literal["provisional", "confirmed", "reverted"]
 Due = Literal["revert", "check"]
@@ -15,7 +16,7 @@ def check_interval_for(window: float) -> float:
     return min(5.0, max(0.1, window / 10.0))
 
 
-@dataclass
+@record
 class ProvisionalWindow:
     """One provisional upgrade, from the switch until confirmed or reverted.
 

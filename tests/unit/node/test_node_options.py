@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 import hotmesh
 from hotmesh._node import current_node
 from hotmesh._node.options import NodeOptions, resolve_app
+from hotmesh._record import FrozenInstanceError
 from hotmesh._runtime import running_nodes
 
 
@@ -51,7 +51,7 @@ def test_options_are_a_frozen_read_only_mapping_of_the_start_arguments() -> None
     assert options["tick"] == 0.8 and options.get("release") is None
     assert dict(options)["seeds"] == ("tcp://127.0.0.1:1",) and "cookie" not in options
     assert options.wait_to_join == 1.6
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(FrozenInstanceError):
         options.tick = 1.0  # type: ignore[misc]
     with pytest.raises(TypeError):
         options["tick"] = 1.0  # type: ignore[index]
