@@ -228,7 +228,11 @@ def main() -> int:
         "--target", action="store_true", help="only 16 nodes upgraded all at once (the target row)"
     )
     parser.add_argument("--rounds", type=int, default=3, help="fresh clusters per row")
-    parser.add_argument("--before", type=Path, help="source tree (src/) of a 'before' variant")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="source tree (its src/, or the tree holding it) of a 'before' variant",
+    )
     parser.add_argument("--connections", type=int, default=2, help="client connections per node")
     parser.add_argument(
         "--interval", type=float, default=0.01, help="pause between a reply and the next request"
@@ -249,6 +253,13 @@ def main() -> int:
     rows: list[Row] = []
     variants: dict[str, Path | None] = {"this": None}
     if args.before is not None:
+        # A tree's src/ or the tree itself (an export of ``git archive REV src``):
+        # given the tree, PYTHONPATH would not reach its hotmesh, and the nodes
+        # would quietly import this tree's.
+        if not (args.before / "hotmesh").is_dir() and (args.before / "src" / "hotmesh").is_dir():
+            args.before = args.before / "src"
+        if not (args.before / "hotmesh").is_dir():
+            parser.error(f"--before {args.before}: no hotmesh package there")
         variants["before"] = args.before
     # This machine sets PYTHONDONTWRITEBYTECODE: without bytecode on disk, every node
     # would compile each module it imports, and an upgrade imports the code server's
