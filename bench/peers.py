@@ -6,13 +6,14 @@
     python bench/peers.py rollout BATCH COOKIE STATE SEED NAME...
                                                       a rollout driver (bench/upgrade.py)
 
-A server prints its port. The rollout driver joins the mesh, prints ``ready``, and on
-``go`` runs ``deploy.rolling_upgrade`` over the NAMEs in batches of BATCH, prints ``done``
-when it returns, then one JSON line: wall seconds, each node's seconds, whether it was
-interrupted, and each node's version after it. A caller prints ``ready``, then for
-every ``go THREADS SECONDS`` line on stdin runs THREADS threads calling ``len`` on its
-server as fast as they can for SECONDS (after a warm-up and a barrier) and prints how many calls
-completed; ``quit`` ends it.
+A server prints its port. The rollout driver joins the mesh, waits until the nodes
+loaded the code server's parts (on a tree where they do so once settled), prints
+``ready``, and on ``go`` runs ``deploy.rolling_upgrade`` over the NAMEs in batches of
+BATCH, prints ``done`` when it returns, then one JSON line: wall seconds, each node's
+seconds, whether it was interrupted, and each node's version after it. A caller prints
+``ready``, then for every ``go THREADS SECONDS`` line on stdin runs THREADS threads
+calling ``len`` on its server as fast as they can for SECONDS (after a warm-up and a
+barrier) and prints how many calls completed; ``quit`` ends it.
 """
 
 from __future__ import annotations
@@ -187,6 +188,7 @@ def rollout(batch: int, cookie: str, state: str, seed: str, names: list[str]) ->
     node = hotmesh.start(f"bench-driver-{time_tag()}", seeds=[seed], cookie=cookie, state_dir=state)
     if not node.wait_connected(names, timeout=60):
         raise SystemExit("the rollout driver did not connect to every node")
+    _wait_parts_loaded(node, names)
     print("ready", file=_STDOUT, flush=True)
     _STDIN.readline()
     began = time.perf_counter()
@@ -205,6 +207,22 @@ def rollout(batch: int, cookie: str, state: str, seed: str, names: list[str]) ->
     }
     print(json.dumps(line), file=_STDOUT, flush=True)
     node.stop()
+
+
+def _wait_parts_loaded(node: Any, names: list[str]) -> None:
+    """On a tree whose nodes load the code server's parts once settled, wait for that.
+
+    So that the load happens before the clients' baseline, not beside it or the rollout.
+    """
+    from hotmesh.code import server
+
+    parts = getattr(server, "PARTS", ())
+    deadline = time.monotonic() + 60
+    while parts and time.monotonic() < deadline:
+        loaded = node.multicall(names, "sys:modules.__contains__", parts[-1], timeout=10)[0]
+        if len(loaded) == len(names) and all(loaded.values()):
+            return
+        time.sleep(0.2)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from hotmesh import RemoteError
+from hotmesh.code.server import PARTS
 from hotmesh.testing import LocalCluster
 from tests.cluster.deploy_snippet import TEMPLATE
 from tests.waiting import wait_until
@@ -228,3 +229,23 @@ def test_confirmed_upgrade_survives_a_kill_and_an_unconfirmed_one_does_not(
     assert price_on(cluster, 0) == 2
     assert version_on(cluster, 0).startswith("v2+")
     assert "return 2" in (dirs[0] / PKG / "prices.py").read_text()
+
+
+def test_a_node_with_a_release_loads_the_code_server_parts_once_settled(tmp_path: Path) -> None:
+    # Not at its start (the app, which runs right after it, finds the stale check
+    # unloaded); two ticks later, so that its first upgrade does not import them.
+    release = tmp_path / "release"
+    write_release(release, "v1")
+    (release / PKG / "app.py").write_text(
+        "import sys\n"
+        "def start(node):\n"
+        "    print('STALE CHECK AT START', 'hotmesh.code.stale' in sys.modules, flush=True)\n"
+    )
+    with LocalCluster(1, tick=1.0, release=lambda i: release, app=f"{PKG}.app:start") as cluster:
+        node = cluster.node(0)
+        assert "STALE CHECK AT START False" in node.stdout_lines
+        wait_until(
+            lambda: all(node.call("sys:modules.__contains__", p) for p in PARTS),
+            timeout=30,
+            message="the code server's parts loaded",
+        )

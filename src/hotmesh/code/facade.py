@@ -37,7 +37,7 @@ IDENTITY = (
 )
 
 _DICT_OFFSET = types.ModuleType.__dictoffset__
-# The C functions a switch calls, made by the first ``show`` (``_c_functions``):
+# The C functions a switch calls, made by the first ``show`` (``make_c_functions``):
 # ctypes is loaded only once a module is switched, not by every node's start.
 _POINTER = 0
 _memmove: Any = None
@@ -45,7 +45,7 @@ _incref: Any = None
 _decref: Any = None
 
 
-def _c_functions() -> None:
+def make_c_functions() -> None:
     """Make the C functions a switch uses (once, before any switch starts)."""
     global _POINTER, _memmove, _incref, _decref
     if _decref is not None:
@@ -79,7 +79,7 @@ class Switch:
         """Make ``facade.__dict__`` be ``namespace`` when the batch applies."""
         if facade.__dict__ is namespace:
             return
-        _c_functions()
+        make_c_functions()
         if any(shown is facade for shown, _namespace in self._shown):
             # Two writes to one md_dict would leak one namespace and over-release the other.
             raise ValueError(f"module {facade.__name__} is shown twice in one switch")

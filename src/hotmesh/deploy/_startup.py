@@ -26,7 +26,8 @@ from hotmesh._files import (
     read_json,
 )
 from hotmesh._runtime import NodeLike
-from hotmesh.deploy import _newcomers
+from hotmesh._tick import DEFAULT_TICK
+from hotmesh.deploy import _newcomers, _preload
 from hotmesh.deploy._job import describe, release_actions
 from hotmesh.deploy._state import Deployment, install, uninstall
 from hotmesh.deploy.action_log import record_key
@@ -71,8 +72,17 @@ def start(node: NodeLike) -> Callable[[], None]:
         run_release_actions(deployment)
     deployment.started = True
     stop_watching = _newcomers.watch(node, deployment)
+    # A node with a release is one that upgrades: its code server's parts load
+    # once it has settled, not in its first upgrade (while it serves clients).
+    stop_preload = (
+        _preload.start(float(node.options.get("tick", DEFAULT_TICK)))
+        if deployment.release_path is not None
+        else None
+    )
 
     def stop() -> None:
+        if stop_preload is not None:
+            stop_preload()
         stop_watching()
         drop_airbag(deployment)
         uninstall(deployment)
