@@ -72,6 +72,21 @@ class Line:
                 raise TransportError(f"line to {self.endpoint} closed: {exc}") from exc
 
 
+_fan_out = threading.local()
+
+
+def call_each_peer_once() -> None:
+    """Mark the calling thread as a fan-out worker: its calls take the shared path.
+
+    A line pays for itself in a thread that calls a peer again and again. A
+    fan-out pool's thread (a rolling upgrade's, ``run_on``'s) calls each peer
+    about once, and a line would cost a CURVE handshake on both sides for that
+    one call: a rollout of 16 nodes at once made 16 of them at the moment every
+    node began to upgrade, beside the nodes' clients.
+    """
+    _fan_out.marked = True
+
+
 class CallLines:
     """The call lines of one node, per thread and peer.
 
@@ -103,7 +118,10 @@ class CallLines:
         self._closed = False
 
     def line_for(self, peer: str, endpoint: str, incarnation: str) -> Line | None:
-        """This thread's line to ``peer`` at that incarnation, opened if needed."""
+        """This thread's line to ``peer`` at that incarnation, opened if needed
+        (None for a fan-out worker: ``call_each_peer_once``)."""
+        if getattr(_fan_out, "marked", False):
+            return None
         lines: dict[str, Line] | None = getattr(self._local, "lines", None)
         if lines is None:
             lines = self._local.lines = {}

@@ -81,6 +81,19 @@ def is_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, TransportError | NodeDown | TimeoutError)
 
 
+def fan_out_pool(workers: int, name: str) -> ThreadPoolExecutor:
+    """A pool of ``workers`` threads for calls to many nodes, each about once.
+
+    Its threads call on the node's shared path, without a line of their own
+    per peer (``hotmesh._mesh.lines.call_each_peer_once``).
+    """
+    from concurrent.futures import ThreadPoolExecutor  # imported when first run, not at start
+
+    from hotmesh._mesh.lines import call_each_peer_once
+
+    return ThreadPoolExecutor(workers, thread_name_prefix=name, initializer=call_each_peer_once)
+
+
 def submit(
     pool: ThreadPoolExecutor,
     target: str,
@@ -115,9 +128,7 @@ def run_on(
     node = node if node is not None else this_node()
     if not targets:
         return {}
-    from concurrent.futures import ThreadPoolExecutor  # imported when first run, not at start
-
-    with ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:
+    with fan_out_pool(min(32, len(targets)), "hotmesh-fanout") as pool:
         futures = {
             t: submit(pool, t, fn, args, node=node, timeout=timeout, kwargs=kwargs) for t in targets
         }

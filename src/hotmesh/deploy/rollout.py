@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hotmesh._errors import RemoteError, UpgradeError
-from hotmesh._rpc.fanout import Unreachable, reason_of, run_on, submit, this_node
+from hotmesh._rpc.fanout import Unreachable, fan_out_pool, reason_of, run_on, submit, this_node
 from hotmesh._runtime import NodeLike
 from hotmesh.deploy import plans
 from hotmesh.deploy.dryrun import FleetPlan, UpgradePlan
@@ -223,9 +223,7 @@ def rolling_upgrade(
     shape = f"of {batch}" if plan is None else f"({getattr(plan, '__qualname__', 'plan')})"
     out(f"rolling upgrade of {len(names)} node(s) in {len(batches)} batch(es) {shape}")
     widest = max((len(b.nodes) for b in batches), default=1)
-    pool = ThreadPoolExecutor(
-        max_workers=max(1, min(32, widest)), thread_name_prefix="hotmesh-rollout"
-    )
+    pool = fan_out_pool(max(1, min(32, widest)), "hotmesh-rollout")
     last: Batch | None = None
     try:
         for index, step in enumerate(batches):

@@ -6,7 +6,8 @@ import threading
 
 import zmq
 
-from hotmesh._mesh.lines import CallLines
+from hotmesh._mesh.lines import CallLines, call_each_peer_once
+from hotmesh._rpc.fanout import fan_out_pool
 
 KEYS = zmq.curve_keypair()
 
@@ -27,6 +28,25 @@ def test_a_thread_reuses_its_line_and_other_threads_get_their_own() -> None:
     thread.start()
     thread.join()
     assert other[0] is not first
+    lines.close_all()
+    ctx.term()
+
+
+def test_a_fan_out_worker_gets_no_line_and_calls_on_the_shared_path() -> None:
+    ctx, lines = make_lines(cap=8)
+
+    def marked() -> object:
+        call_each_peer_once()
+        return lines.line_for("b@h", "inproc://b", "i1")
+
+    got: list[object] = []
+    thread = threading.Thread(target=lambda: got.append(marked()))
+    thread.start()
+    thread.join()
+    with fan_out_pool(2, "test-fanout") as pool:
+        from_pool = pool.submit(lines.line_for, "b@h", "inproc://b", "i1").result()
+    assert got == [None] and from_pool is None
+    assert lines.line_for("b@h", "inproc://b", "i1") is not None  # this thread is not marked
     lines.close_all()
     ctx.term()
 
