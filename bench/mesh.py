@@ -1,7 +1,7 @@
 """Mesh formation, idle cost and failure detection at 16/64(/128) nodes, beside raw pyzmq.
 
 Run: .venv/bin/python bench/mesh.py [--sizes 16,64] [--repeat 1] [--before SRC]
-     [--variants hotmesh,raw]
+     [--variants hotmesh,raw] [--starts K]
 
 For each size, every variant starts N processes at the same moment on loopback
 (ports chosen up front) and the variants alternate within each repeat:
@@ -20,6 +20,9 @@ from ``kill -9`` of a node, then from ``SIGSTOP`` of another, to the
 ``nodedown`` an observer node reports. Every source tree is byte-compiled first
 (this machine sets PYTHONDONTWRITEBYTECODE, so nodes would compile every module
 at each start).
+With ``--starts K``, first a node alone is started K times per hotmesh variant
+(alternating), and the CPU (every thread) and RSS it has when its app runs are
+printed: what each of N nodes started at once pays before it meets anyone.
 Targets (issue 10, judged on the median of this tree's variant): 64 nodes form
 in <= 5 s and idle at <= 0.1 core in total. Not a test; every process started
 is killed on exit.
@@ -178,6 +181,29 @@ class Mesh:
             proc.wait()
 
 
+def start_cost(src: Path | None) -> tuple[float, float]:
+    """CPU (ms, every thread) and RSS (MB) of one ``hotmesh node`` started alone, read
+    inside it when its app runs (the node is up: listening, every layer started)."""
+    with tempfile.TemporaryDirectory(prefix="hm-bench-start-") as tmp:
+        state = Path(tmp)
+        cookie = state / "cookie"
+        cookie.write_text("bench-start-cookie\n")
+        cookie.chmod(0o600)
+        env = dict(os.environ, HOTMESH_STATE_DIR=str(state))
+        env["PYTHONPATH"] = os.pathsep.join((str(src or SRC), str(HERE)))
+        args = ["-m", "hotmesh", "node", "--name", "alone", "--listen", "tcp://127.0.0.1:0"]
+        args += ["--cookie-file", str(cookie), "--app", "mesh_peer:started"]
+        done = subprocess.run(
+            [sys.executable, *args], capture_output=True, text=True, timeout=60, env=env
+        )
+    words = next(
+        (line.split() for line in done.stdout.splitlines() if line.startswith("STARTED")), []
+    )
+    if len(words) != 3:
+        raise RuntimeError(f"the node did not start: {done.stderr[-500:]}")
+    return float(words[1]), int(words[2]) / 1024
+
+
 @contextlib.contextmanager
 def mesh(variant: str, size: int, src: Path | None) -> Iterator[Mesh]:
     with tempfile.TemporaryDirectory(prefix="hm-bench-mesh-") as tmp:
@@ -190,12 +216,20 @@ def mesh(variant: str, size: int, src: Path | None) -> Iterator[Mesh]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="16,64", help="mesh sizes, e.g. 16,64,128")
+    parser.add_argument(
+        "--sizes", default="16,64", help='mesh sizes, e.g. 16,64,128 ("": none, with --starts)'
+    )
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--before", type=Path, help="source tree (src/) of a 'before' variant")
     parser.add_argument("--form-timeout", type=float, default=120.0, help="seconds to wait")
     parser.add_argument(
         "--variants", help="comma-separated subset of hotmesh,before,raw (default: all given)"
+    )
+    parser.add_argument(
+        "--starts",
+        type=int,
+        default=0,
+        help="also start a node alone this many times per hotmesh variant (CPU and RSS)",
     )
     args = parser.parse_args()
     variants: dict[str, Path | None] = {"hotmesh": None, "raw": None}
@@ -207,7 +241,20 @@ def main() -> int:
         if tree is not None:
             compileall.compile_dir(tree, quiet=1)
     report = Report("bench/mesh.py: formation, idle cost, failure detection (2-vCPU box)")
-    for size in (int(s) for s in args.sizes.split(",")):
+    if args.starts:
+        alone: dict[tuple[str, str], Spread] = {}
+        trees = [v for v in variants if v != "raw"]
+        for rep in range(args.starts):
+            shift = rep % len(trees)
+            for variant in trees[shift:] + trees[:shift]:
+                cpu, rss = start_cost(variants[variant])
+                alone.setdefault((variant, "start CPU ms"), Spread()).values.append(cpu)
+                alone.setdefault((variant, "start RSS MB"), Spread()).values.append(rss)
+        print(f"a node started alone, {args.starts} time(s) per variant, alternating:")
+        for (variant, key), spread in sorted(alone.items()):
+            report.row(f"{variant:<8} {key}", spread.text(fmt="{:.1f}"))
+        print()
+    for size in (int(s) for s in args.sizes.split(",") if s):
         figures: dict[tuple[str, str], Spread] = {}
         downs: dict[str, list[Counter[str]]] = {}
         order = list(variants)

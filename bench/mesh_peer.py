@@ -7,7 +7,8 @@ until killed (what hotmesh does, with nothing else: no membership, no heartbeats
 
 Hooks (``hotmesh node --app mesh_peer:...``, size in ``$HM_BENCH_SIZE``):
 ``meshed`` prints ``MESHED <time>`` once the node sees every other node;
-``watch`` does that too and prints ``DOWN <name> <time>`` at each nodedown.
+``watch`` does that too and prints ``DOWN <name> <time>`` at each nodedown;
+``started`` prints ``STARTED <CPU ms> <RSS kB>`` as the app of a node alone and exits.
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ def watch(node: Any) -> None:
 
     node.monitor_nodes(event)
     meshed(node)
+
+
+def started(node: Any) -> None:
+    """Print the CPU this process used to start (ms, every thread) and its RSS (kB), then exit."""
+    with open("/proc/self/status") as status:
+        rss = next(line.split()[1] for line in status if line.startswith("VmRSS"))
+    _print("STARTED", repr(1000 * time.process_time()), rss)
+    os._exit(0)
 
 
 def _server_secret() -> bytes:
