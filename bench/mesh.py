@@ -13,7 +13,8 @@ For each size, every variant starts N processes at the same moment on loopback
     a CURVE DEALER to every other member, one hello each), given the full list.
 Figures: formation (spawn of all N to the last process seeing the N-1 others),
 the CPU all N processes used until then (seconds: what a loaded machine does
-not blur), idle CPU of the whole mesh (cores, over 10 s after 3 s of calm), RSS
+not blur), idle CPU of the whole mesh (cores, over 10 s after 3 s of calm; and
+of libzmq's threads alone: the rest is Python's), RSS
 per node, and for hotmesh variants the nodedowns logged while the mesh formed
 (churn: drops and redials; in all and by the reason each line gives), the time
 from ``kill -9`` of a node, then from ``SIGSTOP`` of another, to the
@@ -50,6 +51,7 @@ from pathlib import Path
 
 from harness import Report, Spread, process_cpu
 
+_TICK = os.sysconf("SC_CLK_TCK")
 _NODEDOWN = re.compile(rb" nodedown \S+(?: \(([^)\n]*)\))?")
 
 HERE = Path(__file__).resolve().parent
@@ -65,6 +67,20 @@ def free_endpoints(count: int) -> list[str]:
     finally:
         for sock in sockets:
             sock.close()
+
+
+def libzmq_cpu(pid: int) -> float:
+    """CPU seconds used so far by the libzmq threads of ``pid`` (named ``ZMQbg/...``)."""
+    total = 0.0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                if not f.read().startswith("ZMQbg"):
+                    continue
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
 
 
 def rss_mb(pid: int) -> float:
@@ -145,12 +161,15 @@ class Mesh:
                 found[reason.decode(errors="replace") or "no reason logged"] += 1
         return found
 
-    def idle_cores(self, settle: float = 3.0, window: float = 10.0) -> float:
+    def idle_cores(self, settle: float = 3.0, window: float = 10.0) -> tuple[float, float]:
+        """Cores the idle mesh uses in all, and those of libzmq's threads alone."""
         time.sleep(settle)
         pids = [p.pid for p in self.procs[: self.size]]
         before = sum(process_cpu(pid) for pid in pids)
+        before_zmq = sum(libzmq_cpu(pid) for pid in pids)
         time.sleep(window)
-        return (sum(process_cpu(pid) for pid in pids) - before) / window
+        total = (sum(process_cpu(pid) for pid in pids) - before) / window
+        return total, (sum(libzmq_cpu(pid) for pid in pids) - before_zmq) / window
 
     def rss_per_node(self) -> float:
         return statistics.mean(rss_mb(p.pid) for p in self.procs[: self.size])
@@ -273,7 +292,7 @@ def main() -> int:
                         counted = m.nodedowns()
                         downs.setdefault(variant, []).append(counted)
                         row["nodedowns forming"] = counted.total()
-                    row["idle cores"] = m.idle_cores()
+                    row["idle cores"], row["idle cores: libzmq threads"] = m.idle_cores()
                     row["RSS MB/node"] = m.rss_per_node()
                     if variant != "raw":
                         row["down after kill -9 ms"] = 1000 * m.down_after(size - 1, signal.SIGKILL)
