@@ -40,6 +40,9 @@ Message = tuple[bytes, dict[str, Any]]
 _BUDGET = 256  # messages read at once from the inbox
 _NOBLOCK, _EVENTS, _POLLIN = int(zmq.NOBLOCK), int(zmq.EVENTS), int(zmq.POLLIN)
 _SNDMORE = int(zmq.SNDMORE)
+# pyzmq's own send: the Python method of zmq.Socket above it only adds options
+# (routing_id, group) that a ROUTER never uses, a Python call per frame.
+_send = zmq.backend.Socket.send
 _DISCONNECTED = int(zmq.EVENT_DISCONNECTED)
 _HANDSHAKEN = int(zmq.EVENT_HANDSHAKE_SUCCEEDED)
 _CONNECT_FAILED = int(zmq.EVENT_CLOSED)  # a connection attempt that failed
@@ -511,8 +514,8 @@ class Transport:
             if router is None:
                 return False
             try:
-                router.send(routing_id, _NOBLOCK | _SNDMORE)
-                router.send(data, _NOBLOCK)
+                _send(router, routing_id, _NOBLOCK | _SNDMORE)
+                _send(router, data, _NOBLOCK)
                 ok = True
             except zmq.ZMQError:
                 self.dropped += 1
@@ -566,45 +569,58 @@ class Transport:
         return sock, monitor
 
     # ---- input ---------------------------------------------------------
-    def receive(self) -> list[Message]:
+    def receive(self, signalled: bool = False) -> list[Message]:
         """The messages waiting on the inbox (up to a budget), decoded; [] when none.
+
+        ``signalled``: the caller was woken by ``inbox_fd``, so input most likely
+        waits; one message is read without asking first (the reader asks before
+        it sleeps again: it calls this until it returns nothing).
 
         Undecodable frames are dropped and logged. One thread at a time reads.
         """
         # Plain ints, not zmq's IntFlag members: each flag operation on those
         # builds an enum value, a few microseconds per frame. And asking EVENTS
-        # first costs ~1.5 us where a receive raising zmq.Again costs ~9 us.
-        batch: list[tuple[bytes, list[zmq.Frame]]] = []
+        # first costs ~1.5 us where a receive raising zmq.Again costs ~9 us; but
+        # once the fd signalled, a receive seldom raises, and each EVENTS asked
+        # is also two system calls: the one that would say "nothing more" is
+        # left to the reader's look before it sleeps.
+        batch: list[tuple[bytes, zmq.Frame, list[zmq.Frame]]] = []
+        budget = 1 if signalled else _BUDGET
         with self._router_lock:
             router = self._router
             if router is None:
                 return []
             try:
-                while len(batch) < _BUDGET and router.getsockopt(_EVENTS) & _POLLIN:  # type: ignore[operator]
-                    # A Frame knows whether more parts follow: that spares a
+                while len(batch) < budget and (
+                    signalled or router.getsockopt(_EVENTS) & _POLLIN  # type: ignore[operator]
+                ):
+                    # A ROUTER's routing id is always followed by the message,
+                    # and a Frame knows whether more parts follow: that spares a
                     # getsockopt(RCVMORE) per part (each ~1.5 us, enum lookups).
-                    head = router.recv(_NOBLOCK, copy=False)
-                    frames = []
-                    more = head.more
+                    routing_id = router.recv(_NOBLOCK)
+                    frame = router.recv(_NOBLOCK, copy=False)
+                    extra = []
+                    more = frame.more
                     while more:
-                        frame = router.recv(_NOBLOCK, copy=False)
-                        frames.append(frame)
-                        more = frame.more
-                    batch.append((head.bytes, frames))
+                        part = router.recv(_NOBLOCK, copy=False)
+                        extra.append(part)
+                        more = part.more
+                    batch.append((routing_id, frame, extra))
+            except zmq.Again:
+                pass  # signalled for something else than input
             except zmq.ZMQError as exc:
                 log.warning("inbox receive failed: %s", exc)
         messages: list[Message] = []
         fds, heard = self._fds, self._heard
-        for routing_id, frames in batch:
-            if len(frames) != 1:
-                if frames:
-                    self._reject(frames[-1], f"{len(frames) + 1} frames instead of 2")
+        for routing_id, frame, extra in batch:
+            if extra:
+                self._reject(extra[-1], f"{len(extra) + 2} frames instead of 2")
                 continue
             if routing_id[:1] == b"@" and b"#" not in routing_id:
                 # Which connection a peer's link uses, for watch_quiet: known
                 # before the watch may be (its hello comes first). Written here,
                 # then the watch read; the I/O thread does the reverse.
-                fd = frames[0].get(_SRCFD)
+                fd = frame.get(_SRCFD)
                 if fds.get(routing_id) != fd:
                     if len(fds) > 4096:
                         fds.clear()
@@ -612,9 +628,9 @@ class Transport:
                     if routing_id in heard:
                         self.io.submit(self._heard_on, routing_id, fd)
             try:
-                message = decode_frame(frames[0].buffer, max_size=self.max_message_size)
+                message = decode_frame(frame.buffer, max_size=self.max_message_size)
             except (DecodeError, MessageTooLarge) as exc:
-                self._reject(frames[0], str(exc))
+                self._reject(frame, str(exc))
                 continue
             messages.append((routing_id, message))
         return messages

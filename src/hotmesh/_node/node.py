@@ -295,7 +295,9 @@ class Node:
         self._events.start()
         self.endpoint = self._transport.open()
         # From now on the worker pool's leader thread reads the inbox.
-        self._pool.serve(self._transport.inbox_fd, self._router.drain)
+        self._pool.serve(
+            self._transport.inbox_fd, self._router.drain, signalled=self._router.drain_signalled
+        )
         add_running(self)
         # The registry refuses a name held by a live process of this host: fail
         # fast, before the mesh hears of us.

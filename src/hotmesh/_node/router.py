@@ -117,14 +117,15 @@ class Router:
             return
         handler(routing_id, message)
 
-    def drain(self) -> list[Work]:
+    def drain(self, signalled: bool = False) -> list[Work]:
         """Read the inbox (on the worker pool's leader): calls as jobs; the rest to the I/O thread.
 
+        ``signalled``: the inbox's fd just woke the reader (see ``Transport.receive``).
         A call's traffic is noted for membership only when that would change
         something there (an unknown peer, a name clash), through the I/O thread.
         """
         with self._reading:
-            received = self._transport.receive()
+            received = self._transport.receive(signalled)
             if not received:
                 return []
             jobs: list[Work] = []
@@ -145,6 +146,10 @@ class Router:
             if elsewhere:
                 self._io.submit(self._on_messages, elsewhere)
             return jobs
+
+    def drain_signalled(self) -> list[Work]:
+        """``drain`` when the inbox's fd just woke the reader."""
+        return self.drain(True)
 
     def flush(self) -> None:
         """Read the inbox now (I/O thread): its messages are queued on the I/O loop, in
@@ -188,7 +193,7 @@ class Router:
     # ---- the ways out ----------------------------------------------------
     def send_to(self, sender: bytes, message: dict[str, Any]) -> None:
         """Encode ``message`` here and send it to whoever sent ``sender``'s message (any thread)."""
-        self.route(sender, self.encode(message))
+        self.route(sender, encode_frame(message, max_size=self.max_message_size))
 
     def route(self, sender: bytes, data: bytes) -> None:
         """Send a frame back to a peer or client by its routing id (any thread)."""

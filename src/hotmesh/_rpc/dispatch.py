@@ -85,49 +85,67 @@ class Dispatcher:
 
     def run(self, sender: bytes, message: dict[str, Any]) -> None:
         """Run a call message on this thread (a worker's) and send the reply; drop it if late."""
-        if not self._expired(message):
-            self._run(sender, message)
+        # Every call to this node comes this way: ``_expired`` and ``_run`` are
+        # written out here, one Python call less each (see _run).
+        deadline = message.get("dl")
+        if isinstance(deadline, (int, float)) and time.time() > deadline:
+            self._drop(message)
+            return
+        reply = self.execute(message)
+        if message.get("nr"):
+            self._cast_done(message, reply)
+            return
+        try:
+            self._send(sender, reply)
+        except (EncodeError, MessageTooLarge) as exc:
+            self._send_unencodable(sender, message, reply, exc)
 
     def _expired(self, message: dict[str, Any]) -> bool:
         deadline = message.get("dl")
         if isinstance(deadline, (int, float)) and time.time() > deadline:
-            self.expired += 1
-            log.info("dropped an expired call to %s", messages.describe(message))
+            self._drop(message)
             return True
         return False
 
+    def _drop(self, message: dict[str, Any]) -> None:
+        self.expired += 1
+        log.info("dropped an expired call to %s", messages.describe(message))
+
     def execute(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Run the call in ``message`` on this thread and return the reply message."""
-        call_id = message.get("id", 0)
-        try:
-            fn = self._function(message)
-        except NoSuchFunction as exc:
-            return messages.error_reply(call_id, messages.NO_SUCH_FUNCTION, None, str(exc))
-        except Exception as exc:
-            kind = messages.SHIPPING if "fnp" in message else messages.REMOTE
-            return messages.error_reply(call_id, kind, exc, f"{type(exc).__name__}: {exc}")
-        args, kwargs = message.get("a", ()), message.get("k") or {}
-        token = CURRENT_NODE.set(self._node)
-        try:
-            value = fn(*args, **kwargs)
-        except BaseException as exc:
-            # SystemExit, KeyboardInterrupt, GeneratorExit and CodePurged (a
-            # purge stopping this worker) end the call too: the caller gets
-            # them as a RemoteError now, never a silent wait for its timeout.
-            # The worker thread goes on serving calls.
-            return messages.exception_reply(call_id, exc)
-        finally:
-            CURRENT_NODE.reset(token)
-        return messages.ok_reply(call_id, value)
+        """Run the call in ``message`` on this thread and return the reply message.
 
-    def answer(self, message: dict[str, Any]) -> dict[str, Any]:
-        """``execute``, but a reply even when an exception lands outside the call.
-
-        A purge interrupts a thread asynchronously: its CodePurged may arrive
-        just before or after the function runs, still inside this job.
+        Always a reply, even when an exception lands outside the call: a purge
+        interrupts a thread asynchronously, and its CodePurged may arrive just
+        before or after the function runs, still inside this job.
         """
         try:
-            return self.execute(message)
+            call_id = message.get("id", 0)
+            try:
+                path = message.get("fn")
+                if "fnp" in message:
+                    fn = self._shipped(message["fnp"])
+                elif isinstance(path, str) and path:
+                    fn = resolve(path)
+                else:
+                    raise NoSuchFunction(f"bad function name {path!r}")
+            except NoSuchFunction as exc:
+                return messages.error_reply(call_id, messages.NO_SUCH_FUNCTION, None, str(exc))
+            except Exception as exc:
+                kind = messages.SHIPPING if "fnp" in message else messages.REMOTE
+                return messages.error_reply(call_id, kind, exc, f"{type(exc).__name__}: {exc}")
+            args, kwargs = message.get("a", ()), message.get("k") or {}
+            token = CURRENT_NODE.set(self._node)
+            try:
+                value = fn(*args, **kwargs)
+            except BaseException as exc:
+                # SystemExit, KeyboardInterrupt, GeneratorExit and CodePurged (a
+                # purge stopping this worker) end the call too: the caller gets
+                # them as a RemoteError now, never a silent wait for its timeout.
+                # The worker thread goes on serving calls.
+                return messages.exception_reply(call_id, exc)
+            finally:
+                CURRENT_NODE.reset(token)
+            return messages.ok_reply(call_id, value)
         except BaseException as exc:
             return messages.exception_reply(message.get("id", 0), exc)
 
@@ -144,7 +162,7 @@ class Dispatcher:
         """
 
         def job() -> None:
-            reply = self.answer(message)
+            reply = self.execute(message)
             try:
                 data = encode(reply)
             except (EncodeError, MessageTooLarge) as exc:
@@ -154,30 +172,35 @@ class Dispatcher:
 
         self._pool.submit(job)
 
-    def _function(self, message: dict[str, Any]) -> Callable[..., Any]:
-        if "fnp" in message:
-            from hotmesh._rpc.shipping import load_function
+    @staticmethod
+    def _shipped(packed: Any) -> Callable[..., Any]:
+        from hotmesh._rpc.shipping import load_function
 
-            return load_function(message["fnp"])
-        path = message.get("fn")
-        if not isinstance(path, str) or not path:
-            raise NoSuchFunction(f"bad function name {path!r}")
-        return resolve(path)
+        return load_function(packed)
 
     def _run(self, sender: bytes, message: dict[str, Any]) -> None:
-        reply = self.answer(message)
+        reply = self.execute(message)
         if message.get("nr"):
-            if not reply.get("ok"):
-                log.warning("cast to %s failed: %s", messages.describe(message), reply["e"]["msg"])
+            self._cast_done(message, reply)
             return
         try:
             self._send(sender, reply)
-            return
         except (EncodeError, MessageTooLarge) as exc:
-            if not reply.get("ok") and "exc" in reply["e"]:
-                # The exception object itself cannot travel: send its text only.
-                del reply["e"]["exc"]
-                self._send(sender, reply)
-                return
-            text = f"the value returned by {messages.describe(message)} cannot travel: {exc}"
-            self._send(sender, messages.error_reply(reply["id"], messages.UNENCODABLE, None, text))
+            self._send_unencodable(sender, message, reply, exc)
+
+    @staticmethod
+    def _cast_done(message: dict[str, Any], reply: dict[str, Any]) -> None:
+        if not reply.get("ok"):
+            log.warning("cast to %s failed: %s", messages.describe(message), reply["e"]["msg"])
+
+    def _send_unencodable(
+        self, sender: bytes, message: dict[str, Any], reply: dict[str, Any], exc: Exception
+    ) -> None:
+        """Send what can travel of a reply that could not be encoded."""
+        if not reply.get("ok") and "exc" in reply["e"]:
+            # The exception object itself cannot travel: send its text only.
+            del reply["e"]["exc"]
+            self._send(sender, reply)
+            return
+        text = f"the value returned by {messages.describe(message)} cannot travel: {exc}"
+        self._send(sender, messages.error_reply(reply["id"], messages.UNENCODABLE, None, text))

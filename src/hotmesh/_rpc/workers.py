@@ -92,6 +92,7 @@ class WorkerPool:
         # The inbox: its fd and the function reading what waits there.
         self._inbox_fd = -1
         self._drain: Drain | None = None
+        self._drain_signalled: Drain | None = None
         self._poller = select.poll()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -99,8 +100,10 @@ class WorkerPool:
         self._poller.register(self._wake_r, select.POLLIN)
         self._woken = False
         self._woken_lock = threading.Lock()
-        # The watchdog sleeps on this while nothing runs.
+        # The watchdog sleeps on this while nothing runs; ``_watching`` mirrors
+        # it for the job path (Event.is_set is a Python call).
         self._armed = threading.Event()
+        self._watching = False
         self._watchdog: threading.Thread | None = None
         self._seen_started = 0
 
@@ -110,18 +113,21 @@ class WorkerPool:
         return len(self._threads)
 
     # ---- any thread ------------------------------------------------------
-    def serve(self, fd: int, drain: Drain) -> None:
+    def serve(self, fd: int, drain: Drain, *, signalled: Drain | None = None) -> None:
         """Read the inbox ``fd`` from now on: when it signals, the leader calls ``drain()``.
 
         ``drain`` runs on the leader thread; it returns the jobs the input asks
         for, and must hand anything else to whoever handles it (it must not
         block). It is called again until it returns nothing before the leader
         sleeps, so an fd that signals only edges (``ZMQ_FD``) loses nothing.
+        ``signalled``, if given, is called instead of ``drain`` just after
+        ``fd`` signalled (it may read less, the leader drains again anyway).
         """
         with self._lock:
             if self._closed:
                 return
             self._drain = drain
+            self._drain_signalled = signalled or drain
             self._inbox_fd = fd
             self._poller.register(fd, select.POLLIN)
             start = self._need_leader() if self._leader is None else None
@@ -273,7 +279,8 @@ class WorkerPool:
                 self._waiting = True
         if work is None:
             return self._wait_for_input(me)
-        self._start(start)
+        if start is not None:
+            self._start(start)
         self._run(me, work)
         return True
 
@@ -305,7 +312,7 @@ class WorkerPool:
         return True
 
     def _run(self, me: _Thread, work: Work) -> None:
-        if not self._armed.is_set():
+        if not self._watching:
             self._arm()
         try:
             work[0](*work[1])
@@ -317,7 +324,11 @@ class WorkerPool:
                 self._running -= 1
 
     def _wait_for_input(self, me: _Thread) -> bool:
-        """The leader: read the inbox; when it is empty, sleep until input or a poke."""
+        """The leader: read the inbox; when it is empty, sleep until input or a poke.
+
+        The first job read runs at once on this thread when nothing else waits
+        (what ``_turn`` would decide next, without another turn).
+        """
         # ``_waiting`` is set already: a poke from now on reaches the poll below,
         # and input that came before it is found by this drain.
         drain = self._drain
@@ -332,11 +343,14 @@ class WorkerPool:
                 events = self._poller.poll(timeout)
             except OSError:
                 events = []
+            signalled = False
             for fd, _ in events:
                 if fd == self._wake_r:
                     self._consume_pokes()
-            drain = self._drain
-            if drain is not None:
+                else:
+                    signalled = True
+            drain = self._drain_signalled if signalled else self._drain
+            if drain is not None and self._drain is not None:
                 jobs = drain()
             elif not events:
                 with self._lock:
@@ -347,9 +361,26 @@ class WorkerPool:
                     self._leader = None
                     self._threads.discard(me)
                     return False
+        work = None
         with self._lock:
             self._waiting = False
-            self._jobs.extend(jobs)
+            if (
+                jobs
+                and not self._jobs
+                and not self._eager
+                and self._leader is me
+                and self._running < self.max_workers
+                and not self._closed
+            ):
+                self._jobs.extend(jobs[1:])
+                self._running += 1
+                self._started += 1
+                me.running = next(self._serial)
+                work = jobs[0]
+            else:
+                self._jobs.extend(jobs)
+        if work is not None:
+            self._run(me, work)
         return True
 
     def _consume_pokes(self) -> None:
@@ -370,6 +401,7 @@ class WorkerPool:
                     target=self._watch, name=f"{self._name}-watchdog", daemon=True
                 )
                 self._watchdog.start()
+            self._watching = True
         self._armed.set()
 
     def _watch(self) -> None:
@@ -397,5 +429,6 @@ class WorkerPool:
                     start = self._need_leader()
                 if not self._running and self._started == self._seen_started:
                     self._armed.clear()
+                    self._watching = False
                 self._seen_started = self._started
             self._start(start)
