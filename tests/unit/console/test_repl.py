@@ -169,6 +169,9 @@ def test_tab_completes_from_the_nodes_namespace(session: Callable[[], Session]) 
 
     def feed() -> None:
         s.type("remote_only_name = 5\r")
+        # Typing that line passes through the completed text below: the
+        # assignment must have run before the name is typed again.
+        wait_until(lambda: s.repl.current_statement_index > 1, timeout=30, message="assigned")
         s.type("remote_only_na\t")
         buffer = s.repl.default_buffer
         # The first Tab loads jedi on the node: seconds on a loaded machine.
