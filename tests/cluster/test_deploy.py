@@ -60,6 +60,12 @@ def one(tmp_path: Path) -> Iterator[tuple[LocalCluster, list[Path]]]:
     yield from _cluster(tmp_path, 1)
 
 
+@pytest.fixture
+def three(tmp_path: Path) -> Iterator[tuple[LocalCluster, list[Path]]]:
+    """Three nodes, each on its own copy of release v1."""
+    yield from _cluster(tmp_path, 3)
+
+
 def kill_and_restart(node: Any) -> None:
     """SIGKILL a node and start it again under the same name."""
     old = node._proc
@@ -249,3 +255,25 @@ def test_a_node_with_a_release_loads_the_code_server_parts_once_settled(tmp_path
             timeout=30,
             message="the code server's parts loaded",
         )
+
+
+@pytest.mark.timeout(90)
+def test_a_node_restarted_on_the_release_before_the_fleets_is_flagged_by_the_upgraded_nodes(
+    three: tuple[LocalCluster, list[Path]],
+) -> None:
+    cluster, dirs = three
+    for index in (0, 1):
+        write_release(dirs[index], "v2", price="2")
+        cluster.node(index).call("hotmesh.deploy.upgrade_node", timeout=30)
+    laggard = cluster.node(2)
+    kill_and_restart(laggard)  # back on its v1 files
+    cluster.wait_full_mesh(timeout=30)
+    notice = f"{laggard.name} joined behind the fleet's release"
+    # Whichever node of each pair tells its status, both upgraded nodes judge
+    # the newcomer (one cast per pair) and log it; the newcomer flags nobody.
+    wait_until(
+        lambda: all(notice in cluster.node(i).stderr_tail(200) for i in (0, 1)),
+        timeout=30,
+        message="the upgraded nodes flag the newcomer",
+    )
+    assert "joined behind" not in laggard.stderr_tail(200)

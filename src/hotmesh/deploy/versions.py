@@ -57,7 +57,8 @@ def node_status() -> dict[str, Any]:
 
 def release_status(dep: _state.Deployment | None = None) -> dict[str, Any]:
     """The part of ``node_status()`` that says which release a node runs and how
-    far: ``node``, ``version``, ``done``, ``pending`` and ``ready``.
+    far: ``node``, ``version``, ``done``, ``pending``, ``ready`` and
+    ``upgraded_at`` (what a fleet's release is judged by).
 
     Without the airbag's file or a look at every managed module's source on
     disk (``drift``): what a node tells every newcomer, and judges them by,
@@ -77,6 +78,7 @@ def release_status(dep: _state.Deployment | None = None) -> dict[str, Any]:
         "done": done,
         "pending": pending,
         "ready": dep.started,
+        "upgraded_at": dep.upgraded_at,
     }
 
 

@@ -8,6 +8,7 @@ import json
 
 from hotmesh import settings
 from hotmesh.deploy import _state, confirm, node_status, node_version, upgrade_node
+from hotmesh.deploy._newcomers import behind_notice
 from hotmesh.deploy.fleet import fleet_view
 from hotmesh.deploy.versions import release_status
 from tests.unit.deploy.conftest import Release
@@ -103,8 +104,24 @@ def assert_release_status_agrees() -> None:
     """What a node tells newcomers is node_status()'s release part, to the letter."""
     full = node_status()
     assert release_status() == {key: full[key] for key in release_status()}
-    assert set(release_status()) == {"node", "version", "done", "pending", "ready"}
+    assert set(release_status()) == {"node", "version", "done", "pending", "ready", "upgraded_at"}
     assert release_status()["version"] == node_version()
+
+
+def test_a_node_upgraded_flags_a_newcomer_on_the_older_release_by_what_it_is_told(
+    release: Release,
+) -> None:
+    release.imp("shop")
+    release.write("shop", "def answer():\n    return 2\n")
+    release.manifest("v2")
+    upgrade_node()
+    assert_release_status_agrees()
+    # What an upgraded node tells and judges by carries the time of its upgrade:
+    # that is how the fleet's release is told from a newcomer's older one.
+    mine = release_status()
+    older = {"node": "b@h", "version": "v1+bbbb2222", "done": [], "pending": []}
+    text = behind_notice(mine, {**older, "ready": True, "upgraded_at": None})
+    assert text is not None and "b@h joined behind the fleet's release" in text
 
 
 def test_what_newcomers_are_told_follows_an_upgrade_to_another_manifest(
