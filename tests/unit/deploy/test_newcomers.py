@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hotmesh.deploy import _newcomers
-from hotmesh.deploy._newcomers import behind_notice
+from hotmesh.deploy._newcomers import behind_notice, teller
 from hotmesh.deploy.notices import add_notice_listener
 from hotmesh.testing.fakes import FakeNode
 
@@ -72,18 +72,31 @@ def told(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     return mine
 
 
-def test_each_nodeup_costs_one_cast_and_peers_met_before_are_asked_back(
+def test_the_teller_is_one_node_of_each_pair_and_about_half_of_them() -> None:
+    names = [f"n{i}@h" for i in range(64)]
+    for a in names[:8]:
+        for b in names:
+            if a != b:
+                assert teller(a, b) == teller(b, a) in (a, b)
+    told = [sum(teller("n0@h", b) == "n0@h" for b in names[1:])]
+    assert 16 < told[0] < 48
+
+
+def test_each_nodeup_costs_one_cast_per_pair_and_peers_met_before_are_asked_back(
     node: Peerage, told: list[dict[str, Any]]
 ) -> None:
+    tells = next(f"p{i}@h" for i in range(100) if teller("a@h", f"p{i}@h") == "a@h")
+    hears = next(f"p{i}@h" for i in range(100) if teller("a@h", f"p{i}@h") != "a@h")
     stop = _newcomers.watch(node, None)  # type: ignore[arg-type]
-    node.monitors[0]("nodeup", "c@h")
+    node.monitors[0]("nodeup", tells)
+    node.monitors[0]("nodeup", hears)  # the other node of that pair tells
     node.monitors[0]("nodedown", "b@h")
     stop()
     assert node.monitors == []
     # b was up before the watch: told, and asked for its status in return.
     assert node.casts == [
         ("b@h", "hotmesh.deploy._newcomers.met", (told[0], True)),
-        ("c@h", "hotmesh.deploy._newcomers.met", (told[0], False)),
+        (tells, "hotmesh.deploy._newcomers.met", (told[0], False)),
     ]
 
 
@@ -102,3 +115,24 @@ def test_a_peer_told_a_status_behind_its_own_flags_it_and_answers_when_asked(
         remove()
     assert [(name, "b@h joined on v2" in text) for name, text in notices] == [("a@h", True)]
     assert [(target, args[1]) for target, _, args in node.casts] == [("b@h", False)]
+
+
+def test_the_node_told_sends_the_teller_the_notice_the_teller_would_give(
+    node: Peerage, told: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_newcomers, "current_node", lambda: node)
+    # This node runs v2 without the action the teller (b) ran there.
+    told[0] = status("a@h", "v2+aaaa1111", ready=True)
+    notices: list[tuple[str, str]] = []
+    remove = add_notice_listener(lambda name, text: notices.append((name, text)))
+    try:
+        _newcomers.met(status("b@h", "v2+bbbb2222", ["fix-limit"], upgraded_at=100.0))
+        assert notices == []  # b is not behind this node
+        ((target, fn, (text,)),) = node.casts
+        assert (target, fn) == ("b@h", "hotmesh.deploy._newcomers.flagged")
+        assert "a@h joined on v2 with upgrade actions pending: fix-limit" in text
+        # On b, the notice is given as its own judgement would have given it.
+        _newcomers.flagged(text)
+    finally:
+        remove()
+    assert notices == [("a@h", text)]
