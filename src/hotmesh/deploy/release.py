@@ -115,12 +115,29 @@ def fingerprint(hashes: Mapping[str, str], actions: Iterable[str] = ()) -> str:
     actions get the same fingerprint. Without actions it is the fingerprint of
     the code alone.
     """
+    done = frozenset(actions)
+    last = _last_fingerprint
+    # Asked at every status a node gives (each nodeup while a fleet meets):
+    # comparing the mapping with the last one costs a tenth of hashing it
+    # again (300 modules: ~10 against ~110 us).
+    if last is not None and last[1] == done and last[0] == hashes:
+        return last[2]
     digest = sha256()
     for module in sorted(hashes):
         digest.update(f"{module}\0{hashes[module]}\n".encode())
-    for action in sorted(set(actions)):
+    for action in sorted(done):
         digest.update(f"action\0{action}\n".encode())
-    return digest.hexdigest()[:8]
+    text = digest.hexdigest()[:8]
+    _remember_fingerprint(dict(hashes), done, text)
+    return text
+
+
+_last_fingerprint: tuple[dict[str, str], frozenset[str], str] | None = None
+
+
+def _remember_fingerprint(hashes: dict[str, str], done: frozenset[str], text: str) -> None:
+    global _last_fingerprint
+    _last_fingerprint = (hashes, done, text)  # one assignment: threads see all or nothing
 
 
 def version_string(

@@ -92,6 +92,19 @@ def test_fingerprint_ignores_order_and_follows_content() -> None:
     assert len(fingerprint(a)) == 8
 
 
+def test_fingerprint_asked_again_follows_every_change_of_code_or_actions() -> None:
+    hashes = {f"shop.m{i}": f"{i:064x}" for i in range(300)}
+    first = fingerprint(hashes, ["a"])
+    assert fingerprint(dict(hashes), ["a"]) == first  # equal content, same answer
+    hashes["shop.m7"] = "f" * 64  # changed in place, as a caller's dict may be
+    changed = fingerprint(hashes, ["a"])
+    assert changed != first
+    assert fingerprint(hashes, ["a", "b"]) not in (first, changed)
+    assert fingerprint(hashes, ("a",)) == changed
+    del hashes["shop.m7"]
+    assert fingerprint(hashes, ["a"]) not in (first, changed)
+
+
 def test_fingerprint_is_stable_across_runs() -> None:
     assert fingerprint({"m": "h"}) == "cb5b2387"
 
