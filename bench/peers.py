@@ -5,6 +5,8 @@
     python bench/peers.py caller KIND ARGS...         KIND: hotmesh | rpyc | raw
     python bench/peers.py rollout BATCH COOKIE STATE SEED NAME...
                                                       a rollout driver (bench/upgrade.py)
+    python bench/peers.py multicaller COOKIE STATE SEED NAME...
+                                                      a node timing multicalls to the NAMEs
 
 A server prints its port. The rollout driver joins the mesh, waits until the nodes
 loaded the code server's parts (on a tree where they do so once settled), prints
@@ -13,7 +15,10 @@ BATCH, prints ``done`` when it returns, then one JSON line: wall seconds, each n
 seconds, whether it was interrupted, and each node's version after it. A caller prints
 ``ready``, then for every ``go THREADS SECONDS`` line on stdin runs THREADS threads
 calling ``len`` on its server as fast as they can for SECONDS (after a warm-up and a
-barrier) and prints how many calls completed; ``quit`` ends it.
+barrier) and prints how many calls completed; ``quit`` ends it. A multicaller joins the
+mesh, prints ``ready``, and for every ``go COUNT`` line times COUNT multicalls of ``len``
+to the NAMEs from one thread and prints their seconds as one JSON list: the calling
+side of the tree it imports (its PYTHONPATH), for a before/after of that side.
 """
 
 from __future__ import annotations
@@ -209,6 +214,30 @@ def rollout(batch: int, cookie: str, state: str, seed: str, names: list[str]) ->
     node.stop()
 
 
+def multicaller(cookie: str, state: str, seed: str, names: list[str]) -> None:
+    """Time multicalls to ``names`` on demand (see the module docstring)."""
+    import json
+
+    import hotmesh
+
+    node = hotmesh.start(f"bench-mcall-{time_tag()}", seeds=[seed], cookie=cookie, state_dir=state)
+    if not node.wait_connected(names, timeout=60):
+        raise SystemExit("the multicaller did not connect to every node")
+    print("ready", file=_STDOUT, flush=True)
+    clock = time.perf_counter
+    while line := _STDIN.readline():
+        words = line.split()
+        if not words or words[0] == "quit":
+            break
+        samples = []
+        for _ in range(int(words[1])):
+            start = clock()
+            node.multicall(names, "len", PAYLOAD)
+            samples.append(clock() - start)
+        print(json.dumps(samples), file=_STDOUT, flush=True)
+    node.stop()
+
+
 def _wait_parts_loaded(node: Any, names: list[str]) -> None:
     """On a tree whose nodes load the code server's parts once settled, wait for that.
 
@@ -233,6 +262,9 @@ def main() -> None:
         rpyc_server()
     elif role == "caller":
         caller(sys.argv[2], sys.argv[3:])
+    elif role == "multicaller":
+        cookie, state, seed, *names = sys.argv[2:]
+        multicaller(cookie, state, seed, names)
     elif role == "rollout":
         batch, cookie, state, seed, *names = sys.argv[2:]
         rollout(int(batch), cookie, state, seed, names)

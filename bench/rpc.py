@@ -2,8 +2,9 @@
 
 Run: .venv/bin/python bench/rpc.py [--quick] [--before SRC] [--only PART,...]
      (about 3 min; --quick: 1 repeat, shorter; --before: also time the nodes of another
-     source tree, e.g. ``git archive`` of an older commit's src/, in the same blocks;
-     --only: some of roundtrip, throughput, multicall, echo)
+     source tree, e.g. ``git archive`` of an older commit's src/, in the same blocks, and
+     for multicall each tree's calling side too, from a caller process importing that
+     tree; --only: some of roundtrip, throughput, multicall, echo)
 
 Figures of issue 13, each beside its baselines timed in alternating blocks, three
 repeats (min/median/max), with the load average:
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -90,6 +92,20 @@ class Proc:
         with contextlib.suppress(OSError):
             self.popen.kill()
         self.popen.wait(5)
+
+
+class Blocks:
+    """A latency variant timed in a ``multicaller`` process, a block at a time."""
+
+    def __init__(self, proc: Proc) -> None:
+        self.proc = proc
+
+    def __call__(self) -> None:
+        self.block(1)
+
+    def block(self, count: int) -> list[float]:
+        samples: list[float] = json.loads(self.proc.ask(f"go {count}"))
+        return samples
 
 
 class FanOut:
@@ -334,10 +350,14 @@ def main() -> int:
                 f"raw pyzmq fan-out, {fanout} DEALERs": fan_all.call,
             }
             if before_env:
-                old_names = old.names[:fanout]
-                variants[f"before: multicall, {fanout} nodes"] = lambda: old_client.multicall(
-                    old_names, "len", PAYLOAD
-                )
+                # Each tree's calling side too: a multicaller process importing it,
+                # against its own tree's nodes.
+                mine: tuple[str, LocalCluster, dict[str, str] | None] = ("this tree", cluster, None)
+                for label, tree, env in (mine, ("before", old, before_env)):
+                    state = str(Path(tmp.name) / f"multicaller-{tree.names[0]}")
+                    argv = ["multicaller", tree.cookie, state, tree.endpoints[0], *tree.names]
+                    proc = stack.enter_context(started([Proc(*argv, env=env)]))[0]
+                    variants[f"{label}: multicall, {fanout} nodes, caller process"] = Blocks(proc)
             mc = p50_spread(report, variants, max(100, calls // 10), repeats)
             hot, raw16 = (
                 mc[f"hotmesh multicall, {fanout} nodes"],

@@ -20,6 +20,7 @@ from hotmesh._errors import TransportError
 from hotmesh._mesh.transport import line_identity
 
 _NOBLOCK, _RCVTIMEO = int(zmq.NOBLOCK), int(zmq.RCVTIMEO)
+_send = zmq.backend.Socket.send  # pyzmq's own, without its Python wrapper
 
 
 class Line:
@@ -44,7 +45,7 @@ class Line:
         """
         with self.lock:
             try:
-                self.socket.send(data, _NOBLOCK)
+                _send(self.socket, data, _NOBLOCK)
             except zmq.ZMQError as exc:
                 raise TransportError(f"cannot send to {self.endpoint}: {exc}") from exc
 
@@ -146,6 +147,23 @@ class CallLines:
             self._all.append(line)
         lines[peer] = line
         return line
+
+    def lines_for(self, peers: list[tuple[str, str | None, str | None]]) -> list[Line | None]:
+        """``line_for`` of each ``(peer, endpoint, incarnation)``; None where the
+        peer is not known (no endpoint or incarnation) or no line can be had."""
+        lines: dict[str, Line] | None = getattr(self._local, "lines", None)
+        if lines is None or getattr(_fan_out, "marked", False):
+            lines = {}
+        found: list[Line | None] = []
+        for peer, endpoint, incarnation in peers:
+            line = lines.get(peer)
+            if line is None or line.incarnation != incarnation or line.endpoint != endpoint:
+                if not (endpoint and incarnation):
+                    line = None
+                else:
+                    line = self.line_for(peer, endpoint, incarnation)
+            found.append(line)
+        return found
 
     def close_all(self, timeout: float = 1.0) -> None:
         """Close every line; waits up to ``timeout`` for lines in use (idempotent)."""

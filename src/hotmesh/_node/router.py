@@ -233,6 +233,13 @@ class Router:
             return None
         return self._lines.line_for(target, endpoint, incarnation)
 
+    def lines_for(self, targets: list[str]) -> list[Line | None]:
+        """``line_for`` of each target (a multicall's), in one call."""
+        endpoints, incarnation_of = self.endpoints, self._driver.view.incarnation_of
+        return self._lines.lines_for(
+            [(target, endpoints.get(target), incarnation_of(target)) for target in targets]
+        )
+
     def send(self, target: str, data: bytes) -> None:
         """Send a frame to a peer on the shared per-peer path."""
         self._transport.send(target, data)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 from hotmesh._errors import (
     CallTimeout,
@@ -52,6 +52,10 @@ class Peers(Protocol):
 
     def line_for(self, target: str) -> Line | None:
         """The calling thread's own line to ``target`` (None: use ``send``)."""
+        ...
+
+    def lines_for(self, targets: list[str]) -> Sequence[Line | None]:
+        """``line_for`` of each target, in one call."""
         ...
 
     def send(self, target: str, data: bytes) -> None:
@@ -109,6 +113,7 @@ class Caller:
         self.peers = peers
         # Bound once: the hot path pays no attribute lookup on ``peers``.
         self._line_for = peers.line_for
+        self._lines_for = peers.lines_for
         self._decode = peers.decode
         self._encode = peers.encode
         self._send = peers.send
@@ -131,8 +136,14 @@ class Caller:
         """Run ``fn`` on ``target`` and return its value (see ``Node.call``)."""
         self._check_thread()
         message = messages.call_message(0, fn, args, kwargs, timeout)
-        started = self._start(target, message, timeout)
-        return self._finish(target, message, started, timeout, timeout)
+        waiter, call_id, line = self._start(target, message, timeout)
+        if line is not None:
+            reply = self._wait_on_line(line, waiter, target, call_id, timeout)
+            if reply is not None:
+                return reply.get("v") if reply.get("ok") else _result(reply, target, message)
+        else:
+            self._wait(waiter, target, call_id, timeout)
+        return _outcome(waiter, target, message, timeout)
 
     def cast(
         self,
@@ -162,34 +173,102 @@ class Caller:
         kwargs: dict[str, Any],
         timeout: float,
     ) -> tuple[dict[str, Any], dict[str, BaseException]]:
-        """Run ``fn`` on every target at once; ``(results, bad_nodes)`` (see ``Node.multicall``)."""
+        """Run ``fn`` on every target at once; ``(results, bad_nodes)`` (see ``Node.multicall``).
+
+        The message is encoded once, with one call id for every target (a
+        reply is known by its sender and id), and goes out to every peer
+        before any reply is read: the sends leave in one burst, which the zmq
+        I/O thread takes in one or two wake-ups instead of one per target.
+        The replies are then read in target order, each on its line; those
+        that come earlier wait on theirs meanwhile, at no cost.
+        """
         self._check_thread()
         message = messages.call_message(0, fn, args, kwargs, timeout)
-        prepared: list[tuple[str, _Started, bytes, Line | None]] = []
         bad: dict[str, BaseException] = {}
+        calls: list[tuple[str, Waiter]] = []  # every target to wait for, in order
+        remote: list[str] = []
+        remote_waiters: list[Waiter] = []
+        local: Waiter | None = None
+        me, is_up = self.name, self._is_up
+        for target in dict.fromkeys(targets):
+            if self._closed:
+                bad[target] = NodeStopped(me)
+            elif target == me:
+                local = Waiter()
+                calls.append((target, local))
+            elif is_up(target):
+                waiter = Waiter()
+                remote.append(target)
+                remote_waiters.append(waiter)
+                calls.append((target, waiter))
+            else:
+                bad[target] = NodeDown(target, f"node {target} is not connected")
+        if not calls:
+            return {}, bad
+        with self._lock:
+            if self._closed:  # close() ran since the checks above
+                return {}, {**bad, **{target: NodeStopped(me) for target, _ in calls}}
+            call_id = self._pending.add_each(remote, time.monotonic() + timeout, remote_waiters)
+        message["id"] = call_id
         try:
-            for target in dict.fromkeys(targets):
-                try:
-                    prepared.append((target, *self._prepare(target, dict(message), timeout)))
-                except (NodeDown, NodeStopped) as exc:
-                    bad[target] = exc
+            data = self._encode(message)
         except BaseException:
             with self._lock:
-                for _, begun, _, _ in prepared:
-                    self._pending.settle(begun.call_id)
+                for target in remote:
+                    self._pending.settle(target, call_id)
             raise
-        # Every message is ready before the first leaves: the sends go out in
-        # one burst, which the zmq I/O thread takes in one or two wake-ups
-        # instead of one per target.
-        started: list[tuple[str, _Started]] = []
-        for target, begun, data, line in prepared:
-            started.append((target, self._transmit(target, begun, data, line)))
-        deadline = time.monotonic() + timeout
-        results: dict[str, Any] = {}
-        for target, begun in started:
+        lines = self._send_each(remote, data) if remote else {}
+        if local is not None:
             try:
-                remaining = deadline - time.monotonic()
-                results[target] = self._finish(target, message, begun, remaining, timeout)
+                self._run_local(self._roundtrip(data), local.set_reply)
+            except NodeStopped as exc:
+                calls = [(t, w) for t, w in calls if w is not local]
+                bad[me] = exc
+        return self._gather(calls, call_id, lines, message, timeout, bad)
+
+    def _send_each(self, targets: list[str], data: bytes) -> dict[str, Line]:
+        """Send ``data`` to every target, on the calling thread's lines where it has
+        them; return those lines (a reply comes back on the line its call took)."""
+        sent: dict[str, Line] = {}
+        for target, line in zip(targets, self._lines_for(targets), strict=True):
+            if line is not None:
+                try:
+                    line.send(data)
+                    sent[target] = line
+                    continue
+                except TransportError:
+                    pass  # the shared path below still works
+            self._send(target, data)
+        return sent
+
+    def _gather(
+        self,
+        calls: list[tuple[str, Waiter]],
+        call_id: int,
+        lines: dict[str, Line],
+        message: dict[str, Any],
+        timeout: float,
+        bad: dict[str, BaseException],
+    ) -> tuple[dict[str, Any], dict[str, BaseException]]:
+        """Wait for every call of a multicall within one shared ``timeout``."""
+        results: dict[str, Any] = {}
+        monotonic = time.monotonic
+        deadline = monotonic() + timeout
+        for target, waiter in calls:
+            line = lines.get(target)
+            try:
+                if line is not None:
+                    reply = self._wait_on_line(
+                        line, waiter, target, call_id, deadline - monotonic()
+                    )
+                    if reply is not None:
+                        results[target] = (
+                            reply.get("v") if reply.get("ok") else _result(reply, target, message)
+                        )
+                        continue
+                else:
+                    self._wait(waiter, target, call_id, deadline - monotonic())
+                results[target] = _outcome(waiter, target, message, timeout)
             except HotmeshError as exc:
                 bad[target] = exc
         return results, bad
@@ -201,11 +280,9 @@ class Caller:
         if not isinstance(call_id, int):
             return
         with self._lock:
-            pending = self._pending.get(call_id)
-            if pending is None or pending.node != node:
-                return  # late (timed out) or not from the node we called
-            self._pending.settle(call_id)
-        pending.waiter.set_reply(reply)
+            pending = self._pending.settle(node, call_id)
+        if pending is not None:  # else late (timed out) or not from the node we called
+            pending.waiter.set_reply(reply)
 
     def node_down(self, node: str) -> None:
         """``node`` went down: every call to it fails with NodeDown."""
@@ -232,15 +309,13 @@ class Caller:
                 "hand the work to another thread"
             )
 
-    def _start(self, target: str, message: dict[str, Any], timeout: float) -> _Started:
-        return self._transmit(target, *self._prepare(target, message, timeout))
-
-    def _prepare(
+    def _start(
         self, target: str, message: dict[str, Any], timeout: float
-    ) -> tuple[_Started, bytes, Line | None]:
-        """Register the call, encode it, find this thread's line to ``target``.
+    ) -> tuple[Waiter, int, Line | None]:
+        """Register the call, encode it and send it: on this thread's line to
+        ``target`` (returned: the reply comes there), else on the shared path.
 
-        A call to this node starts running here.
+        A call to this node starts running here (id 0).
         """
         if self._closed:
             raise NodeStopped(self.name)
@@ -248,7 +323,7 @@ class Caller:
         if target == self.name:
             data = self._encode(message)
             self._run_local(self._roundtrip(data), waiter.set_reply)
-            return _Started(waiter, 0, None), b"", None
+            return waiter, 0, None
         if not self._is_up(target):
             raise NodeDown(target, f"node {target} is not connected")
         with self._lock:
@@ -260,53 +335,26 @@ class Caller:
             data = self._encode(message)
         except BaseException:
             with self._lock:
-                self._pending.settle(call_id)
+                self._pending.settle(target, call_id)
             raise
-        return _Started(waiter, call_id, None), data, self._line_for(target)
-
-    def _transmit(self, target: str, started: _Started, data: bytes, line: Line | None) -> _Started:
-        """Send a prepared call on ``line``, else on the shared path."""
-        if not started.call_id:
-            return started  # a call to this node, already running
+        line = self._line_for(target)
         if line is not None:
             try:
                 line.send(data)
-                return started._replace(line=line)
+                return waiter, call_id, line
             except TransportError:
                 pass  # the shared path below still works
         self._send(target, data)
-        return started
+        return waiter, call_id, None
 
-    def _finish(
-        self,
-        target: str,
-        message: dict[str, Any],
-        started: _Started,
-        remaining: float,
-        timeout: float,
-    ) -> Any:
-        waiter, call_id = started.waiter, started.call_id
-        if started.line is not None:
-            reply = self._wait_on_line(started.line, waiter, call_id, remaining)
-            if reply is not None:
-                return _result(reply, target, message)
-        elif waiter.wait(remaining):
-            pass
-        else:
+    def _wait(self, waiter: Waiter, target: str, call_id: int, remaining: float) -> None:
+        """Wait for a reply handed over by the I/O thread (or an error); give up in time."""
+        if not waiter.wait(remaining):
             with self._lock:
-                self._pending.settle(call_id)
-        # The reply (or an error) may have won the race with the timeout.
-        if waiter.error is None and waiter.reply is None:
-            raise CallTimeout(
-                f"call to {messages.describe(message)} on {target} timed out after {timeout:g}s"
-            )
-        if waiter.error is not None:
-            raise waiter.error
-        assert waiter.reply is not None
-        return _result(waiter.reply, target, message)
+                self._pending.settle(target, call_id)
 
     def _wait_on_line(
-        self, line: Line, waiter: Waiter, call_id: int, remaining: float
+        self, line: Line, waiter: Waiter, target: str, call_id: int, remaining: float
     ) -> dict[str, Any] | None:
         """Read this thread's line until the reply comes, the waiter fails, or time is up."""
         decode, monotonic = self._decode, time.monotonic
@@ -316,7 +364,7 @@ class Caller:
             if left <= 0:
                 break
             try:
-                data = line.recv(min(left, _SLICE))
+                data = line.recv(left if left < _SLICE else _SLICE)
             except TransportError:
                 break  # closed because the node stops: close() fails the waiter
             if data is None:
@@ -325,19 +373,31 @@ class Caller:
                 reply = decode(data)
             except (DecodeError, HotmeshError):
                 continue
-            if reply.get("t") != "reply" or reply.get("id") != call_id:
+            if reply.get("id") != call_id or reply.get("t") != "reply":
                 continue  # a late reply to an earlier call that timed out
             with self._lock:
-                settled = self._pending.settle(call_id) is not None
+                settled = self._pending.settle(target, call_id) is not None
             if settled:
                 return reply
         with self._lock:
-            self._pending.settle(call_id)
+            self._pending.settle(target, call_id)
         return None
 
     def _roundtrip(self, data: bytes) -> dict[str, Any]:
         """Decode an encoded message: a local call sees copies, as a remote one would."""
         return decode_frame(data, max_size=len(data) + 1)
+
+
+def _outcome(waiter: Waiter, target: str, message: dict[str, Any], timeout: float) -> Any:
+    """The value the waiter got, or raise its error (CallTimeout: it got neither)."""
+    # The reply (or an error) may have won the race with the timeout.
+    if waiter.error is not None:
+        raise waiter.error
+    if waiter.reply is None:
+        raise CallTimeout(
+            f"call to {messages.describe(message)} on {target} timed out after {timeout:g}s"
+        )
+    return _result(waiter.reply, target, message)
 
 
 def _result(reply: dict[str, Any], target: str, message: dict[str, Any]) -> Any:
@@ -351,11 +411,3 @@ def _log_failed_cast(reply: dict[str, Any]) -> None:
     """A cast to this node has no caller to tell: log its failure, as a remote target does."""
     if not reply.get("ok"):
         log.warning("cast failed: %s", reply.get("e", {}).get("msg"))
-
-
-class _Started(NamedTuple):
-    """A call sent: whom to wait on, its id, and the line its reply comes on (if any)."""
-
-    waiter: Waiter
-    call_id: int
-    line: Line | None

@@ -76,3 +76,16 @@ def test_cap_is_enforced_and_lines_of_ended_threads_are_swept() -> None:
     assert lines.closed
     assert lines.line_for("e@h", "inproc://e", "i1") is None
     ctx.term()
+
+
+def test_lines_for_gives_each_peer_the_line_line_for_gives() -> None:
+    ctx, lines = make_lines(cap=8)
+    first = lines.line_for("b@h", "inproc://b", "i1")
+    peers = [("b@h", "inproc://b", "i1"), ("c@h", "inproc://c", "i1"), ("d@h", None, None)]
+    found = lines.lines_for(peers)
+    assert found[0] is first and found[2] is None
+    assert found[1] is not None and found[1] is lines.line_for("c@h", "inproc://c", "i1")
+    renewed = lines.lines_for([("b@h", "inproc://b", "i2")])[0]
+    assert renewed is not first and first is not None and first.socket.closed
+    lines.close_all()
+    ctx.term()

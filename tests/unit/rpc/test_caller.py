@@ -41,6 +41,9 @@ class FakePeers:
     def line_for(self, target: str) -> FakeLine | None:
         return self.line
 
+    def lines_for(self, targets: list[str]) -> list[FakeLine | None]:
+        return [self.line for _ in targets]
+
     def send(self, target: str, data: bytes) -> None:
         self._send(target, data)
 
@@ -136,7 +139,7 @@ def test_node_down_fails_calls_in_flight_promptly() -> None:
 def test_reply_from_another_node_is_ignored() -> None:
     caller = make_caller(lambda t, m: None, {"b@h"})
     thread, outcome = start_waiting_call(caller, timeout=5.0)
-    call_id = next(iter(caller._pending._calls))
+    _, call_id = next(iter(caller._pending._calls))
     caller.on_reply("c@h", messages.ok_reply(call_id, "spoofed"))
     caller.on_reply("b@h", messages.ok_reply(call_id, "real"))
     thread.join(5)
@@ -237,3 +240,63 @@ def test_multicall_on_lines_collects_every_reply() -> None:
     caller = make_line_caller(FakeLine(echo))
     results, bad = caller.multicall(["b@h", "c@h"], "m.f", (), {}, 1.0)
     assert list(results) == ["b@h"] and isinstance(bad["c@h"], NodeDown)
+
+
+def test_multicall_encodes_once_one_id_for_every_target_and_calls_duplicates_once() -> None:
+    sent: list[tuple[str, bytes]] = []
+    caller = Caller("a@h", FakePeers({"b@h", "c@h"}, send=lambda t, d: sent.append((t, d))))
+    caller.multicall(["b@h", "c@h", "b@h"], "m.f", (1,), {}, 0.05)
+    assert [target for target, _ in sent] == ["b@h", "c@h"]
+    assert sent[0][1] is sent[1][1]  # the same frame, encoded once
+    assert decode_frame(sent[0][1])["id"] > 0
+    assert len(caller._pending) == 0
+
+
+def test_multicall_reply_settles_only_the_call_to_its_sender() -> None:
+    """Every target's call has the same id: a reply counts for the node that sent it."""
+    sent: list[dict[str, Any]] = []
+    caller = Caller(
+        "a@h", FakePeers({"b@h", "c@h"}, send=lambda t, d: sent.append(decode_frame(d)))
+    )
+    outcome: list[Any] = []
+    thread = threading.Thread(
+        target=lambda: outcome.append(caller.multicall(["b@h", "c@h"], "m.f", (), {}, 30.0))
+    )
+    thread.start()
+    wait_until(lambda: len(caller._pending) == 2, timeout=5)
+    call_id = sent[0]["id"]
+    caller.on_reply("c@h", messages.ok_reply(call_id, "from c"))
+    caller.on_reply("c@h", messages.ok_reply(call_id, "c again"))  # a duplicate: ignored
+    wait_until(lambda: len(caller._pending) == 1, timeout=5)
+    caller.node_down("b@h")
+    thread.join(5)
+    results, bad = outcome[0]
+    assert results == {"c@h": "from c"}
+    assert isinstance(bad["b@h"], NodeDown)
+
+
+def test_multicall_with_an_unencodable_argument_raises_and_leaves_nothing_pending() -> None:
+    sent: list[str] = []
+    caller = Caller("a@h", FakePeers({"b@h"}, send=lambda t, d: sent.append(t)))
+    with pytest.raises(EncodeError):
+        caller.multicall(["b@h", "c@h"], "m.f", (threading.Lock(),), {}, 5.0)
+    assert sent == [] and len(caller._pending) == 0
+    # No target to run it on: nothing is encoded, each target is reported.
+    results, bad = caller.multicall(["c@h"], "m.f", (threading.Lock(),), {}, 5.0)
+    assert results == {} and isinstance(bad["c@h"], NodeDown)
+
+
+def test_multicall_to_this_node_on_a_stopped_node_reports_node_stopped() -> None:
+    def run_local(message: dict[str, Any], deliver: Deliver) -> None:
+        raise NodeStopped("a@h", "node a@h has stopped")
+
+    caller = Caller("a@h", FakePeers({"b@h"}, run_local=run_local, line=FakeLine(echo)))
+    results, bad = caller.multicall(["a@h", "b@h"], "m.f", (), {}, 1.0)
+    assert list(results) == ["b@h"] and isinstance(bad["a@h"], NodeStopped)
+
+
+def test_multicall_on_lines_times_out_per_target_and_leaves_nothing_pending() -> None:
+    caller = make_line_caller(FakeLine(lambda t, m: None))
+    results, bad = caller.multicall(["b@h"], "m.f", (), {}, 0.05)
+    assert results == {} and isinstance(bad["b@h"], CallTimeout)
+    assert len(caller._pending) == 0

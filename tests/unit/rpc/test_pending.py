@@ -14,9 +14,9 @@ def test_ids_are_unique_and_increasing() -> None:
 def test_settle_returns_each_call_once() -> None:
     calls: PendingCalls[str] = PendingCalls()
     call_id = calls.add("b@h", 10.0, "w")
-    pending = calls.settle(call_id)
+    pending = calls.settle("b@h", call_id)
     assert pending is not None and pending.waiter == "w" and pending.node == "b@h"
-    assert calls.settle(call_id) is None
+    assert calls.settle("b@h", call_id) is None
     assert len(calls) == 0
 
 
@@ -42,6 +42,17 @@ def test_expire_settles_calls_past_their_deadline() -> None:
 def test_settled_call_leaves_no_trace_in_node_index() -> None:
     calls: PendingCalls[str] = PendingCalls()
     call_id = calls.add("b@h", 1.0, "w")
-    calls.settle(call_id)
+    calls.settle("b@h", call_id)
     assert calls.node_down("b@h") == []
-    assert calls.get(call_id) is None
+    assert calls.get("b@h", call_id) is None
+
+
+def test_calls_of_a_multicall_share_one_id_and_settle_per_node() -> None:
+    calls: PendingCalls[str] = PendingCalls()
+    call_id = calls.add_each(["b@h", "c@h"], 10.0, ["wb", "wc"])
+    assert calls.add("b@h", 10.0, "w") > call_id
+    settled = calls.settle("c@h", call_id)
+    assert settled is not None and settled.waiter == "wc"
+    assert calls.settle("c@h", call_id) is None
+    assert [p.waiter for p in calls.node_down("b@h")] == ["wb", "w"]
+    assert len(calls) == 0
