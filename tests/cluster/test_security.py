@@ -152,3 +152,11 @@ def test_multipart_message_and_raw_tcp_garbage_do_not_hurt_the_node(node: hotmes
 def test_oversized_call_is_refused_at_the_caller(node: hotmesh.Node) -> None:
     with pytest.raises(hotmesh.MessageTooLarge):
         node.call(node.name, "len", "x" * 100_000)
+
+
+def test_oversized_reply_comes_back_as_an_encode_error(node: hotmesh.Node, start_node: Any) -> None:
+    caller = start_node("asking", cookie="the-right-cookie", seeds=[node.endpoint])
+    assert caller.wait_connected([node.name], timeout=10)
+    with pytest.raises(hotmesh.RemoteError) as caught:
+        caller.call(node.name, "str.__mul__", "x", 100_000)  # over the target's 64 KiB
+    assert caught.value.exc_type == "hotmesh.EncodeError"

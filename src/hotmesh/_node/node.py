@@ -8,6 +8,7 @@ through its ``Router``, calls through its ``Caller``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -85,7 +86,7 @@ class Node:
         self._lines = CallLines(
             self._transport.context, name, self.incarnation, keys, cap=_MAX_LINES
         )
-        self._dispatcher = Dispatcher(self, self._pool, self._router.send_to)
+        self._dispatcher = Dispatcher(self, self._pool, self._router.reply)
         self._caller = Caller(name, self._router)
         self._router.connect(
             self._transport, self._driver, self._lines, self._dispatcher, self._caller
@@ -296,7 +297,9 @@ class Node:
         self.endpoint = self._transport.open()
         # From now on the worker pool's leader thread reads the inbox.
         self._pool.serve(
-            self._transport.inbox_fd, self._router.drain, signalled=self._router.drain_signalled
+            self._transport.inbox_fd,
+            self._router.drain,
+            signalled=functools.partial(self._router.drain, True),
         )
         add_running(self)
         # The registry refuses a name held by a live process of this host: fail

@@ -125,7 +125,13 @@ class Dispatcher:
                 if "fnp" in message:
                     fn = self._shipped(message["fnp"])
                 elif isinstance(path, str) and path:
-                    fn = resolve(path)
+                    # resolve()'s fast path written out: one Python call less.
+                    module_name, dot, name = path.rpartition(".")
+                    module = sys.modules.get(module_name) if dot else builtins
+                    found = getattr(module, name, None) if module is not None else None
+                    if found is None or not callable(found) or ":" in path:
+                        found = resolve(path)
+                    fn = found
                 else:
                     raise NoSuchFunction(f"bad function name {path!r}")
             except NoSuchFunction as exc:
@@ -145,7 +151,7 @@ class Dispatcher:
                 return messages.exception_reply(call_id, exc)
             finally:
                 CURRENT_NODE.reset(token)
-            return messages.ok_reply(call_id, value)
+            return {"t": "reply", "id": call_id, "ok": True, "v": value}  # messages.ok_reply
         except BaseException as exc:
             return messages.exception_reply(message.get("id", 0), exc)
 

@@ -1,6 +1,6 @@
 """Call and reply messages of the rpc layer, and their errors (pure, no I/O).
 
-A call is ``{"t": "call", "id", "fn" | "fnp", "a", "k", "dl"}`` (``nr`` set for a
+A call is ``{"t": "call", "id", "fn" | "fnp", "a" (args, a list), "k", "dl"}`` (``nr`` set for a
 cast); a reply is ``{"t": "reply", "id", "ok": True, "v"}`` or
 ``{"t": "reply", "id", "ok": False, "e": {...}}``.
 """
@@ -35,7 +35,9 @@ def call_message(
     ``fn`` is a dotted path, or a function shipped by source through
     ``hotmesh._rpc.shipping`` (imported only when needed).
     """
-    message: dict[str, Any] = {"t": "call", "id": call_id, "a": args, "k": kwargs}
+    # The args go as a list: a tuple travels as a tagged array, which costs a
+    # hook on both sides, and the target only unpacks them into the call.
+    message: dict[str, Any] = {"t": "call", "id": call_id, "a": list(args), "k": kwargs}
     if isinstance(fn, str):
         message["fn"] = fn
     elif callable(fn):

@@ -69,14 +69,16 @@ def make_caller(answer: Answer, up: set[str]) -> Caller:
             threading.Thread(target=caller.on_reply, args=(target, reply)).start()
 
     def run_local(message: dict[str, Any], deliver: Deliver) -> None:
-        deliver(messages.ok_reply(0, ("local", message["a"])))
+        deliver(messages.ok_reply(0, ("local", tuple(message["a"]))))
 
     caller = Caller("a@h", FakePeers(up, send, run_local))
     return caller
 
 
 def echo(target: str, message: dict[str, Any]) -> dict[str, Any]:
-    return messages.ok_reply(message["id"], (target, message["fn"], message["a"], message["k"]))
+    return messages.ok_reply(
+        message["id"], (target, message["fn"], tuple(message["a"]), message["k"])
+    )
 
 
 def start_waiting_call(caller: Caller, timeout: float = 30.0) -> tuple[threading.Thread, list[Any]]:
