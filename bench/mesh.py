@@ -15,7 +15,9 @@ Figures: formation (spawn of all N to the last process seeing the N-1 others),
 the CPU all N processes used until then (seconds: what a loaded machine does
 not blur), idle CPU of the whole mesh (cores, over 10 s after 3 s of calm; and
 of libzmq's threads alone: the rest is Python's), RSS
-per node, and for hotmesh variants the nodedowns logged while the mesh formed
+per node, and for hotmesh variants the worker threads each member's pool started
+and the time its watchdog judged some job slow until it saw the full mesh (nodes
+run through ``pool_probe``), the nodedowns logged while the mesh formed
 (churn: drops and redials; in all and by the reason each line gives), the time
 from ``kill -9`` of a node, then from ``SIGSTOP`` of another, to the
 ``nodedown`` an observer node reports. Every source tree is byte-compiled first
@@ -101,6 +103,7 @@ class Mesh:
         self.logs.mkdir(parents=True)
         self.lines: queue.Queue[tuple[int, str, float]] = queue.Queue()
         self.meshed: dict[int, float] = {}
+        self.pool: dict[int, tuple[int, float]] = {}  # POOL lines of the members
         endpoints = free_endpoints(size + 1)
         env = dict(os.environ, HM_BENCH_SIZE=str(size + 1), HOTMESH_STATE_DIR=str(state))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src or SRC), str(HERE)) if p)
@@ -115,7 +118,7 @@ class Mesh:
                 env["HM_BENCH_SIZE"] = str(size)
             else:
                 app = "mesh_peer:watch" if i == size else "mesh_peer:meshed"
-                args = ["-m", "hotmesh", "node", "--name", f"b{i}", "--listen", endpoints[i]]
+                args = ["-m", "pool_probe", "node", "--name", f"b{i}", "--listen", endpoints[i]]
                 args += ["--cookie-file", str(cookie), "--app", app, "--log-level", "INFO"]
                 if i:
                     args += ["--seed", endpoints[0]]
@@ -137,9 +140,10 @@ class Mesh:
             self.lines.put((index, line.strip(), time.time()))
 
     def wait_meshed(self, timeout: float = 300) -> float:
-        """Seconds from the spawn to the last MESHED line."""
+        """Seconds from the spawn to the last MESHED line (and the members' POOL lines)."""
         deadline = time.monotonic() + timeout
-        while len(self.meshed) < len(self.procs):
+        members = self.size if self.variant != "raw" else 0
+        while len(self.meshed) < len(self.procs) or len(self.pool) < members:
             try:
                 index, line, _ = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
@@ -147,6 +151,8 @@ class Mesh:
             words = line.split()
             if words[:1] == ["MESHED"]:
                 self.meshed[index] = float(words[1])
+            elif words[:1] == ["POOL"] and index < self.size:
+                self.pool[index] = (int(words[1]), float(words[2]))
         return max(self.meshed.values()) - self.started
 
     def cpu_seconds(self) -> float:
@@ -289,6 +295,11 @@ def main() -> int:
                         row = {"formation s": float("nan")}
                     row["formation CPU s"] = m.cpu_seconds()
                     if variant != "raw":
+                        threads = [t for t, _ in m.pool.values()] or [0]
+                        row["pool threads started/node, mean"] = statistics.mean(threads)
+                        row["pool threads started/node, max"] = max(threads)
+                        eager = [e for _, e in m.pool.values()] or [0.0]
+                        row["pool eager ms/node, mean"] = 1000 * statistics.mean(eager)
                         counted = m.nodedowns()
                         downs.setdefault(variant, []).append(counted)
                         row["nodedowns forming"] = counted.total()
@@ -306,6 +317,7 @@ def main() -> int:
         print(f"{size} nodes (+1 observer for hotmesh variants), {args.repeat} repeat(s):")
         for (variant, key), spread in sorted(figures.items()):
             fmt = "{:.0f}" if "ms" in key or "downs" in key else "{:.2f}"
+            fmt = "{:.1f}" if "pool" in key else fmt
             fmt = "{:.3f}" if "cores" in key else fmt
             report.row(f"{variant:<8} {key}", spread.text(fmt=fmt))
         if size == 64 and ("hotmesh", "formation s") in figures:

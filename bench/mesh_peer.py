@@ -6,7 +6,8 @@ prints ``MESHED <time>`` once it heard a hello from every other member, then idl
 until killed (what hotmesh does, with nothing else: no membership, no heartbeats).
 
 Hooks (``hotmesh node --app mesh_peer:...``, size in ``$HM_BENCH_SIZE``):
-``meshed`` prints ``MESHED <time>`` once the node sees every other node;
+``meshed`` prints ``MESHED <time>`` once the node sees every other node, then,
+in a node run by ``pool_probe``, ``POOL <threads started> <seconds eager>``;
 ``watch`` does that too and prints ``DOWN <name> <time>`` at each nodedown;
 ``started`` prints ``STARTED <CPU ms> <RSS kB>`` as the app of a node alone and exits.
 """
@@ -33,6 +34,10 @@ def meshed(node: Any) -> None:
     def wait() -> None:
         if node.wait_connected(count=size - 1, timeout=600):
             _print("MESHED", repr(time.time()))
+            probe = sys.modules.get("__main__")
+            if probe is not None and hasattr(probe, "figures"):  # run by pool_probe
+                threads, eager = probe.figures()
+                _print("POOL", threads, repr(eager))
 
     threading.Thread(target=wait, daemon=True).start()
 
