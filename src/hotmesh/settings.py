@@ -30,7 +30,8 @@ log = logging.getLogger("hotmesh.settings")
 FILE_NAME = "settings.json"
 FEATURE_PREFIX = "feature."
 
-_lock = threading.RLock()
+_lock = threading.RLock()  # the values in memory: held for microseconds
+_write_lock = threading.RLock()  # one change at a time, file and memory (held across fsyncs)
 _values: dict[str, Any] = {}
 _path: Path | None = None
 _node_name = "local"
@@ -207,18 +208,22 @@ def apply_local(key: str, present: bool, value: Any, origin: str) -> bool:
     """Set (``present``) or unset ``key`` on this node: file first, then memory.
 
     Called on each target by ``set``/``unset``. Returns True if the value changed.
+    Readers (``get``) are not held up while the file is written: they see the
+    value before until the file is on disk.
     """
-    with _lock:
-        before = _values.get(key, _MISSING)
-        after = dict(_values)
+    with _write_lock:
+        with _lock:
+            before = _values.get(key, _MISSING)
+            after = dict(_values)
         if present:
             after[key] = value
         else:
             after.pop(key, None)
         if _path is not None:
             atomic_write_json(_path, after)
-        _values.clear()
-        _values.update(after)
+        with _lock:
+            _values.clear()
+            _values.update(after)
         changed: bool = before != (value if present else _MISSING)
         if _path is not None and changed:
             entry = {"at": time.time(), "key": key, "by": origin, "set": present, "value": value}
@@ -253,7 +258,7 @@ def load(path: Path, node_name: str = "local") -> dict[str, Any]:
         raise ConfigError(f"settings file {path} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"settings file {path} must hold a JSON object")
-    with _lock:
+    with _write_lock, _lock:
         _path, _node_name = path, node_name
         _values.clear()
         _values.update(data)
@@ -266,7 +271,7 @@ def _start(node: NodeLike) -> Callable[[], None]:
 
     def stop() -> None:
         global _path
-        with _lock:
+        with _write_lock, _lock:
             if _path == Path(node.state_dir) / FILE_NAME:
                 _path = None
                 _values.clear()

@@ -1,8 +1,11 @@
-"""Settings in one process: share hashing, file-then-memory updates, loading."""
+"""Settings in one process: share hashing, file-then-memory updates (readers not held
+up by the file's fsyncs), loading."""
 
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,3 +95,25 @@ def test_a_corrupt_settings_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text("{nope")
     with pytest.raises(ConfigError, match="not valid JSON"):
         settings.load(path)
+
+
+def test_a_reader_is_not_held_up_while_a_change_is_written_to_disk(
+    bound: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.set("pool.size", 1)
+    read: list[object] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        # Another thread (a client request) reads the setting while the file is written.
+        reader = threading.Thread(target=lambda: read.append(settings.get("pool.size")))
+        reader.start()
+        reader.join(30)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    settings.set("pool.size", 2)
+    # The value before while the file is written (its fsync, its directory's), the new
+    # one once it is on disk (the history line comes after).
+    assert read == [1, 1, 2]
+    assert settings.get("pool.size") == 2
