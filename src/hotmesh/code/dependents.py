@@ -19,6 +19,7 @@ import ast
 import contextlib
 import functools
 import itertools
+import re
 import types
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
@@ -231,6 +232,28 @@ def import_time_uses(
 
     walk(ast.parse(source))
     return uses
+
+
+_RELATIVE = re.compile(r"\bfrom[\s\\]*\.")  # `from .m import`, also across a backslash
+
+
+def may_import(source: str, heads: frozenset[str]) -> bool:
+    """Whether ``source`` may import from a package of ``heads`` (named as a word) or relatively.
+
+    ``import_time_uses`` of a source for which this is False is empty whatever
+    modules ``known`` holds, if ``heads`` are their top-level names: it need not
+    be parsed.
+    """
+    if _RELATIVE.search(source) is not None:
+        return True
+    if not any(head in source for head in heads):  # C speed; most sources stop here
+        return False
+    return _word_pattern(heads).search(source) is not None
+
+
+@functools.lru_cache(maxsize=16)
+def _word_pattern(words: frozenset[str]) -> re.Pattern[str]:
+    return re.compile(rf"\b(?:{'|'.join(sorted(re.escape(word) for word in words))})\b")
 
 
 def find_dependents(

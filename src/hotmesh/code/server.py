@@ -32,7 +32,7 @@ from hotmesh._record import field, record
 
 # Imported here, before the package binds its function ``dependents``: a later
 # first import of this submodule would rebind that name to the module.
-from hotmesh.code.dependents import find_dependents, import_time_uses
+from hotmesh.code.dependents import find_dependents, import_time_uses, may_import
 from hotmesh.code.facade import Switch, deleted_namespace, identity_of, make_c_functions
 from hotmesh.code.roots import (
     Root,
@@ -819,12 +819,15 @@ class CodeServer:
             mod: entry[0] for mod, entry in list(self._world.items()) if entry[0] is not None
         }
         known = set(current) | set(mods)
+        # A source that names no managed package and imports nothing relatively
+        # uses none at import time: it is not parsed.
+        heads = frozenset(name.partition(".")[0] for name in known)
         uses: dict[str, dict[str, str]] = {}
         for mod, version in current.items():
             cached = self._uses.get(version.vsn)
             if cached is None:
                 cached = {}
-                if version.source is not None:
+                if version.source is not None and may_import(version.source, heads):
                     package = bool(version.path and version.path.endswith("__init__.py"))
                     try:
                         cached = import_time_uses(mod, version.source, package, known)

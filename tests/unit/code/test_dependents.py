@@ -1,8 +1,15 @@
-"""hotmesh.code.dependents: which loaded modules bound objects of the ones that change."""
+"""hotmesh.code.dependents: which loaded modules bound objects of the ones that change,
+and the sources it need not parse to know."""
 
 from __future__ import annotations
 
+import ast
+from typing import Any
+
+import pytest
+
 import hotmesh.code as code
+from hotmesh.code.dependents import import_time_uses, may_import
 
 from .conftest import Pkg
 
@@ -58,3 +65,54 @@ def test_a_module_that_registered_through_a_third_module_is_found_by_its_objects
     found = code.dependents([pkg.mod("registry")])
     assert pkg.mod("plugin") in found  # api reads registry; plugin filled its list
     assert "filled" in found[pkg.mod("plugin")]
+
+
+SOURCES = [
+    "import os\nX = os.sep\n",
+    "from app.b import f\n",
+    "import app.b as b\nY = b.f\n",
+    "from . import b\nZ = b.f\n",
+    "from .b import *\n",
+    "from \\\n  .b import f\n",
+    "from\t..pkg import b\nclass C(b.Base):\n    pass\n",
+    "# app is only named in a comment\nimport json\n",
+    "import application\nW = application.x\n",
+    "def g():\n    import app.b\n    return app.b.f\n",
+]
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_source_may_import_says_false_for_uses_nothing_at_import_time(source: str) -> None:
+    known = {"app", "app.b", "app.pkg", "app.pkg.b", "app.c"}
+    heads = frozenset(name.partition(".")[0] for name in known)
+    uses = import_time_uses("app.pkg.c", source, False, known)
+    assert may_import(source, heads) or uses == {}
+
+
+def test_may_import_skips_a_source_that_names_no_managed_package() -> None:
+    heads = frozenset({"app"})
+    assert not may_import("import os\nimport application\n# apply\n", heads)
+    assert may_import("import app.b\n", heads)
+    assert may_import("from .b import f\n", heads)
+    assert may_import("from \\\n.b import f\n", heads)
+
+
+def test_dependents_do_not_parse_a_module_that_names_no_managed_package(
+    pkg: Pkg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pkg.write("a", "LIMIT = 10\n")
+    pkg.write("plain", "import json\nDUMPS = json.dumps\n")
+    pkg.write("user", "from . import a\nTWICE = a.LIMIT * 2\n")
+    pkg.imp("plain")
+    pkg.imp("user")
+    parsed: list[str] = []
+    real = ast.parse
+
+    def parse(source: str, *args: Any, **kwargs: Any) -> ast.Module:
+        parsed.append(source)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(ast, "parse", parse)
+    assert list(code.dependents([pkg.mod("a")])) == [pkg.mod("user")]
+    assert "import json\nDUMPS = json.dumps\n" not in parsed
+    assert "from . import a\nTWICE = a.LIMIT * 2\n" in parsed
