@@ -9,23 +9,13 @@ when an I/O thread receives and a worker runs. The other idle threads
 (*followers*) sleep until made leader.
 
 While the leader runs a job, nobody reads the inbox. A watchdog thread looks
-every ``watch_every`` seconds (only while jobs run or have just run). A job is
-*slow* once it has had half a slice of its own time since a look first saw it,
-as the kernel counts it for its thread (``schedstat``): time on a core, or
-asleep off the run queues (blocked in I/O, a sleep, a lock) while the watchdog
-slept too. Time its thread waited for a core is not its own, nor its sleep
-while the watchdog was waking, waiting for a core or the GIL, or looking (the
-job may have waited for the same). So on a machine whose cores are all busy,
-a short job is not taken for a slow one, and no thread is started for it; a
-job blocked for a whole slice still is slow at the first look that finds it
-unchanged, as before. Where the kernel does not say (not Linux), a job still
-running after one whole slice is slow. A slow job loses the inbox, and an
-idle follower (or a new thread) becomes the leader. While some job is slow,
-leaders hand the inbox on *before* running each job (as a plain thread pool
-does), so slow jobs never hold up others by more than a slice or two; once no
-job is slow, leaders run jobs inline again. This is Go's ``sysmon`` taking a
-processor back from a goroutine stuck in a system call, applied to Python
-threads.
+every ``watch_every`` seconds (only while jobs run or have just run): a job still
+running after one whole slice loses the inbox, and an idle follower (or a new
+thread) becomes the leader. While some job is that slow, leaders hand the
+inbox on *before* running each job (as a plain thread pool does), so slow jobs
+never hold up others by more than a slice or two; once no job is slow, leaders
+run jobs inline again. This is Go's ``sysmon`` taking a processor back from a
+goroutine stuck in a system call, applied to Python threads.
 
 Jobs given with ``submit`` (from any thread) never wait behind a running job:
 another thread takes them at once, as in a plain pool.
@@ -50,8 +40,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hotmesh._rpc.schedstat import ThreadTimes, default_reader, own_time
-
 log = logging.getLogger("hotmesh.rpc")
 
 Job = Callable[..., None]
@@ -59,26 +47,18 @@ Work = tuple[Job, tuple[Any, ...]]
 Drain = Callable[[], list[Work]]
 
 SLICE = 0.005  # seconds a job may hold the inbox (CPython's switch interval)
-SCHED_TIMES = default_reader()  # None where the kernel does not count per thread
-# What a look read of a thread: the serial of its job then, when (ns), and the
-# kernel's (time on a core, time runnable on a run queue) of the thread.
-Mark = tuple[int, int, int, int]
 
 
 class _Thread:
     """One thread of the pool: its wake-up lock and what the watchdog saw of it."""
 
-    __slots__ = ("mark", "own", "running", "seen", "slow", "thread", "wake")
+    __slots__ = ("running", "seen", "thread", "wake")
 
     def __init__(self) -> None:
         self.wake = threading.Lock()
         self.wake.acquire()
         self.running = 0  # serial of the job it runs now, 0 when none
         self.seen = 0  # ``running`` at the watchdog's last look
-        self.slow = 0  # serial of the job last judged slow
-        # At the last look: its job, when, and the thread's times (see Mark).
-        self.mark: Mark | None = None
-        self.own = 0  # ns the running job had to itself since a look first saw it
         self.thread: threading.Thread | None = None
 
 
@@ -92,12 +72,10 @@ class WorkerPool:
         name: str = "",
         *,
         watch_every: float = SLICE,
-        sched_times: ThreadTimes | None = SCHED_TIMES,
     ) -> None:
         self.max_workers = max_workers
         self._idle_timeout = idle_timeout
         self._slice = watch_every
-        self._sched_times = sched_times
         self._name = name or "hotmesh-worker"
         self._lock = threading.Lock()
         self._jobs: collections.deque[Work] = collections.deque()
@@ -128,7 +106,6 @@ class WorkerPool:
         self._watching = False
         self._watchdog: threading.Thread | None = None
         self._seen_started = 0
-        self._looks = 0  # looks so far (tests wait on it)
 
     @property
     def size(self) -> int:
@@ -428,28 +405,25 @@ class WorkerPool:
         self._armed.set()
 
     def _watch(self) -> None:
-        slice_ns = int(self._slice * 1e9)
         while True:
             self._armed.wait()
             if self._closed:
                 return
             time.sleep(self._slice)
-            times = self._read_times()
             start = None
             with self._lock:
                 if self._closed:
                     return
-                self._looks += 1
+                leader = self._leader
+                # The leader has run one job for a whole slice: with an inbox
+                # to read, another thread takes it over.
+                stuck = leader is not None and leader.running and leader.running == leader.seen
                 slow = False
                 for entry in self._threads:
-                    if entry.running and self._is_slow(entry, times, slice_ns):
+                    if entry.running and entry.running == entry.seen:
                         slow = True
                     entry.seen = entry.running
                 self._eager = slow
-                # The leader runs a slow job: with an inbox to read, another
-                # thread takes it over.
-                leader = self._leader
-                stuck = leader is not None and leader.running and leader.slow == leader.running
                 if stuck and self._drain is not None:
                     self._leader = None
                     start = self._need_leader()
@@ -458,62 +432,3 @@ class WorkerPool:
                     self._watching = False
                 self._seen_started = self._started
             self._start(start)
-
-    def _read_times(self) -> dict[_Thread, Mark | None]:
-        """What the kernel counted for each thread running a job not judged slow yet.
-
-        Read without the pool's lock: each read lets go of the GIL, and taking
-        it back may wait for another thread's turn.
-        """
-        reader = self._sched_times
-        if reader is None:
-            return {}
-        with self._lock:
-            running = [
-                (entry, entry.running, entry.thread.native_id)
-                for entry in self._threads
-                if entry.running and entry.slow != entry.running and entry.thread is not None
-            ]
-        marks: dict[_Thread, Mark | None] = {}
-        for entry, serial, native_id in running:
-            times = reader.times(native_id) if native_id is not None else None
-            marks[entry] = None if times is None else (serial, time.monotonic_ns(), *times)
-        return marks
-
-    def _is_slow(self, entry: _Thread, marks: dict[_Thread, Mark | None], slice_ns: int) -> bool:
-        """Whether ``entry``'s job is slow now (see the module; under the lock)."""
-        serial = entry.running
-        if entry.slow == serial:
-            return True  # it stays slow until it ends
-        if self._sched_times is None or marks.get(entry, 0) is None:
-            # Nothing known but the wall clock: running at two looks is slow.
-            if serial == entry.seen:
-                entry.slow = serial
-            return entry.slow == serial
-        mark, entry.mark = entry.mark, marks.get(entry)
-        if entry.mark is None or entry.mark[0] != serial:
-            entry.mark = None  # it started since the read: looked at next time
-            return False
-        if mark is None or mark[0] != serial:  # the first look at this job
-            entry.own = 0
-            return False
-        _, then, on_cpu, runnable = mark
-        _, now, on_cpu_now, runnable_now = entry.mark
-        on_cpu = on_cpu_now - on_cpu
-        own = own_time(now - then, on_cpu, runnable_now - runnable, slice_ns)
-        # Slow by its sleep alone: unless its thread waits for a core now (a
-        # wait the kernel counts when it ends, so it looks like sleep).
-        by_sleep = 2 * (entry.own + own) >= slice_ns > 2 * (entry.own + on_cpu)
-        thread = entry.thread
-        if (
-            by_sleep
-            and thread
-            and thread.native_id
-            and self._sched_times.wants_core(thread.native_id)
-        ):
-            own = on_cpu
-        entry.own += own
-        if 2 * entry.own < slice_ns:
-            return False
-        entry.slow = serial
-        return True

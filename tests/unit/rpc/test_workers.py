@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from hotmesh._rpc.schedstat import ThreadTimes
-from hotmesh._rpc.workers import SCHED_TIMES, WorkerPool
+from hotmesh._rpc.workers import WorkerPool
 from tests.waiting import wait_until
 
 
@@ -198,162 +195,4 @@ def test_stop_serving_stops_reading_the_inbox(inbox: FakeInbox) -> None:
     local = threading.Event()
     pool.submit(local.set)  # jobs given directly still run
     assert local.wait(5)
-    pool.close()
-
-
-# ---- the watchdog: slow jobs against jobs whose thread waits for a core ----
-
-
-class CountingReader(ThreadTimes):
-    """The kernel's accounting of each thread, with the looks at each counted.
-
-    ``starved`` threads are reported as waiting on a run queue all the time
-    (what a thread of a machine whose cores are all busy looks like); the
-    others get the kernel's figures, or None without them (not Linux).
-    """
-
-    def __init__(self) -> None:
-        self.reads: dict[int, int] = {}
-        self.starved: set[int] = set()
-        self.lock = threading.Lock()
-
-    def times(self, native_id: int) -> tuple[int, int] | None:
-        with self.lock:
-            self.reads[native_id] = self.reads.get(native_id, 0) + 1
-        if native_id in self.starved:
-            return 0, time.monotonic_ns()
-        return super().times(native_id)
-
-
-def test_a_job_whose_thread_waits_for_a_core_keeps_the_inbox(inbox: FakeInbox) -> None:
-    reader = CountingReader()
-    pool = WorkerPool(max_workers=4, sched_times=reader)
-    pool.serve(inbox.r, inbox.drain)
-    release, second = threading.Event(), threading.Event()
-
-    def starved() -> None:
-        reader.starved.add(threading.get_native_id())
-        release.wait(10)
-
-    inbox.put(starved)
-    wait_until(lambda: reader.starved and pool._running == 1, timeout=5)
-    looks = pool._looks
-    inbox.put(second.set)
-    wait_until(lambda: pool._looks >= looks + 5, timeout=5)  # the job outlived 4 looks
-    assert not second.is_set() and not pool._eager and pool.size == 1
-    release.set()
-    assert second.wait(5)
-    assert pool.size == 1
-    pool.close()
-
-
-@pytest.mark.skipif(SCHED_TIMES is None, reason="the kernel does not count per thread here")
-def test_a_blocked_job_is_slow_at_the_first_look_that_finds_it_blocked_throughout(
-    inbox: FakeInbox,
-) -> None:
-    reader = CountingReader()
-    pool = WorkerPool(max_workers=4, sched_times=reader)
-    pool.serve(inbox.r, inbox.drain)
-    release, quick = threading.Event(), threading.Event()
-    blocked: list[int] = []
-
-    def job() -> None:
-        blocked.append(threading.get_native_id())
-        release.wait(10)
-
-    inbox.put(job)
-    wait_until(lambda: blocked and not reader.wants_core(blocked[0]), timeout=5)
-    looks = reader.reads.get(blocked[0], 0)  # asleep in its wait from now on
-    inbox.put(quick.set)
-    assert quick.wait(5)
-    # One look ends the slice it blocked in, the next one finds it blocked
-    # throughout and judges it slow; judged, it is not looked at again.
-    assert reader.reads[blocked[0]] <= looks + 2
-    release.set()
-    pool.close()
-
-
-def test_without_schedstat_a_job_running_for_a_whole_slice_is_slow(inbox: FakeInbox) -> None:
-    pool = WorkerPool(max_workers=4, sched_times=None)
-    pool.serve(inbox.r, inbox.drain)
-    release, quick = threading.Event(), threading.Event()
-    inbox.put(lambda: release.wait(10))
-    wait_until(lambda: pool._running == 1, timeout=5)
-    looks = pool._looks
-    inbox.put(quick.set)
-    assert quick.wait(5)
-    assert pool._eager and pool._looks >= looks + 1
-    release.set()
-    pool.close()
-
-
-def test_a_thread_whose_times_cannot_be_read_is_judged_by_the_wall_clock(
-    inbox: FakeInbox,
-) -> None:
-    pool = WorkerPool(max_workers=4, sched_times=Unreadable())
-    pool.serve(inbox.r, inbox.drain)
-    release, quick = threading.Event(), threading.Event()
-    inbox.put(lambda: release.wait(10))
-    wait_until(lambda: pool._running == 1, timeout=5)
-    inbox.put(quick.set)
-    assert quick.wait(5)
-    release.set()
-    pool.close()
-
-
-class Unreadable(ThreadTimes):
-    def times(self, native_id: int) -> tuple[int, int] | None:
-        return None
-
-
-@contextlib.contextmanager
-def one_busy_cpu(burners: int = 6) -> Iterator[None]:
-    """This thread (and those it starts) on one CPU, ``burners`` processes spinning there."""
-    allowed = os.sched_getaffinity(0)
-    cpu = min(allowed)
-    code = f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"
-    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(burners)]
-    try:
-        os.sched_setaffinity(0, {cpu})
-        for proc in procs:
-            wait_until(lambda proc=proc: cpu_ticks(proc.pid) > 0, timeout=10)
-        yield
-    finally:
-        os.sched_setaffinity(0, allowed)
-        for proc in procs:
-            proc.kill()
-            proc.wait()
-
-
-def cpu_ticks(pid: int) -> int:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rpartition(")")[2].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def burn(seconds: float) -> None:
-    """Compute until this thread has had ``seconds`` of CPU."""
-    end = time.thread_time() + seconds
-    while time.thread_time() < end:
-        pass
-
-
-@pytest.mark.skipif(SCHED_TIMES is None, reason="the kernel does not count per thread here")
-def test_short_jobs_on_a_cpu_starved_machine_are_not_judged_slow(inbox: FakeInbox) -> None:
-    done = threading.Event()
-    with one_busy_cpu():
-        pool = WorkerPool(max_workers=4)
-        for _ in range(40):
-            inbox.put(lambda: burn(0.001))
-        inbox.put(done.set)
-        pool.serve(inbox.r, inbox.drain)
-        # Wait without waking: a thread that wakes wants the GIL, and a job that
-        # hands it over sleeps until that thread gets the CPU (the watchdog's
-        # own turns are allowed for).
-        assert done.wait(60)
-        looks = pool._looks
-    # Each job had 1 ms of CPU: none is slow, however long it waited for it
-    # (without schedstat, a job seen by two looks is: most runs, some are).
-    assert pool.size == 1 and all(entry.slow == 0 for entry in pool._threads)
-    assert looks > 0  # the watchdog did look meanwhile
     pool.close()
