@@ -254,8 +254,9 @@ def test_membership_goes_on_while_every_worker_is_busy(start_node: Any) -> None:
     try:
         for thread in threads:
             thread.start()
-        # Both workers hold a call, the third call waits for one of them...
-        wait_until(lambda: busy._pool._running == 2 and len(busy._pool._jobs) == 1, timeout=10)
+        # Both workers hold a call, the third call waits for one of them (maybe
+        # beside a job of the nodes' own meeting: a status cast at nodeup)...
+        wait_until(lambda: busy._pool._running == 2 and len(busy._pool._jobs) >= 1, timeout=10)
         # ...while the inbox is still read: a newcomer is welcomed and meets everyone.
         newcomer = start_node("busy-newcomer", seeds=[busy.endpoint])
         assert newcomer.wait_connected([busy.name, caller.name], timeout=10)
