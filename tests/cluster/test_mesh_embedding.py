@@ -209,6 +209,9 @@ def test_a_node_start_leaves_what_only_upgrades_and_other_commands_use_unloaded(
         # ast and dis: the classes a start defines are records (hotmesh._record).
         "dataclasses",
         "inspect",
+        # Code shipping parses and disassembles only when it ships a function.
+        "ast",
+        "dis",
     ]
     cookie = tmp_path / "cookie"
     cookie.write_text("lazy-start-cookie\n")

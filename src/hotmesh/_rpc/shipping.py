@@ -4,20 +4,21 @@ beyond reading source through linecache)."""
 
 from __future__ import annotations
 
-import ast
 import builtins
-import dis
 import importlib
 import linecache
 import sys
 import textwrap
 import types
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from hotmesh._errors import EncodeError, ShippingError
 from hotmesh._hashes import sha1
 from hotmesh._wire import codec
+
+if TYPE_CHECKING:
+    import ast
 
 FORMAT = 1
 HELPER_MARK = "_hotmesh_helper"  # set by the console's helpers; the target has its own
@@ -203,6 +204,8 @@ def _source_of(fn: types.FunctionType, bind_as: str) -> tuple[str, int, set[str]
     """Source that binds ``fn`` to ``bind_as`` (its def without decorators, or
     ``name = (lambda ...)``), its first line, and the names its defaults and
     annotations use (evaluated when the def runs)."""
+    import ast  # only to ship a function: a node's start need not load it (nor dis)
+
     code = fn.__code__
     lines = linecache.getlines(code.co_filename, fn.__globals__)
     if not lines or code.co_firstlineno > len(lines):
@@ -245,6 +248,7 @@ def _source_of(fn: types.FunctionType, bind_as: str) -> tuple[str, int, set[str]
 def _def_source(
     fn: types.FunctionType, lines: list[str]
 ) -> tuple[str, ast.FunctionDef | ast.AsyncFunctionDef, int]:
+    import ast
     import inspect  # only to ship a function: a node's start need not load it
 
     code = fn.__code__
@@ -265,6 +269,8 @@ def _lambda_source(
     fn: types.FunctionType, lines: list[str], bind_as: str
 ) -> tuple[str, ast.Lambda]:
     """``bind_as = (lambda ...)`` from the one lambda on the function's first line."""
+    import ast
+
     code = fn.__code__
     text = "".join(lines)
     try:
@@ -291,6 +297,8 @@ def _lambda_source(
 
 def _global_names(code: types.CodeType) -> set[str]:
     """Names ``code`` (and the code nested in it) looks up or binds as globals."""
+    import dis
+
     names: set[str] = set()
     for instruction in dis.get_instructions(code):
         if instruction.opname in _GLOBAL_OPS:

@@ -15,14 +15,16 @@ computed from ``m.LIMIT`` while the body runs (an int has no owner).
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import functools
 import itertools
 import re
 import types
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import ast
 
 RERUN_FLAG = "__hotmesh_rerun__"
 
@@ -174,6 +176,8 @@ def import_time_uses(
     bodies, decorators and defaults run with the body). Returns module -> why.
     A SyntaxError propagates.
     """
+    import ast  # only while upgrading: a node's start need not load it
+
     uses: dict[str, str] = {}
     aliases: dict[str, str] = {}
     base = mod.split(".") if is_package else mod.split(".")[:-1]
