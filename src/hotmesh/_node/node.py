@@ -213,7 +213,7 @@ class Node:
         Raises:
             EncodeError: an argument cannot travel (nothing was sent).
         """
-        names = [t if "@" in t else full_node_name(t) for t in targets]
+        names = [full_node_name(t) for t in targets]
         return self._caller.multicall(names, fn, args, kwargs, timeout)
 
     # ---- extension points ----------------------------------------------

@@ -31,11 +31,10 @@ from hotmesh._rpc.dispatch import Dispatcher
 from hotmesh._rpc.workers import Work
 from hotmesh._runtime import Handler
 from hotmesh._wire.codec import pack
-from hotmesh._wire.frames import MAGIC, PROTOCOL_VERSION, decode_frame, encode_frame
+from hotmesh._wire.frames import HEADER, decode_frame, encode_frame, too_large
 
 log = logging.getLogger("hotmesh.node")
 
-_HEADER = MAGIC + bytes([PROTOCOL_VERSION, 0])  # a frame's, as encode_frame writes it
 _CACHE_CAP = 4096  # entries per cache; beyond, the cache starts again empty
 
 Peer = tuple[str, str]
@@ -202,9 +201,9 @@ class Router:
             EncodeError: a value cannot travel.
             MessageTooLarge: the frame is over the node's size limit.
         """
-        data = _HEADER + pack(message)
+        data = HEADER + pack(message)
         if len(data) > self.max_message_size:
-            encode_frame(message, max_size=self.max_message_size)  # raises MessageTooLarge
+            raise too_large(message["t"], len(data), self.max_message_size)
         route = self._routes.get(sender)
         if route is not None and (route[0] is None or route[1]):
             self._transport.reply(sender, data)  # a call line or a client, as in ``route``

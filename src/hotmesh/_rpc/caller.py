@@ -140,7 +140,7 @@ class Caller:
         if line is not None:
             reply = self._wait_on_line(line, waiter, target, call_id, timeout)
             if reply is not None:
-                return reply.get("v") if reply.get("ok") else _result(reply, target, message)
+                return _result(reply, target, message)
         else:
             self._wait(waiter, target, call_id, timeout)
         return _outcome(waiter, target, message, timeout)
@@ -262,9 +262,7 @@ class Caller:
                         line, waiter, target, call_id, deadline - monotonic()
                     )
                     if reply is not None:
-                        results[target] = (
-                            reply.get("v") if reply.get("ok") else _result(reply, target, message)
-                        )
+                        results[target] = _result(reply, target, message)
                         continue
                 else:
                     self._wait(waiter, target, call_id, deadline - monotonic())

@@ -10,11 +10,13 @@ from hotmesh._wire.codec import pack, unpack
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "HEADER",
     "HEADER_SIZE",
     "MAGIC",
     "PROTOCOL_VERSION",
     "decode_frame",
     "encode_frame",
+    "too_large",
 ]
 
 PROTOCOL_VERSION: int = 1
@@ -25,7 +27,9 @@ MAGIC = b"HM"
 # in version 1: reserved so that a later version can mark compression without
 # changing the header size).
 HEADER_SIZE = 4
-_HEADER = MAGIC + bytes([PROTOCOL_VERSION, 0])
+HEADER = MAGIC + bytes([PROTOCOL_VERSION, 0])
+"""A version 1 frame's header: ``HEADER + pack(message)`` is the frame of a
+message this process built itself (what ``encode_frame`` checks first)."""
 _COPY_BELOW = 64 * 1024
 
 
@@ -46,12 +50,15 @@ def encode_frame(message: dict[str, Any], *, max_size: int = DEFAULT_MAX_MESSAGE
     kind = message.get("t")
     if not isinstance(kind, str):
         raise EncodeError(f"a message needs a str 't' (its type), got {kind!r}")
-    frame = _HEADER + pack(message)
+    frame = HEADER + pack(message)
     if len(frame) > max_size:
-        raise MessageTooLarge(
-            f"{kind!r} message is {len(frame)} bytes, over the {max_size}-byte limit"
-        )
+        raise too_large(kind, len(frame), max_size)
     return frame
+
+
+def too_large(kind: str, size: int, max_size: int) -> MessageTooLarge:
+    """The error for a ``kind`` message whose frame is ``size`` bytes, over ``max_size``."""
+    return MessageTooLarge(f"{kind!r} message is {size} bytes, over the {max_size}-byte limit")
 
 
 def decode_frame(
@@ -69,7 +76,7 @@ def decode_frame(
     size = len(data)
     if size > max_size:
         raise MessageTooLarge(f"frame of {size} bytes is over the {max_size}-byte limit")
-    if data[:HEADER_SIZE] != _HEADER:
+    if data[:HEADER_SIZE] != HEADER:
         _raise_bad_header(bytes(data[:HEADER_SIZE]))
     # Small bodies are cheaper to copy than to view; large ones are not.
     body = data[HEADER_SIZE:] if size <= _COPY_BELOW else memoryview(data)[HEADER_SIZE:]
