@@ -70,8 +70,11 @@ def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None, dry_run=False):
 #   >>> rolling_upgrade()
 #   rolling upgrade of 3 node(s) in 3 batch(es) of 1
 #   demo1@vm  ok, v1+30ecaa48 -> v1.1+742d0f76, 2 modules loaded  (0.02 s)
+#   check get_unknown_key_answers passed after demo1@vm
 #   demo2@vm  ok, v1+30ecaa48 -> v1.1+742d0f76, 2 modules loaded  (0.02 s)
+#   check get_unknown_key_answers passed after demo2@vm
 #   demo3@vm  ok, v1+30ecaa48 -> v1.1+742d0f76, 2 modules loaded  (0.01 s)
+#   check get_unknown_key_answers passed after demo3@vm
 #   node      result  version or reason  time
 #   demo1@vm  ok      v1.1+742d0f76      0.02 s
 #   demo2@vm  ok      v1.1+742d0f76      0.02 s

@@ -94,10 +94,13 @@ def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None, dry_run=False):
 #   rolling upgrade of 3 node(s) in 3 batch(es) of 1
 #   demo1@vm  ok, v1+30ecaa48 -> v2+f3c0d7b5, 2 modules loaded, 1 action run,
 #             provisional for 120 s: confirm(['demo1@vm']) to keep  (0.02 s)
+#   check confirm_when_healthy passed after demo1@vm
 #   demo2@vm  ok, v1+30ecaa48 -> v2+f3c0d7b5, 2 modules loaded, 1 action run,
 #             provisional for 120 s: confirm(['demo2@vm']) to keep  (0.03 s)
+#   check confirm_when_healthy passed after demo2@vm
 #   demo3@vm  ok, v1+30ecaa48 -> v2+f3c0d7b5, 2 modules loaded, 1 action run,
 #             provisional for 120 s: confirm(['demo3@vm']) to keep  (0.03 s)
+#   check confirm_when_healthy passed after demo3@vm
 #   node      result  version or reason  time
 #   demo1@vm  ok      v2+f3c0d7b5        0.02 s
 #   demo2@vm  ok      v2+f3c0d7b5        0.03 s
@@ -107,6 +110,7 @@ def rolling_upgrade(nodes=None, batch=1, pause=0.0, check=None, dry_run=False):
 #   100000
 #
 # (Each line says "confirm([...]) to keep": confirm_when_healthy, the rollout's
-# check, confirmed every node right after its line; each node's attached consoles
+# check, confirmed every node right after its line, as the "check ... passed"
+# line under it says; each node's attached consoles
 # saw "[airbag: ... confirmed v2+f3c0d7b5 (kept across restarts)]".) The clients' replies
 # switched from "v1 ok 12" to "v2 ok count=13 conn=4" with no connection closed.

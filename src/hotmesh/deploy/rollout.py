@@ -182,8 +182,9 @@ def rolling_upgrade(
     shipping ``upgrade`` when it was defined in a console); a progress line
     is printed as each finishes. After each
     batch ``check(upgraded_nodes)`` runs if given, on the batch's nodes that
-    upgraded (a failure is raising or returning False), then the runner
-    sleeps ``pause`` seconds. The first
+    upgraded (a failure is raising or returning False; a pass prints a line:
+    a check that confirms provisional nodes thereby says they are kept), then
+    the runner sleeps ``pause`` seconds. The first
     failure stops the rollout (unless ``stop_on_error=False``) and the summary
     table is printed. Ctrl-C waits for the nodes in flight (never leaving one
     half-upgraded), then stops and prints the summary.
@@ -236,6 +237,8 @@ def rolling_upgrade(
             upgraded = [n for n in step.nodes if n in rollout.upgraded]
             if stop is None and check is not None and upgraded:
                 stop = _run_check(check, upgraded)
+                if stop is None:
+                    out(f"check {_name_of(check)} passed after {', '.join(upgraded)}")
             if stop is not None:
                 rollout.stopped = stop
                 rollout.interrupted = stop == "interrupted"
@@ -331,6 +334,11 @@ def _run_batch(
         except KeyboardInterrupt:
             interrupted = True
     return "interrupted" if interrupted else None
+
+
+def _name_of(check: Callable[..., Any]) -> str:
+    """How a progress line names a health check: its function's name, else its type's."""
+    return getattr(check, "__name__", None) or type(check).__name__
 
 
 def _run_check(check: Callable[[list[str]], Any], nodes: list[str]) -> str | None:

@@ -162,3 +162,26 @@ def test_rollout_refuses_a_plan_that_loses_a_node_and_both_batch_and_plan(
     with pytest.raises(ValueError, match="not both"):
         rolling_upgrade(FIVE, batch=2, plan=plans.batches(2), out=lambda line: None)
     assert node.calls == []
+
+
+def test_a_passed_check_prints_a_line_naming_it_and_the_nodes(
+    fake: Callable[..., FakeNode],
+) -> None:
+    fake()
+    lines: list[str] = []
+
+    def confirm_when_healthy(batch: list[str]) -> None:
+        pass  # returning None passes, as a check that only raises on failure does
+
+    rolling_upgrade(NODES[:2], upgrade=_upgrade, check=confirm_when_healthy, out=lines.append)
+    assert lines[2] == "check confirm_when_healthy passed after a@h"
+    assert lines[4] == "check confirm_when_healthy passed after b@h"
+    assert not any("passed" in line for line in lines[5:])
+
+
+def test_a_failed_check_prints_no_passed_line(fake: Callable[..., FakeNode]) -> None:
+    fake()
+    lines: list[str] = []
+    with pytest.raises(UpgradeError):
+        rolling_upgrade(NODES, upgrade=_upgrade, check=lambda batch: False, out=lines.append)
+    assert not any("passed" in line for line in lines)
