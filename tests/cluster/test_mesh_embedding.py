@@ -212,6 +212,26 @@ def test_a_node_start_leaves_what_only_upgrades_and_other_commands_use_unloaded(
         # Code shipping parses and disassembles only when it ships a function.
         "ast",
         "dis",
+        # The code server comes with the first code root (a release's packages).
+        "hotmesh.code.server",
+        "hotmesh.code.dependents",
+        "hotmesh.code.facade",
+        "hotmesh.code.roots",
+        "hotmesh.code.versions",
+        "sysconfig",
+        # Upgrades, the airbag, fleet-wide status and calls: on first use.
+        "hotmesh.deploy._job",
+        "hotmesh.deploy._preload",
+        "hotmesh.deploy._services",
+        "hotmesh.deploy.actions",
+        "hotmesh.deploy.airbag",
+        "hotmesh.deploy.fleet",
+        "hotmesh.deploy.report",
+        "hotmesh.deploy.window",
+        "hotmesh._gil",
+        "hotmesh._rpc.fanout",
+        # A DNS SRV seed's client.
+        "hotmesh._membership.srv",
     ]
     cookie = tmp_path / "cookie"
     cookie.write_text("lazy-start-cookie\n")

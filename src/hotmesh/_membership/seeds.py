@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from hotmesh._errors import ConfigError
-from hotmesh._membership import srv
 from hotmesh._record import field, record
 
 log = logging.getLogger("hotmesh.mesh")
@@ -68,6 +67,8 @@ class SrvSeeds:
     nameserver: tuple[str, int] | None = None
 
     def __call__(self) -> list[str]:
+        from hotmesh._membership import srv  # its DNS client loads with the first srv: seed
+
         servers = [self.nameserver] if self.nameserver else None
         records = srv.lookup(self.name, nameservers=servers)
         return [endpoint(target, port) for _, _, port, target in sorted(records)]

@@ -21,20 +21,22 @@ TypeError and changes nothing.
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import types
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from hotmesh._lazy import lazy_names
 from hotmesh.code import args
-from hotmesh.code.server import CodeServer, Prepared, Status
-from hotmesh.code.versions import Version
 
 if TYPE_CHECKING:
     from hotmesh.code.build import keep
     from hotmesh.code.purging import PurgeReport
     from hotmesh.code.scan import Offender
+    from hotmesh.code.server import CodeServer, Prepared, Status
     from hotmesh.code.stale import StaleReference
+    from hotmesh.code.versions import Version
     from hotmesh.code.xref_source import Problem
 
 __all__ = [
@@ -77,6 +79,10 @@ __all__ = [
 ]
 
 _LAZY: dict[str, tuple[str, str | None]] = {
+    "CodeServer": ("hotmesh.code.server", "CodeServer"),
+    "Prepared": ("hotmesh.code.server", "Prepared"),
+    "Status": ("hotmesh.code.server", "Status"),
+    "Version": ("hotmesh.code.versions", "Version"),
     "Offender": ("hotmesh.code.scan", "Offender"),
     "Problem": ("hotmesh.code.xref_source", "Problem"),
     "PurgeReport": ("hotmesh.code.purging", "PurgeReport"),
@@ -89,7 +95,47 @@ checks need stays unloaded in a node that never loads a module."""
 
 __getattr__, __dir__ = lazy_names("hotmesh.code", _LAZY, globals())
 
-_server = CodeServer()
+
+class _Package(types.ModuleType):
+    """This package, whose functions ``roots`` and ``dependents`` share their
+    names with its submodules ``hotmesh.code.roots`` and ``.dependents``.
+
+    Python binds a submodule on its package when it first loads: those two
+    load with the code server, after this package ran, and must not replace
+    the functions (``code.roots()``) with the modules. Importing them by
+    their full names works as before.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        here = self.__dict__.get(name)
+        if isinstance(value, types.ModuleType) and isinstance(here, types.FunctionType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+_made: CodeServer | None = None
+_making = threading.Lock()
+
+
+def _server() -> CodeServer:
+    """The process's code server, made at first use.
+
+    A node that manages no code (no root, no release) asks only which
+    modules it manages and runs (none): it never imports the server, its
+    roots, facades and dependents checks, nor sysconfig.
+    """
+    global _made
+    server = _made
+    if server is None:
+        from hotmesh.code.server import CodeServer
+
+        with _making:
+            if _made is None:
+                _made = CodeServer()
+            server = _made
+    return server
 
 
 def add_root(root: str | os.PathLike[str], *, allow_sticky: bool = False) -> None:
@@ -104,27 +150,27 @@ def add_root(root: str | os.PathLike[str], *, allow_sticky: bool = False) -> Non
     """
     if not isinstance(root, str | os.PathLike):
         raise TypeError(f"root must be a package prefix (str) or a directory, not {root!r:.60}")
-    _server.add_root(root, allow_sticky=args.flag(allow_sticky, "allow_sticky"))
+    _server().add_root(root, allow_sticky=args.flag(allow_sticky, "allow_sticky"))
 
 
 def roots() -> list[str]:
     """The configured roots (package prefixes, and directories as real paths)."""
-    return _server.roots()
+    return [] if _made is None else _made.roots()
 
 
 def is_managed(mod: str) -> bool:
     """Whether module ``mod`` lies under a root and is not sticky."""
-    return _server.is_managed(args.module_name(mod))
+    return _server().is_managed(args.module_name(mod))
 
 
 def current_version(mod: str) -> Version | None:
     """``mod``'s current version, or None (a dict lookup: cheap enough per message)."""
-    return _server.current_version(args.module_name(mod))
+    return _server().current_version(args.module_name(mod))
 
 
 def old_version(mod: str) -> Version | None:
     """``mod``'s old version, or None (a dict lookup)."""
-    return _server.old_version(args.module_name(mod))
+    return _server().old_version(args.module_name(mod))
 
 
 def load_file(mod: str, *, force: bool = False) -> Version:
@@ -145,7 +191,7 @@ def load_file(mod: str, *, force: bool = False) -> Version:
             the module keeps answering with the version it had.
         StickyModule, NotManaged: ``mod`` is not a managed module.
     """
-    return _server.load_file(args.module_name(mod), force=args.flag(force, "force"))
+    return _server().load_file(args.module_name(mod), force=args.flag(force, "force"))
 
 
 def load_binary(
@@ -160,7 +206,7 @@ def load_binary(
     """
     if not isinstance(source, str | types.CodeType):
         raise TypeError(f"source must be a str or a code object, not {source!r:.60}")
-    return _server.load_binary(
+    return _server().load_binary(
         args.module_name(mod),
         args.text(filename, "filename"),
         source,
@@ -174,7 +220,7 @@ def atomic_load(mods: Iterable[str], *, force: bool = False) -> dict[str, Versio
     Every module is built and checked first; then all switch in one atomic
     step. Any failure (NotPurged, LoadError, XrefError, ...) changes nothing.
     """
-    return _server.atomic_load(args.module_names(mods), force=args.flag(force, "force"))
+    return _server().atomic_load(args.module_names(mods), force=args.flag(force, "force"))
 
 
 def prepare_loading(mods: Iterable[str], *, force: bool = False) -> Prepared:
@@ -184,7 +230,7 @@ def prepare_loading(mods: Iterable[str], *, force: bool = False) -> Prepared:
     into fresh namespaces, run ``__upgrade__`` hooks and xref. An occupied old
     slot is not an error yet (purge it before finish_loading).
     """
-    return _server.prepare_loading(args.module_names(mods), force=args.flag(force, "force"))
+    return _server().prepare_loading(args.module_names(mods), force=args.flag(force, "force"))
 
 
 def finish_loading(prepared: Prepared) -> dict[str, Version]:
@@ -197,9 +243,11 @@ def finish_loading(prepared: Prepared) -> dict[str, Version]:
     ``hotmesh.code.suspend``): LoadError, nothing changed, if the old code
     does not drain in ``suspend.TIMEOUT`` seconds or the hook raises.
     """
+    from hotmesh.code.server import Prepared
+
     if not isinstance(prepared, Prepared):
         raise TypeError(f"expected what prepare_loading returned, not {prepared!r:.60}")
-    return _server.finish_loading(prepared)
+    return _server().finish_loading(prepared)
 
 
 def soft_purge(mod: str) -> bool:
@@ -211,7 +259,7 @@ def soft_purge(mod: str) -> bool:
     version suspended anywhere (started or not, not finished) has a frame
     executing old-version code.
     """
-    return _server.soft_purge(args.module_name(mod))
+    return _server().soft_purge(args.module_name(mod))
 
 
 def purge(mod: str, *, timeout: float = 2.0) -> PurgeReport:
@@ -226,12 +274,12 @@ def purge(mod: str, *, timeout: float = 2.0) -> PurgeReport:
     code catching BaseException or CancelledError can refuse to stop. Those
     are reported as ``lingering``. The old version is dropped in all cases.
     """
-    return _server.purge(args.module_name(mod), timeout=args.seconds(timeout, "timeout"))
+    return _server().purge(args.module_name(mod), timeout=args.seconds(timeout, "timeout"))
 
 
 def check_old_code(mod: str) -> bool:
     """Whether ``mod`` has an old version (Erlang's ``erlang:check_old_code/1``)."""
-    return _server.check_old_code(args.module_name(mod))
+    return _server().check_old_code(args.module_name(mod))
 
 
 def check_process_code(thread_or_task: Any, mod: str) -> bool:
@@ -246,7 +294,7 @@ def check_process_code(thread_or_task: Any, mod: str) -> bool:
     from hotmesh.code import scan
 
     scan.check_target(thread_or_task)
-    return _server.check_process_code(thread_or_task, args.module_name(mod))
+    return _server().check_process_code(thread_or_task, args.module_name(mod))
 
 
 def delete(mod: str) -> None:
@@ -256,7 +304,7 @@ def delete(mod: str) -> None:
     references (``m.f``) fail with an AttributeError naming the deleted module.
     Raises NotPurged if an old version exists, CodeError if nothing is current.
     """
-    _server.delete(args.module_name(mod))
+    _server().delete(args.module_name(mod))
 
 
 def revert(mods: Iterable[str]) -> None:
@@ -269,27 +317,27 @@ def revert(mods: Iterable[str]) -> None:
     the module suspended, as ``__code_change__`` does (LoadError, nothing
     changed, if that fails).
     """
-    _server.revert(args.module_names(mods))
+    _server().revert(args.module_names(mods))
 
 
 def loaded() -> list[str]:
     """Managed modules with a current version (Erlang's ``code:all_loaded/0``)."""
-    return _server.loaded()
+    return [] if _made is None else _made.loaded()
 
 
 def which(mod: str) -> str | None:
     """The file ``mod``'s current version came from, or None (``code:which/1``)."""
-    return _server.which(args.module_name(mod))
+    return _server().which(args.module_name(mod))
 
 
 def is_loaded(mod: str) -> bool:
     """Whether ``mod`` has a current version (``code:is_loaded/1``)."""
-    return _server.is_loaded(args.module_name(mod))
+    return _server().is_loaded(args.module_name(mod))
 
 
 def all_versions() -> dict[str, tuple[Version, Version | None]]:
     """Every loaded module's (current, old) versions."""
-    return _server.all_versions()
+    return {} if _made is None else _made.all_versions()
 
 
 def module_status(mod: str) -> Status:
@@ -298,17 +346,17 @@ def module_status(mod: str) -> Status:
     Compares the sha256 of the source file load_file would read with the
     current version's hash (Erlang compares the beam's MD5).
     """
-    return _server.module_status(args.module_name(mod))
+    return _server().module_status(args.module_name(mod))
 
 
 def modified_modules() -> list[str]:
     """Loaded modules whose source on disk changed (``code:modified_modules/0``)."""
-    return _server.modified_modules()
+    return [] if _made is None else _made.modified_modules()
 
 
 def available_modules() -> list[str]:
     """Managed modules present on disk under the roots, loaded or not."""
-    return _server.available_modules()
+    return [] if _made is None else _made.available_modules()
 
 
 def xref(mods: Iterable[str]) -> list[Problem]:
@@ -318,7 +366,7 @@ def xref(mods: Iterable[str]) -> list[Problem]:
     modules; every ``m.f`` on an imported managed module and every
     ``from m import f`` must resolve in the code that would be current.
     """
-    return _server.xref(args.module_names(mods))
+    return _server().xref(args.module_names(mods))
 
 
 def dependents(mods: Iterable[str]) -> dict[str, str]:
@@ -337,7 +385,7 @@ def dependents(mods: Iterable[str]) -> dict[str, str]:
     module whose current version sets ``__hotmesh_rerun__ = False`` is listed
     like any other: the caller decides (``upgrade_node`` refuses).
     """
-    return _server.dependents(args.module_names(mods))
+    return _server().dependents(args.module_names(mods))
 
 
 def stale_references(mod: str) -> list[StaleReference]:
@@ -346,7 +394,7 @@ def stale_references(mod: str) -> list[StaleReference]:
     Found through the garbage collector: from-import bindings and aliases in
     other modules, closures, bound methods, partials, subclasses, instances.
     """
-    return _server.stale_references(args.module_name(mod))
+    return _server().stale_references(args.module_name(mod))
 
 
 def stale_references_of(mods: Iterable[str]) -> dict[str, list[StaleReference]]:
@@ -357,9 +405,10 @@ def stale_references_of(mods: Iterable[str]) -> dict[str, list[StaleReference]]:
     Old versions of ``mods`` holding each other's objects are not listed (they
     are purged together).
     """
-    return _server.stale_references_of(args.module_names(mods))
+    return _server().stale_references_of(args.module_names(mods))
 
 
 def _reset() -> None:
     """Forget every module and root and uninstall the finder (tests only)."""
-    _server.reset()
+    if _made is not None:
+        _made.reset()

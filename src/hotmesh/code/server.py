@@ -7,8 +7,8 @@ half of a multi-module switch. Reads the file system and executes module code.
 
 What only loads, purges, scans and checks use (building versions, batches,
 suspension, purging, stale references, xref, dependents) is imported by the
-method that first needs it: every node creates this server as it starts,
-and most never load a module.
+method that first needs it: a node creates this server when it first
+manages code (``hotmesh.code._server``), and most never load a module.
 """
 
 from __future__ import annotations

@@ -13,9 +13,8 @@ from typing import Any
 from hotmesh._hashes import blake2b
 from hotmesh._runtime import CURRENT_NODE, NodeLike, current_node
 from hotmesh.deploy import _state
-from hotmesh.deploy.fleet import fleet_release
 from hotmesh.deploy.notices import announce
-from hotmesh.deploy.release import release_of
+from hotmesh.deploy.release import fleet_release, release_of
 from hotmesh.deploy.versions import release_status
 
 log = logging.getLogger("hotmesh.deploy")

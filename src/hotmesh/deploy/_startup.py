@@ -6,7 +6,7 @@ yet run here. File I/O (release dir, state dir)."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+import importlib
 import json
 import logging
 import os
@@ -27,12 +27,9 @@ from hotmesh._files import (
 )
 from hotmesh._runtime import NodeLike
 from hotmesh._tick import DEFAULT_TICK
-from hotmesh.deploy import _newcomers, _preload
-from hotmesh.deploy._job import describe, release_actions
-from hotmesh.deploy._state import Deployment, install, uninstall
+from hotmesh.deploy import _newcomers
+from hotmesh.deploy._state import RECORD_NAME, Deployment, install, uninstall
 from hotmesh.deploy.action_log import record_key
-from hotmesh.deploy.actions import pending
-from hotmesh.deploy.airbag import RECORD_NAME, airbag_for, drop_airbag
 from hotmesh.deploy.release import (
     MANIFEST_NAME,
     UNRELEASED,
@@ -40,7 +37,6 @@ from hotmesh.deploy.release import (
     read_manifest,
     release_of,
 )
-from hotmesh.deploy.report import UpgradeReport
 
 log = logging.getLogger("hotmesh.deploy")
 
@@ -63,7 +59,6 @@ def start(node: NodeLike) -> Callable[[], None]:
     deployment.known_modules = set(code.available_modules())
     deployment.upgraded_at = _last_upgrade(deployment)
     install(deployment)
-    airbag_for(deployment)
     # Installed (an action may use the deploy API) but not ready: a peer
     # asking for this node's status waits until its actions have run. The
     # node is in the mesh already: an upgrade_node called from a peer now
@@ -72,19 +67,24 @@ def start(node: NodeLike) -> Callable[[], None]:
         run_release_actions(deployment)
     deployment.started = True
     stop_watching = _newcomers.watch(node, deployment)
-    # A node with a release is one that upgrades: its code server's parts load
-    # once it has settled, not in its first upgrade (while it serves clients).
-    stop_preload = (
-        _preload.start(float(node.options.get("tick", DEFAULT_TICK)))
-        if deployment.release_path is not None
-        else None
-    )
+    stop_preload: Callable[[], None] | None = None
+    if deployment.release_path is not None:
+        # A node with a release is one that upgrades: its code server's parts
+        # load once it has settled, not in its first upgrade (while it serves
+        # clients). A node without one loads neither them nor the preloader.
+        from hotmesh.deploy import _preload
+
+        stop_preload = _preload.start(float(node.options.get("tick", DEFAULT_TICK)))
 
     def stop() -> None:
         if stop_preload is not None:
             stop_preload()
         stop_watching()
-        drop_airbag(deployment)
+        # The airbag is made by the first upgrade or status that needs it: a
+        # node that had neither has none to drop (nor imported its module).
+        airbag = sys.modules.get("hotmesh.deploy.airbag")
+        if airbag is not None:
+            airbag.drop_airbag(deployment)
         uninstall(deployment)
 
     return stop
@@ -102,6 +102,10 @@ def run_release_actions(deployment: Deployment) -> list[str]:
     """
     if not deployment.manifest_text:
         return []
+    # Only a node with a release has actions: the others never import them.
+    from hotmesh.deploy._job import describe, release_actions
+    from hotmesh.deploy.actions import pending
+
     book = deployment.action_log()
     release = deployment.release
     try:
@@ -143,6 +147,8 @@ def run_release_actions(deployment: Deployment) -> list[str]:
 
 def _record_start(deployment: Deployment, old_version: str, ran: list[str], started: float) -> None:
     """Append the actions run at start to the node's upgrade history."""
+    from hotmesh.deploy.report import UpgradeReport
+
     report = UpgradeReport(
         node=deployment.node_name,
         ok=True,
@@ -266,5 +272,7 @@ def _drop_bytecode(source: Path) -> None:
     # which would make Python trust the rejected file's cached bytecode.
     if sys.implementation.cache_tag is None:  # this Python writes no bytecode cache
         return
+    import importlib.util  # only a restart after an unconfirmed upgrade restores files
+
     with contextlib.suppress(ValueError):
         Path(importlib.util.cache_from_source(str(source))).unlink(missing_ok=True)

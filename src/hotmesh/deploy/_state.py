@@ -14,6 +14,10 @@ from hotmesh._runtime import current_node, running_nodes
 from hotmesh.deploy.action_log import ActionLog, record_key
 from hotmesh.deploy.release import Manifest, read_manifest, version_string
 
+RECORD_NAME = "provisional.json"
+"""The airbag's record of a provisional upgrade, in the deploy state dir (read at
+every start, to undo an upgrade never confirmed: ``hotmesh.deploy.airbag``)."""
+
 
 @record
 class Deployment:

@@ -18,13 +18,12 @@ from hotmesh._files import atomic_write_json, atomic_write_text, read_json
 from hotmesh._record import record
 from hotmesh._rpc.fanout import Unreachable, is_unreachable, reason_of, resolve_targets, run_on
 from hotmesh.deploy import _services
-from hotmesh.deploy._state import Deployment
+from hotmesh.deploy._state import RECORD_NAME, Deployment
 from hotmesh.deploy.notices import announce
 from hotmesh.deploy.release import MANIFEST_NAME
 from hotmesh.deploy.window import ProvisionalWindow
 
 log = logging.getLogger("hotmesh.deploy.airbag")
-RECORD_NAME = "provisional.json"
 
 _checks_lock = threading.Lock()
 _health_checks: dict[str, Callable[[], Any]] = {}

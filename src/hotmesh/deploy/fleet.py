@@ -5,12 +5,10 @@ behind the fleet's release), and the table it prints as. Pure: no I/O."""
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hotmesh._rpc.fanout import Unreachable
-from hotmesh.deploy.release import matches, release_of
+from hotmesh.deploy.release import fleet_release, matches, release_of
 
 
 class NodeVersion(str):
@@ -91,6 +89,9 @@ class NodeVersion(str):
 
 def versions_from(raw: Mapping[str, Mapping[str, Any]]) -> Versions:
     """The ``Versions`` of ``node_statuses()`` (a status, or ``{"unreachable": why}``)."""
+    # The calls' layer, which a node that only judges newcomers never loads.
+    from hotmesh._rpc.fanout import Unreachable
+
     statuses = {
         name: Unreachable(str(value["unreachable"])) if "unreachable" in value else value
         for name, value in raw.items()
@@ -125,19 +126,6 @@ def fleet_view(statuses: Mapping[str, Mapping[str, Any] | Any]) -> dict[str, Nod
         row.behind = fleet if fleet is not None and release != fleet else None
         view[name] = row
     return view
-
-
-def fleet_release(statuses: Iterable[Mapping[str, Any]]) -> str | None:
-    """The release of the latest upgrade seen; else the one most nodes run (None on a tie)."""
-    statuses = list(statuses)
-    upgraded = [s for s in statuses if isinstance(s.get("upgraded_at"), int | float)]
-    if upgraded:
-        latest = max(upgraded, key=lambda s: s["upgraded_at"])
-        return release_of(str(latest.get("version", "")))
-    counts = Counter(release_of(str(s.get("version", ""))) for s in statuses).most_common(2)
-    if not counts or (len(counts) == 2 and counts[0][1] == counts[1][1]):
-        return None
-    return counts[0][0]
 
 
 class Versions(dict[str, Any]):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,19 @@ def release_of(version: str) -> str:
 def matches(version: str, wanted: str) -> bool:
     """True when ``version`` is ``wanted`` exactly or its release part is ``wanted``."""
     return version == wanted or ("+" not in wanted and release_of(version) == wanted)
+
+
+def fleet_release(statuses: Iterable[Mapping[str, Any]]) -> str | None:
+    """The release of the latest upgrade seen; else the one most nodes run (None on a tie)."""
+    statuses = list(statuses)
+    upgraded = [s for s in statuses if isinstance(s.get("upgraded_at"), int | float)]
+    if upgraded:
+        latest = max(upgraded, key=lambda s: s["upgraded_at"])
+        return release_of(str(latest.get("version", "")))
+    counts = Counter(release_of(str(s.get("version", ""))) for s in statuses).most_common(2)
+    if not counts or (len(counts) == 2 and counts[0][1] == counts[1][1]):
+        return None
+    return counts[0][0]
 
 
 def check_settings(owner: str, values: object) -> dict[str, Any]:

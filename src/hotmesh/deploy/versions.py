@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotmesh import code
 from hotmesh._errors import CodeError, DeployError
-from hotmesh._rpc.fanout import reason_of, resolve_targets, run_on
 from hotmesh.deploy import _state
 from hotmesh.deploy.action_log import record_key
-from hotmesh.deploy.airbag import airbag_for
-from hotmesh.deploy.fleet import NodeVersion, Versions, versions_from
 from hotmesh.deploy.release import parse_manifest, version_string
+
+if TYPE_CHECKING:
+    from hotmesh.deploy.fleet import Versions
 
 
 def node_version() -> str:
@@ -41,6 +41,9 @@ def node_status() -> dict[str, Any]:
     this node, or None since it started), ``ready`` (False while the node is
     still starting: its release is not read yet).
     """
+    # The airbag: asked for here (and by upgrades), not by every node's start.
+    from hotmesh.deploy.airbag import airbag_for
+
     dep = _state.current()
     status = release_status(dep)
     record = airbag_for(dep).pending()
@@ -135,6 +138,8 @@ def node_versions(nodes: Iterable[str] | None = None, *, timeout: float = 5.0) -
         app2@web1  v2+77e0a1b3  confirmed               2026-11-24-fix   -
         app3@web2  -            -                       -                -      unreachable: ...
     """
+    from hotmesh.deploy.fleet import versions_from  # not loaded by a node's start
+
     return versions_from(node_statuses(nodes, per_node_timeout=timeout))
 
 
@@ -146,6 +151,8 @@ def node_statuses(
     Plain values (they travel: ``hotmesh versions`` asks a node for them): a
     node that does not answer is ``{"unreachable": reason}``.
     """
+    from hotmesh._rpc.fanout import resolve_targets, run_on
+
     targets = resolve_targets("all" if nodes is None else list(nodes))
     outcome = run_on(targets, "hotmesh.deploy.versions.node_status", timeout=per_node_timeout)
     return {
@@ -155,6 +162,8 @@ def node_statuses(
 
 
 def _why(ok: bool, value: Any) -> str:
+    from hotmesh._rpc.fanout import reason_of
+
     return reason_of(value) if not ok else f"answered {type(value).__name__}, not a status"
 
 
@@ -168,6 +177,8 @@ def nodes_at(vsn: str, count: int | None = None, *, timeout: float = 5.0) -> lis
     """
     if count is not None and count < 0:
         raise ValueError(f"count must be None or >= 0, not {count}")
+    from hotmesh.deploy.fleet import NodeVersion
+
     found = [
         name
         for name, version in node_versions(timeout=timeout).items()
@@ -183,6 +194,8 @@ def nodes_not_at(vsn: str, *, timeout: float = 5.0) -> list[str]:
     pending (restarted onto the new files before its turn, say). Unreachable
     nodes are left out.
     """
+    from hotmesh.deploy.fleet import NodeVersion
+
     return [
         name
         for name, version in node_versions(timeout=timeout).items()
