@@ -212,6 +212,15 @@ def test_a_node_start_leaves_what_only_upgrades_and_other_commands_use_unloaded(
         # Code shipping parses and disassembles only when it ships a function.
         "ast",
         "dis",
+        # The console server, its sessions' outboxes, leases, timers and audit
+        # log come with the first console message; code shipping with the
+        # first function shipped.
+        "hotmesh._console.server",
+        "hotmesh._console.output",
+        "hotmesh._console.leases",
+        "hotmesh._console.timers",
+        "hotmesh._console.audit",
+        "hotmesh._rpc.shipping",
         # The code server comes with the first code root (a release's packages).
         "hotmesh.code.server",
         "hotmesh.code.dependents",

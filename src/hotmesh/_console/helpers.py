@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from hotmesh._console.activity import Activities, Stack, activities, stack_of
-from hotmesh._console.output import Outbox, current_route
+from hotmesh._console.output import Outbox
+from hotmesh._console.routing import current_route
 from hotmesh._errors import ConsoleError
 from hotmesh._runtime import NodeLike, current_node
 

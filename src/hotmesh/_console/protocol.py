@@ -63,6 +63,11 @@ def declare(
     return name
 
 
+def node_kinds() -> tuple[str, ...]:
+    """The kinds a node's console server handles: those sent to the node."""
+    return tuple(k.name for k in KINDS.values() if k.direction != "to client")
+
+
 def late_kinds() -> frozenset[str]:
     """The kinds a client shows as they come when no request waits for them."""
     return frozenset(k.name for k in KINDS.values() if k.late)

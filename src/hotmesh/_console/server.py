@@ -12,15 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hotmesh._console import output, protocol
+from hotmesh._console import hooks, protocol
 from hotmesh._console.audit import AuditLog
-from hotmesh._console.interrupt import sleep_gate
 from hotmesh._console.leases import Detach, LeaseBook, Reap
 from hotmesh._console.output import Outbox
 from hotmesh._console.timers import Timers
 from hotmesh._hashes import token_hex
-from hotmesh._rpc import shipping
-from hotmesh._runtime import NodeLike
+from hotmesh._runtime import Handler, NodeLike
 from hotmesh.deploy.notices import add_notice_listener
 
 if TYPE_CHECKING:
@@ -30,13 +28,11 @@ if TYPE_CHECKING:
     from hotmesh._console.session import Session
 
 _log = logging.getLogger("hotmesh.console")
-Handler = Callable[[bytes, dict[str, Any]], None]
 # Messages a session may have sent and not had acknowledged: 256 output messages
 # of 16 Ki characters at most, well under the ROUTER's queue of 1,000 messages
 # per client, beyond which libzmq would drop them.
 MAX_WINDOW = 256
-# Console servers running in this process (several nodes in one process share
-# the shipping namespace factory; the last one to stop removes it).
+# Console servers running in this process (several nodes may share it).
 _servers: set[ConsoleServer] = set()
 _servers_lock = threading.Lock()
 
@@ -83,13 +79,25 @@ class ConsoleServer:
         self._unlisten: Callable[[], None] = lambda: None
 
     def start(self) -> None:
-        """Install the output proxies and interruptible sleep; register the handlers."""
+        """Install the console hooks, ``open`` and register the handlers.
+
+        A node does not: its ``ConsoleFront`` installs the hooks as it starts
+        and makes the server at the first console message.
+        """
+        hooks.install()
+        self.open()
+        for kind, handler in self.handlers().items():
+            self._node.register_handler(kind, handler)
+
+    def open(self) -> None:
+        """Start serving: the timers, the list of servers, the deploy notices."""
         self._timers = Timers()
-        output.install()
-        sleep_gate.install()
         with _servers_lock:
             _servers.add(self)
-        shipping.set_namespace_factory(_shipped_namespace)
+        self._unlisten = add_notice_listener(self._on_notice)
+
+    def handlers(self) -> dict[str, Handler]:
+        """The handler of every kind this server handles (``protocol.node_kinds()``)."""
         handlers: dict[str, Handler] = {
             protocol.OPEN: self._on_open,
             protocol.EXEC: self._on_exec,
@@ -102,14 +110,21 @@ class ConsoleServer:
             protocol.ACK: self._on_ack,
             protocol.ABANDON: self._on_abandon,
         }
-        for kind, handler in handlers.items():
-            self._node.register_handler(kind, self._guarded(kind, handler))
-        self._unlisten = add_notice_listener(self._on_notice)
+        return {kind: self._guarded(kind, handler) for kind, handler in handlers.items()}
 
     def stop(self) -> None:
-        """End every session (running statements are interrupted) and undo ``start``."""
+        """``close``, and take out the hooks ``start`` installed."""
+        if self.close():
+            hooks.uninstall()
+
+    def close(self) -> bool:
+        """End every session (running statements are interrupted) and undo ``open``.
+
+        Returns False when it was closed already. Messages after it are
+        answered with an error.
+        """
         if self._stopped.is_set():
-            return
+            return False
         self._stopped.set()
         self._unlisten()
         with self._lock:
@@ -133,10 +148,7 @@ class ConsoleServer:
             self._timers.stop()
         with _servers_lock:
             _servers.discard(self)
-            if not _servers:
-                shipping.set_namespace_factory(None)
-        sleep_gate.uninstall()
-        output.uninstall()
+        return True
 
     def session_count(self) -> int:
         with self._lock:
@@ -419,20 +431,3 @@ def _window(asked: object) -> int | None:
     if not isinstance(asked, int) or isinstance(asked, bool) or asked <= 0:
         return None  # a client that does not acknowledge: no flow control
     return max(4, min(asked, MAX_WINDOW))
-
-
-def _shipped_namespace() -> dict[str, Any]:
-    """The globals of code shipped to this node: the console's namespace."""
-    from hotmesh._console.helpers import make_namespace, running_node
-
-    return make_namespace(running_node)
-
-
-def start_console(node: NodeLike) -> Callable[[], None]:
-    """Start the console server of ``node``; returns the callable that stops it.
-
-    This is the node's extension entry (``hotmesh._node.extensions``).
-    """
-    server = ConsoleServer(node)
-    server.start()
-    return server.stop

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hotmesh._console import output, protocol
+from hotmesh._console import protocol, routing
 from hotmesh._console.cell import (
     compile_cell,
     exit_status,
@@ -24,7 +24,8 @@ from hotmesh._console.cell import (
     pretty,
 )
 from hotmesh._console.interrupt import SessionInterrupt, SleepGate, sleep_gate
-from hotmesh._console.output import Outbox, Route, current_route
+from hotmesh._console.output import Outbox
+from hotmesh._console.routing import Route, current_route
 
 if TYPE_CHECKING:
     import asyncio
@@ -240,7 +241,7 @@ class Session:
         started = time.monotonic()
         suffix = f" {name}" if name else ""
         filename = f"<console {self.sid} #{next(self._cells)}{suffix}>"
-        output.ensure_installed()
+        routing.ensure_installed()
         current_route.set(Route(self.outbox, rid, self._read_line))
         with self._lock:
             self._queued -= 1

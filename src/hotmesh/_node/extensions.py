@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hotmesh import settings
-from hotmesh._console.server import start_console
+from hotmesh._console.front import start_console
 from hotmesh._runtime import NodeLike
 from hotmesh.deploy import _startup as deploy_startup
 

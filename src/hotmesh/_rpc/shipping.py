@@ -4,7 +4,6 @@ beyond reading source through linecache)."""
 
 from __future__ import annotations
 
-import builtins
 import importlib
 import linecache
 import sys
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from hotmesh._errors import EncodeError, ShippingError
 from hotmesh._hashes import sha1
+from hotmesh._rpc.namespaces import Namespace, new_namespace
 from hotmesh._wire import codec
 
 if TYPE_CHECKING:
@@ -27,25 +27,6 @@ _GLOBAL_OPS = {"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL", "STO
 # lives only in a console session or a script's main module.
 _UNIMPORTABLE = {"__main__", "__console__", "__shipped__"}
 _LAMBDA_ENTRY = "__hotmesh_entry__"
-
-Namespace = dict[str, Any]
-
-
-def _bare_namespace() -> Namespace:
-    return {"__name__": "__shipped__", "__builtins__": builtins}
-
-
-_namespace_factory: Callable[[], Namespace] = _bare_namespace
-
-
-def set_namespace_factory(factory: Callable[[], Namespace] | None) -> None:
-    """Build the namespace shipped code runs in with ``factory`` (None: a bare one).
-
-    The console server installs its session namespace here, so shipped
-    functions find ``node()``, ``call`` and the other helpers on the target.
-    """
-    global _namespace_factory
-    _namespace_factory = factory or _bare_namespace
 
 
 def pack_function(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -105,7 +86,7 @@ def load_function(packed: dict[str, Any]) -> Callable[..., Any]:
     try:
         if "ref" in packed:
             return cast("Callable[..., Any]", _resolve(packed["ref"]))
-        namespace = _namespace_factory()
+        namespace = new_namespace()
         for name, module in packed.get("modules", {}).items():
             namespace[name] = importlib.import_module(module)
         for name, ref in packed.get("refs", {}).items():

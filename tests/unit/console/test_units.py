@@ -15,7 +15,8 @@ from hotmesh import NodeDown, RemoteError
 from hotmesh._console.cell import compile_cell, format_exception, pretty, safe_repr
 from hotmesh._console.interrupt import SessionInterrupt, SleepGate, raise_in_thread
 from hotmesh._console.leases import Detach, LeaseBook, Reap
-from hotmesh._console.output import Outbox, Route, RoutedStream, current_route
+from hotmesh._console.output import Outbox
+from hotmesh._console.routing import Route, RoutedStream, current_route
 from hotmesh._console.timers import Timers
 from tests.waiting import wait_until
 

@@ -11,7 +11,7 @@ import pytest
 
 from hotmesh._console.cell import register_source
 from hotmesh._errors import ShippingError
-from hotmesh._rpc import shipping
+from hotmesh._rpc import namespaces, shipping
 from hotmesh._wire import codec
 
 _cells = iter(range(1_000_000))
@@ -33,9 +33,9 @@ def travel(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @pytest.fixture(autouse=True)
 def _bare_namespace() -> Iterator[None]:
-    shipping.set_namespace_factory(None)
+    namespaces.set_namespace_factory(None)
     yield
-    shipping.set_namespace_factory(None)
+    namespaces.set_namespace_factory(None)
 
 
 PASTE = """
@@ -147,7 +147,9 @@ def test_console_helpers_come_from_the_targets_namespace() -> None:
     assert packed["helpers"] == ["node"]
     with pytest.raises(ShippingError, match="helpers"):
         shipping.load_function(packed)
-    shipping.set_namespace_factory(lambda: {"__builtins__": __builtins__, "node": lambda: "target"})
+    namespaces.set_namespace_factory(
+        lambda: {"__builtins__": __builtins__, "node": lambda: "target"}
+    )
     assert shipping.load_function(packed)() == "target"
 
 
