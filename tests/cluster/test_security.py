@@ -56,6 +56,23 @@ def test_node_with_wrong_cookie_cannot_join(
     assert intruder.nodes() == []
     assert node.nodes() == []
     wait_until(lambda: "CURVE handshake failed" in mesh_log(caplog), timeout=5)
+    # The intruder is told too, once, though it keeps trying.
+    told = f"{intruder.name}: the seed {node.endpoint} refused our CURVE handshake"
+    wait_until(lambda: told in mesh_log(caplog), timeout=5)
+    for _ in range(2):  # refused again: not said again while the seed has not answered
+        intruder._io.run_sync(lambda: intruder._driver._seed_refused(node.endpoint))
+    assert mesh_log(caplog).count(told) == 1
+    assert intruder._driver.refused_seeds() == [node.endpoint]
+
+
+def test_seed_with_the_same_cookie_is_not_said_to_refuse(
+    node: hotmesh.Node, start_node: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="hotmesh.mesh")
+    friend = start_node("friend", cookie="the-right-cookie", seeds=[node.endpoint])
+    assert friend.nodes() == [node.name]
+    assert "refused our CURVE handshake" not in mesh_log(caplog)
+    assert friend._driver.refused_seeds() == []
 
 
 def test_client_presenting_another_key_to_the_right_server_is_refused_by_zap(

@@ -6,6 +6,7 @@ nodeup and nodedown. Every method runs on the I/O thread.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -54,6 +55,7 @@ class _Seed:
     delay: float
     next_try: float = 0.0
     answered_by: str | None = None  # node name that welcomed us through it ("" = us)
+    refused: bool = False  # the node there failed our CURVE handshake since we last joined
 
 
 def pinger(a: str, b: str) -> str:
@@ -369,16 +371,40 @@ class MembershipDriver:
             # A fresh connection each time: a hello queued behind a dead
             # connection attempt would wait for the kernel's SYN retries.
             self.transport.unlink(seed.key)
-            self.transport.link(seed.key, endpoint, identity=self.transport.seed_identity)
+            self.transport.link(
+                seed.key,
+                endpoint,
+                identity=self.transport.seed_identity,
+                on_refused=functools.partial(self._seed_refused, endpoint),
+            )
             self.transport.send(seed.key, self._hello("hello", via=endpoint))
             seed.next_try = now + seed.delay * self._rng.uniform(0.75, 1.25)
             seed.delay = min(2 * seed.delay, self.timing.redial_max)
+
+    def _seed_refused(self, endpoint: str) -> None:
+        """Something answers at a seed but fails our CURVE handshake: say so, once
+        until the seed answers (I/O thread)."""
+        seed = self._seeds.get(endpoint)
+        if seed is None or seed.answered_by is not None or seed.refused:
+            return
+        seed.refused = True
+        log.warning(
+            "%s: the seed %s refused our CURVE handshake: the node there runs with "
+            "another cluster cookie, or it is not a hotmesh node; still trying",
+            self.name,
+            endpoint,
+        )
+
+    def refused_seeds(self) -> list[str]:
+        """Seeds not answered yet whose node failed our handshake (another cookie?)."""
+        return [e for e, seed in self._seeds.items() if seed.refused and seed.answered_by is None]
 
     def _answered(self, endpoint: str, by: str) -> None:
         seed = self._seeds.get(endpoint)
         if seed is None or seed.answered_by is not None:
             return
         seed.answered_by = by
+        seed.refused = False
         seed.delay = self.timing.redial_min
         self.transport.unlink(seed.key)
         if by == "" and all(s.answered_by == "" for s in self._seeds.values()):

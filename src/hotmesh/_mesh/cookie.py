@@ -3,6 +3,7 @@ the cookie file (file I/O); key derivation itself is pure."""
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from pathlib import Path
@@ -14,6 +15,8 @@ from hotmesh._errors import AuthError, CookieError
 from hotmesh._files import make_temp
 from hotmesh._hashes import sha256, token_urlsafe
 from hotmesh._paths import default_cookie_file
+
+log = logging.getLogger("hotmesh.mesh")
 
 __all__ = [
     "COOKIE_ENV",
@@ -77,6 +80,13 @@ def load_cookie(
         if not create:
             raise CookieError(_missing(path, source)) from None
     _create(path)
+    log.info(
+        "no cookie file %s (%s): made one with a new random secret (mode 600); "
+        "only nodes and consoles holding that secret reach this node, so copy the "
+        "cluster's cookie there instead if it should join an existing cluster",
+        path,
+        source,
+    )
     return _read(path)
 
 

@@ -47,6 +47,13 @@ _DISCONNECTED = int(zmq.EVENT_DISCONNECTED)
 _HANDSHAKEN = int(zmq.EVENT_HANDSHAKE_SUCCEEDED)
 _CONNECT_FAILED = int(zmq.EVENT_CLOSED)  # a connection attempt that failed
 _LINK_EVENTS = _HANDSHAKEN | _DISCONNECTED | _CONNECT_FAILED  # what a link's monitor reports
+# A handshake the other end refused or could not read (another cookie, not a hotmesh node).
+_HANDSHAKE_FAILED = (
+    int(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL),
+    int(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL),
+    int(zmq.EVENT_HANDSHAKE_FAILED_AUTH),
+)
+_REFUSAL_EVENTS = _HANDSHAKE_FAILED[0] | _HANDSHAKE_FAILED[1] | _HANDSHAKE_FAILED[2]
 _RCVMORE = int(zmq.RCVMORE)
 _LINGER, _ROUTING_ID, _SNDHWM = int(zmq.LINGER), int(zmq.ROUTING_ID), int(zmq.SNDHWM)
 _CURVE_SERVERKEY, _CURVE_PUBLICKEY = int(zmq.CURVE_SERVERKEY), int(zmq.CURVE_PUBLICKEY)
@@ -305,6 +312,7 @@ class Transport:
         identity: bytes | None = None,
         on_closed: Callable[[str], None] | None = None,
         pings: bool = True,
+        on_refused: Callable[[], None] | None = None,
     ) -> bool:
         """Connect a DEALER for ``key`` to ``endpoint``; False if it already exists.
 
@@ -315,20 +323,30 @@ class Transport:
         the peer's libzmq threads even while its Python holds the GIL) go
         unanswered. A link that does not ping leaves silence to the peer's
         pings (``watch_quiet`` on this side).
+
+        With ``on_refused``, ``on_refused()`` runs (on the I/O thread) when
+        something answers at ``endpoint`` but the CURVE handshake fails: a node
+        with another cookie, or no hotmesh node at all. libzmq goes on retrying.
         """
+        events = (_LINK_EVENTS if on_closed is not None else 0) | (
+            _REFUSAL_EVENTS if on_refused is not None else 0
+        )
         with self._dealers_lock:
             if key in self._dealers:
                 return False
-            sock, monitor = self._dealer(
-                endpoint, identity, watch=on_closed is not None, pings=pings
-            )
+            sock, monitor = self._dealer(endpoint, identity, events=events, pings=pings)
             self._dealers[key] = sock
-        if monitor is not None and on_closed is not None:
+        if monitor is not None:
             fd = int(monitor.getsockopt(zmq.FD))
             self._monitors[key] = (monitor, fd)
-            self._since[key] = time.monotonic()
-            self.io.loop.add_reader(fd, lambda: self._closed(key, monitor, on_closed))
-            self._closed(key, monitor, on_closed)  # events that came before the reader
+            if on_closed is not None:
+                self._since[key] = time.monotonic()
+
+            def look() -> None:
+                self._closed(key, monitor, on_closed, on_refused)
+
+            self.io.loop.add_reader(fd, look)
+            look()  # events that came before the reader
         return True
 
     def unconnected(self, longer_than: float) -> list[str]:
@@ -451,9 +469,14 @@ class Transport:
             watched[0].close(linger=0)
 
     def _closed(
-        self, key: str, monitor: zmq.Socket[bytes], on_closed: Callable[[str], None]
+        self,
+        key: str,
+        monitor: zmq.Socket[bytes],
+        on_closed: Callable[[str], None] | None,
+        on_refused: Callable[[], None] | None = None,
     ) -> None:
-        """Read the DEALER's monitor events; ``on_closed(why)`` once if its connection closed.
+        """Read the DEALER's monitor events; ``on_closed(why)`` once if its connection
+        closed, ``on_refused()`` once per batch of events if a handshake failed.
 
         A connection that completed its handshake and closed counts, and so
         does a connection attempt refused outright (nothing listens there)
@@ -462,6 +485,7 @@ class Transport:
         ``unconnected`` tells.
         """
         closed = ""
+        refused = False
         try:
             # The fd only says "look": drain while EVENTS has input (edge-triggered).
             while not monitor.closed and int(monitor.getsockopt(_EVENTS)) & _POLLIN:
@@ -480,9 +504,14 @@ class Transport:
                     # Refused outright (nothing listens there any more): the
                     # peer died before our connection to it was ever made.
                     closed = "connection refused"
+                elif event in _HANDSHAKE_FAILED:
+                    refused = True
         except zmq.ZMQError:
             return
-        if closed and self._monitors.get(key, (None,))[0] is monitor:
+        current = self._monitors.get(key, (None,))[0] is monitor
+        if refused and on_refused is not None and current:
+            self.io.submit(on_refused)
+        if closed and on_closed is not None and current:
             # A peer's last messages (its bye) came before its connection
             # closed: they are handled first, though another thread reads
             # the inbox. ``flush`` queues them on this loop; the closing
@@ -540,7 +569,7 @@ class Transport:
         endpoint: str,
         identity: bytes | None = None,
         *,
-        watch: bool = False,
+        events: int = 0,
         pings: bool = True,
     ) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes] | None]:
         sock = self._ctx.socket(zmq.DEALER)
@@ -564,7 +593,7 @@ class Transport:
         for option, value in options:
             sock.set(option, value)
         # Watched before it connects, so that no event can come unseen.
-        monitor = sock.get_monitor_socket(_LINK_EVENTS) if watch else None
+        monitor = sock.get_monitor_socket(events) if events else None
         sock.connect(endpoint)
         return sock, monitor
 

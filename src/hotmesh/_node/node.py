@@ -308,10 +308,14 @@ class Node:
         self._registered = True
         self._io.run_sync(lambda: self._driver.start(seeds))
         if not self._driver.joined.wait(join_timeout):
+            refused = self._io.run_sync(self._driver.refused_seeds)
             log.warning(
-                "%s: no seed of %s answered yet; joining when one does",
+                "%s: no seed of %s answered yet%s; joining when one does",
                 self.name,
                 ", ".join(map(str, self.options.seeds)) or "(none)",
+                f" ({', '.join(refused)} refused our handshake: another cookie?)"
+                if refused
+                else "",
             )
         if self._driver.refusal is not None:
             raise NameInUse(self._driver.refusal)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -63,6 +64,21 @@ def test_missing_file_is_created_with_mode_0600_and_parents(tmp_path: Path) -> N
     assert path.stat().st_mode & 0o777 == 0o600
     assert load_cookie(cookie_file=path) == cookie
     assert [p.name for p in path.parent.iterdir()] == ["cookie"]
+
+
+def test_making_a_cookie_file_is_logged_once_with_its_path(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hotmesh.mesh")
+    path = tmp_path / "cookie"
+    load_cookie(cookie_file=path)
+    load_cookie(cookie_file=path)
+    made = [r.getMessage() for r in caplog.records if "made one" in r.getMessage()]
+    assert made == [
+        f"no cookie file {path} (the cookie file option): made one with a new random "
+        "secret (mode 600); only nodes and consoles holding that secret reach this node, "
+        "so copy the cluster's cookie there instead if it should join an existing cluster"
+    ]
 
 
 def test_a_client_never_creates_the_cookie_and_names_the_missing_file(
