@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +18,16 @@ pytestmark = pytest.mark.cluster
 HOTMESH = [sys.executable, "-m", "hotmesh"]
 
 
-def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, timeout: float = 30, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*HOTMESH, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        [*HOTMESH, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env=env,
     )
 
 
@@ -144,10 +152,33 @@ def test_parser_lists_every_registered_subcommand() -> None:
     assert os.environ.get("HOTMESH_STATE_DIR")  # the conftest isolates the registry
 
 
-def test_node_whose_app_fails_exits_1_with_the_traceback() -> None:
+def test_node_whose_app_cannot_be_found_exits_1_with_one_line() -> None:
     result = run("node", "--name", "cli-badapp", "--app", "os:no_such_function")
     assert result.returncode == 1
-    assert "no_such_function" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "hotmesh node: app 'os:no_such_function': os has no attribute 'no_such_function'"
+    )
+    assert "Traceback" not in result.stderr
+    assert "READY" not in result.stdout
+
+
+def test_node_whose_app_fails_exits_1_with_the_traceback(tmp_path: Path) -> None:
+    (tmp_path / "cli_failing_app_xyz.py").write_text(
+        "def run(node):\n    raise RuntimeError('the app broke')\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    result = run("node", "--name", "cli-badapp", "--app", "cli_failing_app_xyz:run", env=env)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+    assert "RuntimeError: the app broke" in result.stderr
+    assert "READY" not in result.stdout
+
+
+def test_node_with_a_code_root_that_is_not_a_directory_exits_1(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-root"
+    result = run("node", "--name", "cli-badroot", "--code-root", str(missing))
+    assert result.returncode == 1
+    assert f"code root '{missing}' is not a directory" in result.stderr
     assert "READY" not in result.stdout
 
 

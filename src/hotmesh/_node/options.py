@@ -51,8 +51,12 @@ class NodeOptions(Mapping[str, Any]):
             raise ConfigError(
                 f"bad node name {self.name!r}: use letters, digits, '_', '.', '-' and one '@'"
             )
-        if self.tick <= 0 or self.max_message_size <= 0 or self.max_workers <= 0:
-            raise ConfigError("tick, max_message_size and max_workers must be positive")
+        for option in ("tick", "max_message_size", "max_workers"):
+            value = getattr(self, option)
+            if not value > 0:  # NaN too
+                raise ConfigError(f"{option} must be positive, not {value!r}")
+        for root in self.code_roots:
+            _check_code_root(root)
         self.seed_source()  # a bad seed spec fails here, before any socket opens
 
     def seed_source(self) -> SeedSource:
@@ -93,18 +97,44 @@ class NodeOptions(Mapping[str, Any]):
 _FIELDS = tuple(f.name for f in fields(NodeOptions))
 
 
+def _check_code_root(root: object) -> None:
+    """A code root is a directory (a path: it must exist) or a package prefix."""
+    if not isinstance(root, str | os.PathLike):
+        raise ConfigError(f"code root must be a directory or a package prefix, not {root!r:.60}")
+    text = os.fspath(root)
+    if isinstance(root, os.PathLike) or os.sep in text:
+        if not os.path.isdir(text):
+            raise ConfigError(f"code root {text!r} is not a directory")
+    elif not os.path.isdir(text) and not all(part.isidentifier() for part in text.split(".")):
+        raise ConfigError(f"code root {text!r} is neither a directory nor a package name")
+
+
 def resolve_app(app: str | Callable[..., Any]) -> Callable[..., Any]:
     """The callable an ``app`` option names (``"pkg.mod:func"``), or ``app`` itself.
 
+    What the named module raises while it is imported propagates as it is.
+
     Raises:
-        ConfigError: a string without ``:``.
+        ConfigError: a string without ``:``, a module that does not exist, no
+            such attribute, or something that is not callable.
     """
     if callable(app):
         return app
     module_name, sep, attr = app.partition(":")
-    if not sep:
+    if not sep or not module_name or not attr:
         raise ConfigError(f"app must look like 'pkg.mod:func', not {app!r}")
-    target: Any = importlib.import_module(module_name)
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing != module_name and not module_name.startswith(missing + "."):
+            raise  # the app's module exists, and something it imports does not
+        raise ConfigError(f"app {app!r}: no module named {missing!r}") from None
     for part in attr.split("."):
-        target = getattr(target, part)
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise ConfigError(f"app {app!r}: {module_name} has no attribute {attr!r}") from None
+    if not callable(target):
+        raise ConfigError(f"app {app!r} is a {type(target).__name__}, not a function")
     return cast("Callable[..., Any]", target)

@@ -40,6 +40,8 @@ def make_root(root: str | os.PathLike[str], allow_sticky: bool = False) -> Root:
     """Parse a root: a path (PathLike, or a string naming a directory) or a package prefix."""
     text = os.fspath(root)
     if isinstance(root, os.PathLike) or os.sep in text or os.path.isdir(text):
+        if not os.path.isdir(text):
+            raise ValueError(f"root {text!r} is not a directory")
         return Root(os.path.realpath(text), True, allow_sticky)
     if not all(part.isidentifier() for part in text.split(".")):
         raise ValueError(f"root {text!r} is neither a directory nor a package name")
