@@ -123,16 +123,27 @@ def entries() -> list[Entry]:
 
 
 def is_alive(pid: int) -> bool:
-    """True when a process with this pid exists (``os.kill(pid, 0)``)."""
+    """True when a process with this pid exists (``os.kill(pid, 0)``) and, where
+    ``/proc`` tells, is not a zombie (dead, not yet reaped by its parent: a
+    container whose first process never reaps keeps such entries)."""
     if pid <= 0:
         return False
     try:
         os.kill(pid, 0)
     except PermissionError:
-        return True  # exists, owned by someone else
+        pass  # exists, owned by someone else
     except (ProcessLookupError, OSError):
         return False
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # "pid (comm) state ...": comm may hold spaces and parentheses.
+            return stat.read().rpartition(b")")[2].split()[:1] == [b"Z"]
+    except OSError:
+        return False  # no /proc (macOS), or gone since
 
 
 # ------------------------------------------------------------------ helpers

@@ -15,6 +15,7 @@ from hotmesh import ConfigError, NameInUse
 from hotmesh._mesh import registry
 from hotmesh._mesh.registry import Entry, entries, lookup, register, unregister
 from hotmesh._paths import registry_dir, short_hostname
+from tests.waiting import wait_until
 
 HOST = short_hostname()
 
@@ -160,3 +161,16 @@ def test_is_alive_answers_for_live_dead_and_bad_pids() -> None:
     assert registry.is_alive(os.getpid())
     assert not registry.is_alive(_dead_pid())
     assert not registry.is_alive(0)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="zombies are read from /proc")
+def test_a_dead_process_not_yet_reaped_is_not_alive() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        # Exited, and not reaped (no wait yet): a zombie, which kill(pid, 0) finds.
+        stat = Path(f"/proc/{child.pid}/stat")
+        wait_until(lambda: stat.read_text().rpartition(")")[2].split()[0] == "Z", timeout=10)
+        os.kill(child.pid, 0)
+        assert not registry.is_alive(child.pid)
+    finally:
+        child.wait()
