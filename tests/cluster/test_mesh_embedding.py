@@ -4,6 +4,7 @@ without asyncio spared its import), current_node."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -154,6 +155,43 @@ def test_node_joins_when_its_seed_comes_up_later(start_node: Any) -> None:
     late = start_node("late-seed", listen=f"tcp://127.0.0.1:{port}")
     assert early.wait_connected([late.name], timeout=10)
     assert late.wait_connected([early.name], timeout=10)
+
+
+def _not_joined_lines(caplog: pytest.LogCaptureFixture, name: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "hotmesh.node" and r.getMessage().startswith(f"{name}: no seed of")
+    ]
+
+
+def test_a_node_that_does_not_wait_to_join_warns_only_if_still_alone_two_ticks_later(
+    start_node: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    caplog.set_level(logging.WARNING, logger="hotmesh.node")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    seed = f"tcp://127.0.0.1:{port}"  # nobody listens there
+    alone = start_node("alone-bg", seeds=[seed], join_timeout=0, tick=0.3)
+    assert _not_joined_lines(caplog, alone.name) == []  # start() returned without a word
+    wait_until(lambda: _not_joined_lines(caplog, alone.name), timeout=10)
+    assert _not_joined_lines(caplog, alone.name) == [
+        f"{alone.name}: no seed of {seed} answered yet; joining when one does"
+    ]
+
+
+def test_a_node_that_does_not_wait_and_joins_says_nothing(
+    start_node: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="hotmesh.node")
+    first = start_node("first-bg")
+    joiner = start_node("joiner-bg", seeds=[first.endpoint], join_timeout=0, tick=0.3)
+    assert joiner.wait_connected([first.name], timeout=10)
+    joiner._io.run_sync(joiner._warn_not_joined)  # what its timer does two ticks in
+    assert _not_joined_lines(caplog, joiner.name) == []
 
 
 def test_a_node_imports_neither_asyncio_nor_openssl_unless_the_program_does(tmp_path: Any) -> None:

@@ -307,18 +307,27 @@ class Node:
         registry.register(self.name, self.endpoint, pid=os.getpid(), state_dir=str(self.state_dir))
         self._registered = True
         self._io.run_sync(lambda: self._driver.start(seeds))
-        if not self._driver.joined.wait(join_timeout):
-            refused = self._io.run_sync(self._driver.refused_seeds)
-            log.warning(
-                "%s: no seed of %s answered yet%s; joining when one does",
-                self.name,
-                ", ".join(map(str, self.options.seeds)) or "(none)",
-                f" ({', '.join(refused)} refused our handshake: another cookie?)"
-                if refused
-                else "",
-            )
+        if join_timeout > 0:
+            if not self._driver.joined.wait(join_timeout):
+                self._io.run_sync(self._warn_not_joined)
+        else:
+            # The caller does not wait (a prefork worker joining in the
+            # background): say so only if it is still alone after two ticks.
+            self._io.loop.call_later(2 * self.options.tick, self._warn_not_joined)
         if self._driver.refusal is not None:
             raise NameInUse(self._driver.refusal)
+
+    def _warn_not_joined(self) -> None:
+        """Log that no seed answered, naming those that refused us (I/O thread)."""
+        if self._driver.joined.is_set() or self._stopped:
+            return
+        refused = self._driver.refused_seeds()
+        log.warning(
+            "%s: no seed of %s answered yet%s; joining when one does",
+            self.name,
+            ", ".join(map(str, self.options.seeds)) or "(none)",
+            f" ({', '.join(refused)} refused our handshake: another cookie?)" if refused else "",
+        )
 
     def _start_extensions(self) -> None:
         """Start settings, deploy and the console for this node (``start()`` calls it)."""
