@@ -8,14 +8,22 @@ to another thread and no thread wake-up per call, which is what a call costs
 when an I/O thread receives and a worker runs. The other idle threads
 (*followers*) sleep until made leader.
 
-While the leader runs a job, nobody reads the inbox. A watchdog thread looks
-every ``watch_every`` seconds (only while jobs run or have just run): a job still
-running after one whole slice loses the inbox, and an idle follower (or a new
-thread) becomes the leader. While some job is that slow, leaders hand the
-inbox on *before* running each job (as a plain thread pool does), so slow jobs
-never hold up others by more than a slice or two; once no job is slow, leaders
-run jobs inline again. This is Go's ``sysmon`` taking a processor back from a
-goroutine stuck in a system call, applied to Python threads.
+While the leader runs a job, nobody reads the inbox. A watchdog thread takes
+it back from a job that has run one whole slice (``watch_every`` seconds): an
+idle follower (or a new thread) becomes the leader. While some job is that
+slow, leaders hand the inbox on *before* running each job (as a plain thread
+pool does), so slow jobs never hold up others by more than a slice or two;
+once no job is slow, leaders run jobs inline again. This is Go's ``sysmon``
+taking a processor back from a goroutine stuck in a system call, applied to
+Python threads.
+
+Each job's start is stamped (``time.monotonic``, no system call). The watchdog
+looks when the oldest job running will have run a slice, else two slices
+after its last look (a job starting meanwhile has then run one to two slices,
+or is looked at again when it has run one), so it takes over a job after one
+to two slices; it sleeps until the next job once a look finds that none
+started since the look before. Jobs that come one by one and end within
+their slice wake it about every two slices.
 
 Jobs given with ``submit`` (from any thread) never wait behind a running job:
 another thread takes them at once, as in a plain pool.
@@ -48,17 +56,19 @@ Drain = Callable[[], list[Work]]
 
 SLICE = 0.005  # seconds a job may hold the inbox (CPython's switch interval)
 
+_now = time.monotonic
+_sleep = time.sleep  # not a wrapper installed later (the console's interruptible sleep)
+
 
 class _Thread:
-    """One thread of the pool: its wake-up lock and what the watchdog saw of it."""
+    """One thread of the pool: its wake-up lock and when its job started."""
 
-    __slots__ = ("running", "seen", "thread", "wake")
+    __slots__ = ("running", "thread", "wake")
 
     def __init__(self) -> None:
         self.wake = threading.Lock()
         self.wake.acquire()
-        self.running = 0  # serial of the job it runs now, 0 when none
-        self.seen = 0  # ``running`` at the watchdog's last look
+        self.running = 0.0  # time.monotonic() when its job started, 0.0 when none
         self.thread: threading.Thread | None = None
 
 
@@ -86,7 +96,6 @@ class WorkerPool:
         self._running = 0  # jobs running now
         self._eager = False  # a slow job runs: leaders hand the inbox on before each job
         self._started = 0  # jobs started so far (the watchdog's sign of activity)
-        self._serial = itertools.count(1)
         self._closed = False
         self._names = itertools.count(1)
         # The inbox: its fd and the function reading what waits there.
@@ -243,6 +252,9 @@ class WorkerPool:
         except BaseException:  # an asynchronous exception landing outside a job
             log.exception("a worker thread of %s failed", self._name)
             with self._lock:
+                if me.running:
+                    me.running = 0.0
+                    self._running -= 1
                 self._threads.discard(me)
                 if me in self._followers:
                     self._followers.remove(me)
@@ -250,8 +262,11 @@ class WorkerPool:
             self._start(start)
 
     def _turn(self, me: _Thread) -> bool:
-        """One step of a thread's life; False when it ends."""
+        """One step of a thread's life, after the job it ran if any; False when it ends."""
         with self._lock:
+            if me.running:  # its job ended (counted here: one lock round trip per job)
+                me.running = 0.0
+                self._running -= 1
             if self._closed:
                 if self._leader is me:
                     self._leader = None
@@ -270,9 +285,9 @@ class WorkerPool:
                 work = self._take(me)
             elif self._jobs and self._running < self.max_workers:
                 work = self._take(me)
-                if self._eager:
-                    # A slow job runs: another thread leads while this one
-                    # runs the job, as in a plain pool.
+                if self._eager and self._drain is not None:
+                    # A slow job runs: another thread reads the inbox while
+                    # this one runs the job, as in a plain pool.
                     self._leader = None
                     start = self._need_leader()
             else:
@@ -281,14 +296,19 @@ class WorkerPool:
             return self._wait_for_input(me)
         if start is not None:
             self._start(start)
-        self._run(me, work)
+        if not self._watching:
+            self._arm()
+        try:  # counted as running on this thread: the next turn counts its end
+            work[0](*work[1])
+        except BaseException:
+            log.exception("a worker job failed")
         return True
 
     def _take(self, me: _Thread) -> Work:
         """The next queued job, counted as running on ``me`` (under the lock)."""
         self._running += 1
         self._started += 1
-        me.running = next(self._serial)
+        me.running = _now()
         return self._jobs.popleft()
 
     def _follow(self, me: _Thread) -> bool:
@@ -310,18 +330,6 @@ class WorkerPool:
         finally:
             self._lock.acquire()
         return True
-
-    def _run(self, me: _Thread, work: Work) -> None:
-        if not self._watching:
-            self._arm()
-        try:
-            work[0](*work[1])
-        except BaseException:
-            log.exception("a worker job failed")
-        finally:
-            with self._lock:
-                me.running = 0
-                self._running -= 1
 
     def _wait_for_input(self, me: _Thread) -> bool:
         """The leader: read the inbox; when it is empty, sleep until input or a poke.
@@ -375,12 +383,17 @@ class WorkerPool:
                 self._jobs.extend(jobs[1:])
                 self._running += 1
                 self._started += 1
-                me.running = next(self._serial)
+                me.running = _now()
                 work = jobs[0]
             else:
                 self._jobs.extend(jobs)
         if work is not None:
-            self._run(me, work)
+            if not self._watching:
+                self._arm()
+            try:  # as in _turn (written out: one Python call less per job)
+                work[0](*work[1])
+            except BaseException:
+                log.exception("a worker job failed")
         return True
 
     def _consume_pokes(self) -> None:
@@ -405,30 +418,48 @@ class WorkerPool:
         self._armed.set()
 
     def _watch(self) -> None:
+        wait = self._slice
         while True:
             self._armed.wait()
             if self._closed:
                 return
-            time.sleep(self._slice)
-            start = None
+            _sleep(wait)
             with self._lock:
                 if self._closed:
                     return
-                leader = self._leader
-                # The leader has run one job for a whole slice: with an inbox
-                # to read, another thread takes it over.
-                stuck = leader is not None and leader.running and leader.running == leader.seen
-                slow = False
-                for entry in self._threads:
-                    if entry.running and entry.running == entry.seen:
-                        slow = True
-                    entry.seen = entry.running
-                self._eager = slow
-                if stuck and self._drain is not None:
-                    self._leader = None
-                    start = self._need_leader()
-                if not self._running and self._started == self._seen_started:
-                    self._armed.clear()
-                    self._watching = False
-                self._seen_started = self._started
+                start, wait = self._look(_now())
             self._start(start)
+
+    def _look(self, now: float) -> tuple[_Thread | None, float]:
+        """The watchdog's look (under the lock): the thread to start as the new
+        leader if the leader's job has run a whole slice, and the time to the next look."""
+        due = now - self._slice
+        slow = False
+        oldest = now  # the start of the oldest job running that is not slow yet
+        for entry in self._threads:
+            started = entry.running
+            if started:
+                if started <= due:
+                    slow = True
+                elif started < oldest:
+                    oldest = started
+        self._eager = slow
+        start = None
+        leader = self._leader
+        if leader is not None and 0.0 < leader.running <= due and self._drain is not None:
+            # The leader has run one job for a whole slice: another thread
+            # takes the inbox over.
+            self._leader = None
+            start = self._need_leader()
+        if not self._running and self._started == self._seen_started:
+            self._armed.clear()
+            self._watching = False
+            return start, self._slice  # the job that arms it again starts then
+        self._seen_started = self._started
+        if oldest < now:
+            return start, oldest + self._slice - now  # when that job has run a slice
+        if slow:
+            return start, self._slice  # to see them end (and leaders run jobs inline again)
+        # Nothing runs: a job starting meanwhile has run one to two slices at the
+        # next look, or is looked at again when it has run one.
+        return start, 2 * self._slice

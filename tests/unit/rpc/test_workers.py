@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from hotmesh._rpc import workers
 from hotmesh._rpc.workers import WorkerPool
 from tests.waiting import wait_until
 
@@ -62,6 +63,7 @@ def test_failing_job_does_not_kill_the_pool() -> None:
     pool.submit(lambda: 1 / 0)
     pool.submit(done.set)
     assert done.wait(5)
+    wait_until(lambda: pool._running == 0, timeout=5)  # both jobs counted as ended
     pool.close()
 
 
@@ -195,4 +197,72 @@ def test_stop_serving_stops_reading_the_inbox(inbox: FakeInbox) -> None:
     local = threading.Event()
     pool.submit(local.set)  # jobs given directly still run
     assert local.wait(5)
+    pool.close()
+
+
+def test_a_slow_job_loses_the_inbox_when_input_comes_after_a_long_while(
+    inbox: FakeInbox,
+) -> None:
+    pool = WorkerPool(max_workers=4, watch_every=0.001)
+    pool.serve(inbox.r, inbox.drain)
+    release, quick, started = threading.Event(), threading.Event(), threading.Event()
+    inbox.put(lambda: (started.set(), release.wait(10)))
+    assert started.wait(5)
+    time.sleep(0.05)  # not a wait for a condition: the job runs many slices
+    inbox.put(quick.set)
+    assert quick.wait(5)
+    release.set()
+    pool.close()
+
+
+def _leading(pool: WorkerPool, since: float) -> workers._Thread:
+    """A thread made up for ``pool._look``: the leader, running a job since ``since``."""
+    entry = workers._Thread()
+    entry.running = since
+    pool._threads.add(entry)
+    pool._leader = entry
+    pool._running += 1
+    pool._started += 1
+    pool._drain = lambda: []
+    return entry
+
+
+def test_the_watchdog_looks_again_when_the_oldest_job_has_run_a_slice() -> None:
+    pool = WorkerPool(watch_every=0.005)
+    leader = _leading(pool, since=100.0)
+    with pool._lock:
+        start, wait = pool._look(100.002)
+    assert start is None and pool._leader is leader
+    assert wait == pytest.approx(0.003)
+    with pool._lock:
+        start, wait = pool._look(100.005)
+    assert start is not None and pool._leader is start  # another thread reads the inbox
+    assert pool._eager and wait == pytest.approx(0.005)  # and it looks again a slice on
+    pool.close()
+
+
+def test_a_job_started_after_a_look_with_none_running_is_taken_over_two_slices_on() -> None:
+    pool = WorkerPool(watch_every=0.005)
+    pool._started = 1  # a job ran since the last look, none runs now
+    with pool._lock:
+        start, wait = pool._look(100.0)
+    assert start is None and wait == pytest.approx(0.010)
+    _leading(pool, since=100.0001)
+    with pool._lock:
+        start, _ = pool._look(100.0 + wait)
+    assert start is not None  # it has run one to two slices: taken over
+    pool.close()
+
+
+def test_the_watchdog_sleeps_once_nothing_ran_since_its_last_look() -> None:
+    pool = WorkerPool(watch_every=0.005)
+    pool._watching = True
+    pool._started = 1
+    with pool._lock:
+        pool._look(100.0)
+    assert pool._watching  # a job ran since the look before
+    with pool._lock:
+        start, wait = pool._look(100.01)
+    assert start is None and not pool._watching  # it sleeps until a job starts
+    assert wait == pytest.approx(0.005)  # then it looks when that job has run a slice
     pool.close()
