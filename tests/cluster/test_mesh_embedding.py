@@ -122,6 +122,23 @@ def test_register_handler_and_send_to_reach_clients(start_node: Any) -> None:
     assert reply == {"t": "echoed", "n": 1}
 
 
+def test_a_burst_of_messages_that_are_not_calls_is_handled_in_full(start_node: Any) -> None:
+    # More than one read's worth (256) of messages for the I/O thread, and no
+    # call among them: the reader must read on, not sleep on the inbox's fd,
+    # which signals only for input that comes later.
+    from hotmesh._mesh import client as mesh_client
+    from hotmesh._mesh.cookie import load_cookie
+
+    node = start_node("burst")
+    handled: list[int] = []
+    node.register_handler("count", lambda sender, msg: handled.append(msg["n"]))
+    with mesh_client.Connection(node.endpoint, load_cookie()) as conn:
+        for n in range(1000):
+            conn.send({"t": "count", "n": n})
+        wait_until(lambda: len(handled) == 1000, timeout=10, message="all 1000 handled")
+    assert handled == list(range(1000))
+
+
 def test_options_are_read_only_and_state_dir_exists(start_node: Any, tmp_path: Any) -> None:
     node = start_node("opts", tick=0.8, state_dir=tmp_path / "state")
     assert node.options["tick"] == 0.8

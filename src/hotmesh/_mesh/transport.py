@@ -37,7 +37,7 @@ from hotmesh._wire.frames import decode_frame
 log = logging.getLogger("hotmesh.mesh")
 
 Message = tuple[bytes, dict[str, Any]]
-_BUDGET = 256  # messages read at once from the inbox
+RECEIVE_BUDGET = 256  # most messages one ``receive`` reads (1 when signalled)
 _NOBLOCK, _EVENTS, _POLLIN = int(zmq.NOBLOCK), int(zmq.EVENTS), int(zmq.POLLIN)
 _poll = zmq.zmq_poll
 _SNDMORE = int(zmq.SNDMORE)
@@ -620,7 +620,7 @@ class Transport:
         # ZMQ_EVENTS does (it asks ZMQ_EVENTS), without getsockopt's lookup of
         # the option's enum (two Python calls), for one more system call.
         batch: list[tuple[bytes, zmq.Frame, list[zmq.Frame]]] = []
-        budget = 1 if signalled else _BUDGET
+        budget = 1 if signalled else RECEIVE_BUDGET
         with self._router_lock:
             router = self._router
             if router is None:

@@ -24,7 +24,7 @@ from hotmesh._errors import ConfigError, NodeStopped
 from hotmesh._membership import driver as membership
 from hotmesh._mesh.iothread import IOThread
 from hotmesh._mesh.lines import CallLines, Line
-from hotmesh._mesh.transport import Transport, is_line, parse_peer_identity
+from hotmesh._mesh.transport import RECEIVE_BUDGET, Transport, is_line, parse_peer_identity
 from hotmesh._paths import full_node_name
 from hotmesh._rpc.caller import Caller, Deliver
 from hotmesh._rpc.dispatch import Dispatcher
@@ -126,27 +126,35 @@ class Router:
         something there (an unknown peer, a name clash), through the I/O thread.
         """
         with self._reading:
-            received = self._transport.receive(signalled)
-            if not received:
-                return []
             jobs: list[Work] = []
-            elsewhere: list[tuple[bytes, dict[str, Any] | None]] = []
-            run = self._dispatcher.run
-            hears_nothing_new = self._driver.view.hears_nothing_new
-            for routing_id, message in received:
-                if message.get("t") != "call":
-                    elsewhere.append((routing_id, message))
-                    continue
-                try:
-                    peer = self._peer_ids[routing_id]
-                except KeyError:
-                    peer = self._learn_peer(routing_id)
-                if peer is not None and not hears_nothing_new(peer[0]):
-                    elsewhere.append((routing_id, None))
-                jobs.append((run, (routing_id, message)))
-            if elsewhere:
-                self._io.submit(self._on_messages, elsewhere)
-            return jobs
+            while True:
+                received = self._transport.receive(signalled)
+                if not received:
+                    return jobs
+                elsewhere: list[tuple[bytes, dict[str, Any] | None]] = []
+                run = self._dispatcher.run
+                hears_nothing_new = self._driver.view.hears_nothing_new
+                for routing_id, message in received:
+                    if message.get("t") != "call":
+                        elsewhere.append((routing_id, message))
+                        continue
+                    try:
+                        peer = self._peer_ids[routing_id]
+                    except KeyError:
+                        peer = self._learn_peer(routing_id)
+                    if peer is not None and not hears_nothing_new(peer[0]):
+                        elsewhere.append((routing_id, None))
+                    jobs.append((run, (routing_id, message)))
+                if elsewhere:
+                    self._io.submit(self._on_messages, elsewhere)
+                # A reader that gets no job sleeps on the inbox's fd, which
+                # signals only for input that comes later: a full read with no
+                # call in it must be followed by another, or what it left
+                # waits for the next message (a burst of over 256 replies or
+                # extension messages stalled so).
+                if jobs or len(received) < (1 if signalled else RECEIVE_BUDGET):
+                    return jobs
+                signalled = False
 
     def flush(self) -> None:
         """Read the inbox now (I/O thread): its messages are queued on the I/O loop, in
