@@ -323,6 +323,10 @@ def test_vanished_client_statement_finishes_and_session_is_reaped(
     server_session = next(iter(server._sessions.values())).session
     server_session.namespace["gate"].set()
     wait_until(lambda: server.session_count() == 0, timeout=10, message="session reaped")
+    # The reaper takes the session out of the table, then writes its detach.
+    wait_until(
+        lambda: server.audit.read()[-1]["event"] == "detach", timeout=5, message="detach audited"
+    )
     events = server.audit.read()
     started = [e for e in events if e["event"] == "exec" and "gate.wait" in e["code"]]
     finished = [e for e in events if e["event"] == "done" and e["rid"] == started[0]["rid"]]
