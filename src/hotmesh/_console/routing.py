@@ -29,7 +29,28 @@ class Route:
 current_route: ContextVar[Route | None] = ContextVar("hotmesh_console_route", default=None)
 
 
-class RoutedStream:
+class _Routed:
+    """What the three stand-ins share: a session's stream is no terminal and has
+    no file descriptor (``input()`` checks ``fileno()`` to pick its terminal
+    path; session code must take the plain readline path instead)."""
+
+    _fallback: TextIO | None
+    _what = "stream"
+
+    def isatty(self) -> bool:
+        return (
+            current_route.get() is None and self._fallback is not None and self._fallback.isatty()
+        )
+
+    def fileno(self) -> int:
+        if current_route.get() is not None or self._fallback is None:
+            raise io.UnsupportedOperation(
+                f"a console session's {self._what} has no file descriptor"
+            )
+        return self._fallback.fileno()
+
+
+class RoutedStream(_Routed):
     """``sys.stdout``/``sys.stderr`` stand-in: session output when a route is
     set in the current context, the process's own stream otherwise."""
 
@@ -59,24 +80,14 @@ class RoutedStream:
         elif self._fallback is not None:
             self._fallback.flush()
 
-    def isatty(self) -> bool:
-        return (
-            current_route.get() is None and self._fallback is not None and self._fallback.isatty()
-        )
-
-    def fileno(self) -> int:
-        if current_route.get() is not None or self._fallback is None:
-            # input() checks fileno() to pick its terminal path; session code
-            # must take the plain readline path instead.
-            raise io.UnsupportedOperation("a console session's stream has no file descriptor")
-        return self._fallback.fileno()
-
     def __getattr__(self, name: str) -> Any:
         return getattr(self._fallback, name)
 
 
-class RoutedInput:
+class RoutedInput(_Routed):
     """``sys.stdin`` stand-in: asks the session's client when a route is set."""
+
+    _what = "stdin"
 
     def __init__(self, fallback: TextIO | None) -> None:
         self._fallback = fallback
@@ -92,16 +103,6 @@ class RoutedInput:
         if route is None:
             return "" if self._fallback is None else self._fallback.read(size)
         return route.read_line()
-
-    def isatty(self) -> bool:
-        return (
-            current_route.get() is None and self._fallback is not None and self._fallback.isatty()
-        )
-
-    def fileno(self) -> int:
-        if current_route.get() is not None or self._fallback is None:
-            raise io.UnsupportedOperation("a console session's stdin has no file descriptor")
-        return self._fallback.fileno()
 
     def close(self) -> None:
         # site's exit() closes sys.stdin before raising SystemExit: a session
