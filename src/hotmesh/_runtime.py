@@ -54,6 +54,10 @@ class NodeLike(Protocol):
         """Names of the connected peers, sorted."""
         ...
 
+    def lost_nodes(self) -> dict[str, str]:
+        """Peers lost and being redialled: name -> why, with how long ago."""
+        ...
+
     def is_alive(self) -> bool:
         """Whether the node runs."""
         ...

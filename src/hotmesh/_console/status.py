@@ -51,7 +51,9 @@ def sessions_here() -> list[dict[str, Any]]:
 def cluster_status(timeout: float = 5.0) -> list[dict[str, Any]]:
     """``node_status()`` of this node and of every connected one, by name.
 
-    A node that does not answer within ``timeout`` is ``{"node", "unreachable"}``.
+    A node that does not answer within ``timeout`` is ``{"node", "unreachable"}``,
+    and so is a peer this node lost and keeps redialling (``Node.lost_nodes``:
+    ``"down 42 s (connection closed)"``), so that a node down is seen, not left out.
     """
     node = current_node()
     rows = [node_status()]
@@ -62,6 +64,12 @@ def cluster_status(timeout: float = 5.0) -> list[dict[str, Any]]:
         rows += [
             {"node": name, "unreachable": f"{type(e).__name__}: {e}"} for name, e in bad.items()
         ]
+    listed = {row.get("node") for row in rows}
+    rows += [
+        {"node": name, "unreachable": why}
+        for name, why in node.lost_nodes().items()
+        if name not in listed
+    ]
     return sorted(rows, key=lambda row: str(row.get("node")))
 
 

@@ -135,6 +135,7 @@ class _Lost:
     delay: float
     next_try: float
     since: float
+    reason: str
 
 
 @record
@@ -255,6 +256,15 @@ class MembershipView:
     def lost(self) -> list[str]:
         """Names of the members being redialled, sorted."""
         return sorted(self._lost)
+
+    def lost_since(self, now: float) -> dict[str, tuple[float, str]]:
+        """Members lost and being redialled, not up now: name -> (seconds since they
+        were lost, why: the nodedown's reason, or "never connected")."""
+        return {
+            name: (now - lost.since, lost.reason)
+            for name, lost in self._lost.items()
+            if not self.is_up(name)
+        }
 
     def members(self, my_endpoint: str) -> list[Member]:
         """The gossip list: this node and every up peer."""
@@ -466,15 +476,15 @@ class MembershipView:
         if peer.up:
             effects.append(NodeDown(name, reason))
         if reason not in _NOT_REDIALLED:
-            self._lose(name, peer, now)
+            self._lose(name, peer, now, reason)
         return effects
 
-    def _lose(self, name: str, peer: _Peer, now: float) -> None:
+    def _lose(self, name: str, peer: _Peer, now: float, reason: str = "never connected") -> None:
         lost = self._lost.get(name)
         if lost is not None and lost.incarnation == peer.incarnation:
             lost.delay = min(2 * lost.delay, self.redial_max)
         else:
-            lost = _Lost(peer.endpoint, peer.incarnation, self.redial_min, now, now)
+            lost = _Lost(peer.endpoint, peer.incarnation, self.redial_min, now, now, reason)
             self._lost[name] = lost
             while len(self._lost) > 4096:
                 del self._lost[next(iter(self._lost))]

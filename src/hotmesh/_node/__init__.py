@@ -19,7 +19,7 @@ from typing import cast
 from hotmesh import _runtime
 from hotmesh._node.node import Node
 from hotmesh._node.options import DEFAULT_TICK, NodeOptions
-from hotmesh._node.remote import connected_nodes, endpoint_of, node_info
+from hotmesh._node.remote import connected_nodes, endpoint_of, lost_nodes, node_info
 from hotmesh._node.startup import start
 
 
@@ -43,6 +43,7 @@ __all__ = [
     "connected_nodes",
     "current_node",
     "endpoint_of",
+    "lost_nodes",
     "node_info",
     "start",
 ]

@@ -115,6 +115,24 @@ class Node:
         """Names of the connected peers (Erlang's ``nodes()``), sorted."""
         return sorted(self._router.up)
 
+    def lost_nodes(self) -> dict[str, str]:
+        """Peers this node lost and keeps redialling: name -> why, with how long ago
+        (``"down 42 s (connection closed)"``; a member heard of but never reached:
+        ``"not connected for 3 s (never connected)"``).
+
+        Not ``nodes()``: a node is listed from its nodedown until it is up again,
+        or forgotten (10 minutes). A node that stopped cleanly, or lost its name,
+        is not redialled and not listed.
+        """
+        if not self.is_alive():
+            return {}
+        lost = self._io.run_sync(lambda: self._driver.view.lost_since(time.monotonic()))
+        return {
+            name: f"{'not connected' if why == 'never connected' else 'down'} "
+            f"{seconds:.0f} s ({why})"
+            for name, (seconds, why) in sorted(lost.items())
+        }
+
     def is_alive(self) -> bool:
         """Whether the node runs (started and not stopped)."""
         return self._started and not self._stopped

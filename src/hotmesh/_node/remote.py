@@ -24,6 +24,11 @@ def connected_nodes() -> list[str]:
     return current_node().nodes()
 
 
+def lost_nodes() -> dict[str, str]:
+    """The peers the current node lost and keeps redialling (``Node.lost_nodes``)."""
+    return current_node().lost_nodes()
+
+
 def node_info() -> dict[str, Any]:
     """Name, endpoint, pid, incarnation and peers of the current node."""
     node = current_node()

@@ -149,16 +149,27 @@ def node_statuses(
     """``node_status()`` of this node and every connected one (or ``nodes``), in parallel.
 
     Plain values (they travel: ``hotmesh versions`` asks a node for them): a
-    node that does not answer is ``{"unreachable": reason}``.
+    node that does not answer is ``{"unreachable": reason}``. With ``nodes``
+    None, so is a peer this node lost and keeps redialling (``Node.lost_nodes``):
+    the fleet's table shows a node down instead of leaving it out.
     """
-    from hotmesh._rpc.fanout import resolve_targets, run_on
+    from hotmesh._rpc.fanout import resolve_targets, run_on, this_node
 
     targets = resolve_targets("all" if nodes is None else list(nodes))
     outcome = run_on(targets, "hotmesh.deploy.versions.node_status", timeout=per_node_timeout)
-    return {
+    statuses = {
         name: value if ok and isinstance(value, dict) else {"unreachable": _why(ok, value)}
         for name, (ok, value) in outcome.items()
     }
+    if nodes is None:
+        node = this_node()
+        lost = {n: {"unreachable": why} for n, why in node.lost_nodes().items()}
+        if lost.keys() - statuses.keys():
+            # This node first, then its peers by name, the lost ones among them.
+            merged = {**lost, **statuses}
+            others = sorted(n for n in merged if n != node.name)
+            statuses = {n: merged[n] for n in [node.name, *others] if n in merged}
+    return statuses
 
 
 def _why(ok: bool, value: Any) -> str:

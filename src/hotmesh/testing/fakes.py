@@ -60,6 +60,10 @@ class FakeNode:
         """No peers."""
         return []
 
+    def lost_nodes(self) -> dict[str, str]:
+        """No peers lost."""
+        return {}
+
     def is_alive(self) -> bool:
         """True until ``stop()``."""
         return not self.stopped

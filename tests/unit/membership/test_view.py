@@ -378,3 +378,25 @@ def test_calls_from_a_peer_whose_link_never_connected_count_as_its_traffic() -> 
     assert not view.hears_nothing_new("b@h")
     view.listen_to([])
     assert view.hears_nothing_new("b@h")
+
+
+def test_lost_since_says_how_long_ago_and_why_while_the_peer_is_not_up() -> None:
+    view = redial_view()
+    view.hello("b@h", "inc-b", "tcp://b", now=0.0)
+    view.disconnected("b@h", "inc-b", now=1.0)
+    assert view.lost_since(now=3.0) == {"b@h": (2.0, "connection closed")}
+    view.tick(now=3.0)  # redialled meanwhile, not up yet: still lost, since the first loss
+    assert view.lost_since(now=3.5) == {"b@h": (2.5, "connection closed")}
+    view.welcome("b@h", "inc-b", "tcp://b", now=4.0)
+    assert view.lost_since(now=4.0) == {}
+    view.bye("b@h", "inc-b", now=4.5)  # left on purpose: not lost
+    assert view.lost_since(now=5.0) == {}
+
+
+def test_a_member_heard_of_and_never_reached_is_lost_as_never_connected() -> None:
+    view = redial_view()
+    view.hello("b@h", "inc-b", "tcp://b", now=0.0)
+    view.gossip([("c@h", "tcp://c", "inc-c")], now=0.0)
+    view.heard_from("b@h", "inc-b", now=1.9)
+    view.tick(now=2.0)  # c's dial timed out; b is heard
+    assert view.lost_since(now=3.0) == {"c@h": (1.0, "never connected")}
