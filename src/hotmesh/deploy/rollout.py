@@ -78,6 +78,9 @@ class Rollout:
     stopped: str | None = None
     interrupted: bool = False
     seconds: float = 0.0
+    down: dict[str, str] = field(default_factory=dict)
+    """Peers down when the rollout began (``Node.lost_nodes``), not among its
+    nodes: not upgraded, shown in the table so that nobody reads the fleet as done."""
 
     @property
     def ok(self) -> bool:
@@ -106,6 +109,7 @@ class Rollout:
                     (r.node, "FAILED", f"{r.step}: {_first_line(r.reason)}", f"{r.seconds:.2f} s")
                 )
         rows += [(n, "skipped", "not started", "") for n in self.not_started]
+        rows += [(n, "down", f"not in the rollout: {why}", "") for n, why in self.down.items()]
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         lines = [
             "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -123,6 +127,8 @@ class Rollout:
             totals += " (interrupted)"
         elif self.stopped:
             totals += f" (stopped: {_first_line(self.stopped)})"
+        if self.down:
+            totals += f"; {len(self.down)} node(s) down, not in the rollout"
         return totals
 
     def __repr__(self) -> str:
@@ -223,6 +229,10 @@ def rolling_upgrade(
     begun = time.monotonic()
     shape = f"of {batch}" if plan is None else f"({getattr(plan, '__qualname__', 'plan')})"
     out(f"rolling upgrade of {len(names)} node(s) in {len(batches)} batch(es) {shape}")
+    rollout.down = {n: why for n, why in node.lost_nodes().items() if n not in names}
+    if rollout.down:
+        shown = ", ".join(f"{n} ({why})" for n, why in rollout.down.items())
+        out(f"down, so not in this rollout: {shown}")
     widest = max((len(b.nodes) for b in batches), default=1)
     pool = fan_out_pool(max(1, min(32, widest)), "hotmesh-rollout")
     last: Batch | None = None

@@ -24,9 +24,13 @@ class FakeNode:
         self.failing = failing
         self.calls: list[str] = []
         self.lock = threading.Lock()
+        self.lost: dict[str, str] = {}
 
     def nodes(self) -> list[str]:
         return []
+
+    def lost_nodes(self) -> dict[str, str]:
+        return dict(self.lost)
 
     def call(self, target: str, fn: Any, *args: Any, timeout: float) -> Any:
         with self.lock:
@@ -185,3 +189,19 @@ def test_a_failed_check_prints_no_passed_line(fake: Callable[..., FakeNode]) -> 
     with pytest.raises(UpgradeError):
         rolling_upgrade(NODES, upgrade=_upgrade, check=lambda batch: False, out=lines.append)
     assert not any("passed" in line for line in lines)
+
+
+def test_nodes_down_when_it_begins_are_said_and_shown_in_the_table(
+    fake: Callable[..., FakeNode],
+) -> None:
+    node = fake()
+    node.lost = {"x@h": "down 42 s (connection closed)", "a@h": "down 1 s (timeout)"}
+    lines: list[str] = []
+    result = rolling_upgrade(NODES[:2], upgrade=_upgrade, out=lines.append)
+    # a@h is among the nodes asked (and answered here): only x@h is left out.
+    assert lines[1] == "down, so not in this rollout: x@h (down 42 s (connection closed))"
+    assert result.down == {"x@h": "down 42 s (connection closed)"}
+    row = next(line for line in lines[-1].splitlines() if line.startswith("x@h"))
+    assert row.split(None, 2)[1:] == ["down", "not in the rollout: down 42 s (connection closed)"]
+    assert lines[-1].endswith("; 1 node(s) down, not in the rollout")
+    assert result.ok  # every node it was given was upgraded

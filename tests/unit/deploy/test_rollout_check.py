@@ -23,6 +23,9 @@ class _Mesh:
     def nodes(self) -> list[str]:
         return []
 
+    def lost_nodes(self) -> dict[str, str]:
+        return {}
+
     def call(self, target: str, fn: Any, *args: Any, timeout: float) -> dict[str, Any]:
         self.called.append(target)
         if target == self.dead:
