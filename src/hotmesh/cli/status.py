@@ -30,9 +30,10 @@ def register(subparsers: Any) -> None:
             name,
             help=summary,
             description=(
-                f"Show {summary}, as NODE (default: a node of this host) sees the mesh. "
-                "Exit status: 0 shown; 1 some node did not answer; 2 usage error or "
-                "missing cookie; 3 no node to ask."
+                f"Show {summary}, as NODE (default: a node of this host) sees the mesh, "
+                "nodes it lost and keeps redialling included (shown as unreachable). "
+                "Exit status: 0 shown; 1 some node did not answer or is down; 2 usage "
+                "error or missing cookie; 3 no node to ask."
             ),
         )
         parser.add_argument(
