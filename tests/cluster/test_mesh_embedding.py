@@ -139,6 +139,26 @@ def test_a_burst_of_messages_that_are_not_calls_is_handled_in_full(start_node: A
     assert handled == list(range(1000))
 
 
+def test_a_full_read_that_held_a_frame_it_dropped_is_followed_by_another(
+    start_node: Any,
+) -> None:
+    # The read's budget counts frames, dropped ones too: a burst whose first
+    # read fills up but yields one message fewer must still be read to its end.
+    from hotmesh._mesh import client as mesh_client
+    from hotmesh._mesh.cookie import load_cookie
+
+    node = start_node("burst-garbage")
+    handled: list[int] = []
+    node.register_handler("count", lambda sender, msg: handled.append(msg["n"]))
+    with mesh_client.Connection(node.endpoint, load_cookie()) as conn:
+        for n in range(1000):
+            if n % 50 == 10:  # in every read's worth of the burst
+                conn.send_raw(b"garbage that is no frame")
+            conn.send({"t": "count", "n": n})
+        wait_until(lambda: len(handled) == 1000, timeout=10, message="all 1000 handled")
+    assert handled == list(range(1000))
+
+
 def test_options_are_read_only_and_state_dir_exists(start_node: Any, tmp_path: Any) -> None:
     node = start_node("opts", tick=0.8, state_dir=tmp_path / "state")
     assert node.options["tick"] == 0.8

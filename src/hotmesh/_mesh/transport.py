@@ -199,6 +199,7 @@ class Transport:
         self._router_lock = threading.Lock()
         self._router_fd = -1
         self._inbox_items: list[tuple[zmq.Socket[bytes], int]] = []
+        self.read_full = False  # the last ``receive`` stopped at its budget
         self._zap: ZapHandler | None = None
         self._watcher: HandshakeWatcher | None = None
         # Peers' links to our inbox: routing id -> descriptor of the connection
@@ -610,6 +611,9 @@ class Transport:
         it sleeps again: it calls this until it returns nothing).
 
         Undecodable frames are dropped and logged. One thread at a time reads.
+        ``read_full`` says afterwards whether the read stopped at its budget
+        (1 message when ``signalled``, else ``RECEIVE_BUDGET``): input may still
+        wait, and the inbox's fd signals only for input that comes later.
         """
         # Plain ints, not zmq's IntFlag members: each flag operation on those
         # builds an enum value, a few microseconds per frame. And asking whether
@@ -621,6 +625,8 @@ class Transport:
         # the option's enum (two Python calls), for one more system call.
         batch: list[tuple[bytes, zmq.Frame, list[zmq.Frame]]] = []
         budget = 1 if signalled else RECEIVE_BUDGET
+        full = False
+        self.read_full = False
         with self._router_lock:
             router = self._router
             if router is None:
@@ -642,11 +648,13 @@ class Transport:
                     batch.append((routing_id, frame, extra))
                     budget -= 1
                     if not budget:
+                        full = True
                         break
             except zmq.Again:
                 pass  # signalled for something else than input
             except zmq.ZMQError as exc:
                 log.warning("inbox receive failed: %s", exc)
+        self.read_full = full
         messages: list[Message] = []
         fds, heard = self._fds, self._heard
         for routing_id, frame, extra in batch:

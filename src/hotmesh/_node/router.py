@@ -24,7 +24,7 @@ from hotmesh._errors import ConfigError, NodeStopped
 from hotmesh._membership import driver as membership
 from hotmesh._mesh.iothread import IOThread
 from hotmesh._mesh.lines import CallLines, Line
-from hotmesh._mesh.transport import RECEIVE_BUDGET, Transport, is_line, parse_peer_identity
+from hotmesh._mesh.transport import Transport, is_line, parse_peer_identity
 from hotmesh._paths import full_node_name
 from hotmesh._rpc.caller import Caller, Deliver
 from hotmesh._rpc.dispatch import Dispatcher
@@ -129,7 +129,7 @@ class Router:
             jobs: list[Work] = []
             while True:
                 received = self._transport.receive(signalled)
-                if not received:
+                if not received and not self._transport.read_full:
                     return jobs
                 elsewhere: list[tuple[bytes, dict[str, Any] | None]] = []
                 run = self._dispatcher.run
@@ -152,7 +152,7 @@ class Router:
                 # call in it must be followed by another, or what it left
                 # waits for the next message (a burst of over 256 replies or
                 # extension messages stalled so).
-                if jobs or len(received) < (1 if signalled else RECEIVE_BUDGET):
+                if jobs or not self._transport.read_full:
                     return jobs
                 signalled = False
 
