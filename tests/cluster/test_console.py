@@ -224,6 +224,33 @@ def test_client_reports_a_node_that_stops_answering(tmp_path: Path) -> None:
             idle.close(timeout=0.5)
 
 
+def test_client_of_a_killed_node_is_told_by_the_closed_connection_before_the_silence(
+    tmp_path: Path,
+) -> None:
+    # A long silence limit: only the closed connection can end the session here.
+    with LocalCluster(1, prefix="gone", tick=2.0, directory=tmp_path / "gone") as cluster:
+        busy, idle = (
+            ConsoleClient.connect(
+                cluster.endpoints[0], cluster.cookie, ping_interval=0.2, silence_limit=600.0
+            )
+            for _ in range(2)
+        )
+        lost: list[str] = []
+        idle.on_lost = lost.append
+        try:
+            busy.open(timeout=10)
+            idle.open(timeout=10)
+            future, _ = started(busy, "import time\nprint('go')\ntime.sleep(60)", timeout=10)
+            cluster.node(0).kill()
+            with pytest.raises(SessionClosed, match=r"its connection closed .* ago"):
+                future.result(timeout=30)
+            wait_until(lambda: lost, timeout=30, message="idle client told")
+            assert "it stopped, was killed or restarted" in lost[0]
+        finally:
+            busy.close(timeout=0.5)
+            idle.close(timeout=0.5)
+
+
 def test_warnings_reach_only_the_session_that_caused_them(attach: Attach) -> None:
     client = attach()
     outcome, out = run(client, "import warnings\nwarnings.warn('careful now')")

@@ -36,6 +36,7 @@ class Link(Protocol):
     def send(self, message: Message) -> None: ...
     def recv(self, timeout: float) -> Message | None: ...
     def close(self) -> None: ...
+    def gone_for(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,9 @@ class ConsoleClient:
     thread when nobody does) and hands messages to their waiters by request
     id. Every message renews the session's lease on the node; a ping goes out
     every ``ping_interval`` seconds, and a node silent for ``silence_limit``
-    seconds is reported with SessionClosed.
+    seconds is reported with SessionClosed; so is a node that closed the
+    connection (its process died, or it restarted) and has not taken it back
+    within ``gone_limit`` seconds, sooner than its silence would tell.
     """
 
     def __init__(
@@ -98,11 +101,13 @@ class ConsoleClient:
         *,
         ping_interval: float = 2.0,
         silence_limit: float = 8.0,
+        gone_limit: float = 2.0,
         on_unsolicited: Callable[[Message], None] | None = None,
     ) -> None:
         self._link = link
         self._ping_interval = ping_interval
         self._silence_limit = silence_limit
+        self._gone_limit = gone_limit
         self.on_unsolicited = on_unsolicited or self._print_late
         # Called from the lease thread when the node is lost while nobody waits.
         self.on_lost: Callable[[str], None] = lambda reason: None
@@ -323,12 +328,9 @@ class ConsoleClient:
                         "cluster's? (a node drops clients with a wrong cookie without a word)"
                     )
                 raise TimeoutError
-            if not opening and now - self._last_heard > self._silence_limit:
+            if not opening and (why := self._gone(now)) is not None:
                 self._closed = "the node stopped answering"
-                raise SessionClosed(
-                    f"node {self.node} stopped answering (nothing heard for "
-                    f"{now - self._last_heard:.0f} s): it may be down or unreachable"
-                )
+                raise SessionClosed(why)
             if self._lock.acquire(timeout=0.05):
                 try:
                     if waiter.empty():
@@ -390,13 +392,27 @@ class ConsoleClient:
                     return
                 finally:
                     self._lock.release()
-            silent = time.monotonic() - self._last_heard
-            if silent > self._silence_limit and self._closed is None:
-                self._lost(
-                    f"node {self.node} stopped answering (nothing heard for {silent:.0f} s): "
-                    "it may be down or unreachable"
-                )
+            why = self._gone(time.monotonic())
+            if why is not None and self._closed is None:
+                self._lost(why)
                 return
+
+    def _gone(self, now: float) -> str | None:
+        """Why the node is taken for gone, or None: silent too long, or its
+        connection closed and not taken back."""
+        gone = self._link.gone_for()
+        if gone > self._gone_limit:
+            return (
+                f"node {self.node} stopped answering (its connection closed {gone:.0f} s ago "
+                "and did not come back): it stopped, was killed or restarted"
+            )
+        silent = now - self._last_heard
+        if silent > self._silence_limit:
+            return (
+                f"node {self.node} stopped answering (nothing heard for {silent:.0f} s): "
+                "it may be down or unreachable"
+            )
+        return None
 
     def _lost(self, reason: str) -> None:
         self._closed = reason

@@ -22,6 +22,8 @@ _HANDSHAKE_FAILED = (
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
     | zmq.EVENT_HANDSHAKE_FAILED_AUTH
 )
+_CONNECTED, _DISCONNECTED = int(zmq.EVENT_HANDSHAKE_SUCCEEDED), int(zmq.EVENT_DISCONNECTED)
+_WATCHED = _HANDSHAKE_FAILED | _CONNECTED | _DISCONNECTED
 
 
 class Connection:
@@ -68,7 +70,8 @@ class Connection:
         self._sock.curve_secretkey = secret
         if identity is not None:
             self._sock.identity = identity
-        self._monitor = self._sock.get_monitor_socket(_HANDSHAKE_FAILED)
+        self._monitor = self._sock.get_monitor_socket(_WATCHED)
+        self._gone_since: float | None = None  # the node closed our connection then
         self._sock.connect(endpoint)
         self._poller = zmq.Poller()
         self._poller.register(self._sock, zmq.POLLIN)
@@ -115,7 +118,7 @@ class Connection:
             remaining = deadline - time.monotonic()
             events = dict(self._poller.poll(max(0, int(remaining * 1000))))
             if self._monitor in events:
-                self._check_handshake()
+                self._check_monitor()
             if self._sock in events:
                 with contextlib.suppress(DecodeError, MessageTooLarge):
                     data = self._sock.recv(zmq.NOBLOCK)
@@ -134,13 +137,27 @@ class Connection:
         self._sock.close(linger=0)
         self._ctx.term()
 
-    def _check_handshake(self) -> None:
+    def gone_for(self) -> float:
+        """Seconds since the node closed this connection without a new one coming up
+        (libzmq redials at once; a node alive answers within milliseconds), else 0.0.
+        Kept up to date by ``recv``."""
+        since = self._gone_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def _check_monitor(self) -> None:
         while True:
             try:
                 frames = self._monitor.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
             event = int.from_bytes(frames[0][:2], "little") if frames and frames[0] else 0
+            if event == _DISCONNECTED:
+                if self._gone_since is None:
+                    self._gone_since = time.monotonic()
+                continue
+            if event == _CONNECTED:
+                self._gone_since = None
+                continue
             if event & _HANDSHAKE_FAILED:
                 raise AuthError(
                     f"{self.endpoint} refused this client: CURVE handshake failed "

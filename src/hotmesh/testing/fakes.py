@@ -177,6 +177,10 @@ class FakeLink:
     def close(self) -> None:
         """Nothing to close."""
 
+    def gone_for(self) -> float:
+        """Never closed by the node."""
+        return 0.0
+
 
 if TYPE_CHECKING:
     # mypy checks here that the fakes keep the shapes they stand in for.
