@@ -298,9 +298,9 @@ def test_a_node_start_leaves_what_only_upgrades_and_other_commands_use_unloaded(
         "hotmesh._rpc.shipping",
         # The code server comes with the first code root (a release's packages).
         "hotmesh.code.server",
-        "hotmesh.code.dependents",
+        "hotmesh.code.dependent_modules",
         "hotmesh.code.facade",
-        "hotmesh.code.roots",
+        "hotmesh.code.managed_roots",
         "hotmesh.code.versions",
         "sysconfig",
         # Upgrades, the airbag, fleet-wide status and calls: on first use.

@@ -21,7 +21,6 @@ TypeError and changes nothing.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import types
 from collections.abc import Iterable
@@ -95,25 +94,6 @@ checks need stays unloaded in a node that never loads a module."""
 
 __getattr__, __dir__ = lazy_names("hotmesh.code", _LAZY, globals())
 
-
-class _Package(types.ModuleType):
-    """This package, whose functions ``roots`` and ``dependents`` share their
-    names with its submodules ``hotmesh.code.roots`` and ``.dependents``.
-
-    Python binds a submodule on its package when it first loads: those two
-    load with the code server, after this package ran, and must not replace
-    the functions (``code.roots()``) with the modules. Importing them by
-    their full names works as before.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        here = self.__dict__.get(name)
-        if isinstance(value, types.ModuleType) and isinstance(here, types.FunctionType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 _made: CodeServer | None = None
 _making = threading.Lock()

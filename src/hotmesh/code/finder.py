@@ -10,7 +10,7 @@ import types
 from importlib.machinery import ModuleSpec, PathFinder
 from typing import Any, Protocol
 
-from hotmesh.code.roots import is_source, read_source
+from hotmesh.code.managed_roots import is_source, read_source
 
 
 class Server(Protocol):

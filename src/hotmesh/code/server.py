@@ -32,9 +32,9 @@ from hotmesh._record import field, record
 
 # Imported here, before the package binds its function ``dependents``: a later
 # first import of this submodule would rebind that name to the module.
-from hotmesh.code.dependents import find_dependents, import_time_uses, may_import
+from hotmesh.code.dependent_modules import find_dependents, import_time_uses, may_import
 from hotmesh.code.facade import Switch, deleted_namespace, identity_of, make_c_functions
-from hotmesh.code.roots import (
+from hotmesh.code.managed_roots import (
     Root,
     is_source,
     is_sticky,

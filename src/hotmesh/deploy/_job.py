@@ -18,7 +18,7 @@ from hotmesh._files import append_line
 from hotmesh._gil import machine_turn
 from hotmesh._paths import state_root
 from hotmesh._record import record
-from hotmesh.code.dependents import RERUN_FLAG
+from hotmesh.code.dependent_modules import RERUN_FLAG
 from hotmesh.deploy import _services, _state
 from hotmesh.deploy.action_log import ActionLog, record_key
 from hotmesh.deploy.actions import UpgradeAction, merged, normalize, pending

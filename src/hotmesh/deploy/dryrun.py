@@ -12,7 +12,7 @@ from typing import Any
 
 from hotmesh import code, service, settings
 from hotmesh._errors import CodeError, DeployError, UpgradeError
-from hotmesh.code.roots import locate
+from hotmesh.code.managed_roots import locate
 from hotmesh.code.scan import find_offenders
 from hotmesh.code.versions import source_hash
 from hotmesh.deploy import _state

@@ -1,4 +1,4 @@
-"""hotmesh.code.dependents: which loaded modules bound objects of the ones that change,
+"""hotmesh.code.dependent_modules: which loaded modules bound objects of the ones that change,
 and the sources it need not parse to know."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import hotmesh.code as code
-from hotmesh.code.dependents import import_time_uses, may_import
+from hotmesh.code.dependent_modules import import_time_uses, may_import
 
 from .conftest import Pkg
 

@@ -40,7 +40,7 @@ def test_each_public_name_still_resolves_and_the_package_functions_stay_function
         "from hotmesh.code import keep, PurgeReport, Offender, StaleReference, Problem\n"
         "from hotmesh.code.stale import find_stale\n"
         "from hotmesh.code.xref_source import Problem as P\n"
-        "import hotmesh.code.purging, hotmesh.code.scan, hotmesh.code.dependents\n"
+        "import hotmesh.code.purging, hotmesh.code.scan, hotmesh.code.dependent_modules\n"
         "assert P is Problem and code.scan.Offender is Offender\n"
         "print(all(isinstance(getattr(code, n), types.FunctionType)\n"
         "          for n in ('dependents', 'roots', 'purge', 'xref', 'stale_references')))\n"

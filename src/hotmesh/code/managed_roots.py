@@ -48,7 +48,7 @@ def make_root(root: str | os.PathLike[str], allow_sticky: bool = False) -> Root:
     return Root(text, False, allow_sticky)
 
 
-# hotmesh's own package directory (this file is hotmesh/code/roots.py).
+# hotmesh's own package directory (this file is hotmesh/code/managed_roots.py).
 _HOTMESH_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
