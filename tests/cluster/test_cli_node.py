@@ -126,6 +126,17 @@ def test_ping_of_unknown_node_fails_with_reason() -> None:
     assert "no node nobody-here" in result.stderr
 
 
+def test_versions_without_node_and_no_node_on_this_host_says_so(tmp_path: Path) -> None:
+    cookie = tmp_path / "cookie"
+    cookie.write_text("versions-cookie\n")
+    cookie.chmod(0o600)
+    result = run("versions", "--cookie-file", str(cookie))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "hotmesh versions: no hotmesh node runs on this host; name one (NODE)"
+    )
+
+
 def test_ls_without_nodes_says_so() -> None:
     result = run("ls")
     assert result.returncode == 0

@@ -52,6 +52,22 @@ def test_a_killed_node_is_listed_down_until_it_is_back_and_a_stopped_one_is_not(
         table = _status(cluster, first.name).stdout
         assert "unreachable: down " in table
 
+        env = dict(os.environ)
+        env.update(
+            HOTMESH_STATE_DIR=str(cluster.state_root), HOTMESH_COOKIE_FILE=str(cluster.cookie_file)
+        )
+        shown = subprocess.run(  # no NODE: a node of this host is asked
+            [sys.executable, "-m", "hotmesh", "versions", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert shown.returncode == 0, shown.stderr
+        table = json.loads(shown.stdout)
+        assert table[dead.name]["unreachable"].endswith("(connection closed)")
+        assert "version" in table[third.name]
+
         versions = first.call("hotmesh.deploy.versions.node_statuses")
         assert versions[dead.name]["unreachable"].endswith("(connection closed)")
         assert "unreachable" not in versions[third.name]

@@ -16,13 +16,20 @@ def register(subparsers: Any) -> None:
         "versions",
         help="show which version every node of the mesh runs",
         description=(
-            "Ask NODE for the version of every node of its mesh: version, confirmed or "
-            "provisional (time left), upgrade actions pending, modules modified on disk "
-            "but not loaded (drift), nodes behind the fleet's release or unreachable. "
-            "Exits 0 with the table (unreachable nodes included), 1 when NODE cannot be asked."
+            "Ask NODE (default: a node of this host) for the version of every node of its "
+            "mesh: version, confirmed or provisional (time left), upgrade actions pending, "
+            "modules modified on disk but not loaded (drift), nodes behind the fleet's "
+            "release, unreachable or down. Exits 0 with the table (unreachable nodes "
+            "included), 1 when no node can be asked."
         ),
     )
-    versions.add_argument("node", metavar="NODE", help="name, name@host or tcp://host:port")
+    versions.add_argument(
+        "node",
+        nargs="?",
+        metavar="NODE",
+        help="name, name@host or tcp://host:port (default: the first node of this host "
+        "that answers)",
+    )
     versions.add_argument("--json", action="store_true", help="print JSON instead of the table")
     versions.add_argument(
         "--timeout", type=float, default=5.0, help="seconds each node has to answer (default 5)"
@@ -33,6 +40,7 @@ def register(subparsers: Any) -> None:
 
 def run_versions(args: argparse.Namespace) -> int:
     """Print the fleet's versions as seen by one node."""
+    from hotmesh._mesh import registry
     from hotmesh._mesh.client import Connection
     from hotmesh._mesh.cookie import load_cookie
     from hotmesh._rpc import client_calls
@@ -40,17 +48,35 @@ def run_versions(args: argparse.Namespace) -> int:
 
     try:
         cookie = load_cookie(cookie_file=args.cookie_file, create=False)
-        endpoint = client_calls.resolve(args.node, cookie=cookie)
-        with Connection(endpoint, cookie) as conn:
-            raw = client_calls.call(
-                conn,
-                "hotmesh.deploy.versions.node_statuses",
-                timeout=args.timeout + 5.0,
-                per_node_timeout=args.timeout,
-            )
     except hotmesh.HotmeshError as exc:
-        print(f"cannot ask {args.node} for the versions: {exc}", file=sys.stderr)
+        print(f"hotmesh versions: {exc}", file=sys.stderr)
         return 1
-    versions = versions_from(raw)
-    print(versions.as_json() if args.json else versions.table())
-    return 0
+    if args.node:
+        targets = [args.node]
+    else:
+        targets = [entry.name for entry in sorted(registry.entries(), key=lambda e: e.name)]
+        if not targets:
+            print(
+                "hotmesh versions: no hotmesh node runs on this host; name one (NODE)",
+                file=sys.stderr,
+            )
+            return 1
+    errors: list[str] = []
+    for target in targets:
+        try:
+            endpoint = client_calls.resolve(target, cookie=cookie)
+            with Connection(endpoint, cookie) as conn:
+                raw = client_calls.call(
+                    conn,
+                    "hotmesh.deploy.versions.node_statuses",
+                    timeout=args.timeout + 5.0,
+                    per_node_timeout=args.timeout,
+                )
+        except hotmesh.HotmeshError as exc:
+            errors.append(f"cannot ask {target} for the versions: {exc}")
+            continue
+        versions = versions_from(raw)
+        print(versions.as_json() if args.json else versions.table())
+        return 0
+    print("\n".join(errors), file=sys.stderr)
+    return 1
