@@ -40,10 +40,10 @@ def register(subparsers: Any) -> None:
 
 def run_versions(args: argparse.Namespace) -> int:
     """Print the fleet's versions as seen by one node."""
-    from hotmesh._mesh import registry
     from hotmesh._mesh.client import Connection
     from hotmesh._mesh.cookie import load_cookie
     from hotmesh._rpc import client_calls
+    from hotmesh.cli.status import nodes_to_ask
     from hotmesh.deploy.fleet import versions_from
 
     try:
@@ -51,16 +51,9 @@ def run_versions(args: argparse.Namespace) -> int:
     except hotmesh.HotmeshError as exc:
         print(f"hotmesh versions: {exc}", file=sys.stderr)
         return 1
-    if args.node:
-        targets = [args.node]
-    else:
-        targets = [entry.name for entry in sorted(registry.entries(), key=lambda e: e.name)]
-        if not targets:
-            print(
-                "hotmesh versions: no hotmesh node runs on this host; name one (NODE)",
-                file=sys.stderr,
-            )
-            return 1
+    targets = nodes_to_ask("versions", args.node)
+    if not targets:
+        return 1
     errors: list[str] = []
     for target in targets:
         try:

@@ -47,9 +47,25 @@ def register(subparsers: Any) -> None:
         parser.set_defaults(func=handler)
 
 
+def nodes_to_ask(command: str, node: str | None) -> list[str]:
+    """``[node]`` when given, else the endpoints of this host's nodes by name: the
+    ones a command asking "a node of this host" tries in turn. None there: says
+    so on stderr and returns []."""
+    from hotmesh._mesh import registry
+
+    if node:
+        return [node]
+    targets = [entry.endpoint for entry in sorted(registry.entries(), key=lambda e: e.name)]
+    if not targets:
+        print(
+            f"hotmesh {command}: no hotmesh node runs on this host; name one (NODE)",
+            file=sys.stderr,
+        )
+    return targets
+
+
 def cluster(args: argparse.Namespace, command: str) -> list[dict[str, Any]] | int:
     """The cluster's status rows, or the exit status after saying why there are none."""
-    from hotmesh._mesh import registry
     from hotmesh._mesh.client import Connection
     from hotmesh._mesh.cookie import load_cookie
     from hotmesh._rpc import client_calls
@@ -59,15 +75,8 @@ def cluster(args: argparse.Namespace, command: str) -> list[dict[str, Any]] | in
     except hotmesh.CookieError as exc:
         print(f"hotmesh {command}: {exc}", file=sys.stderr)
         return USAGE
-    if args.node:
-        targets = [args.node]
-    else:
-        targets = [entry.endpoint for entry in sorted(registry.entries(), key=lambda e: e.name)]
+    targets = nodes_to_ask(command, args.node)
     if not targets:
-        print(
-            f"hotmesh {command}: no hotmesh node runs on this host; name one (NODE)",
-            file=sys.stderr,
-        )
         return UNREACHABLE
     errors = []
     for target in targets:
