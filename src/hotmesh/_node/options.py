@@ -98,15 +98,16 @@ _FIELDS = tuple(f.name for f in fields(NodeOptions))
 
 
 def _check_code_root(root: object) -> None:
-    """A code root is a directory (a path: it must exist) or a package prefix."""
+    """A code root is what ``hotmesh.code.add_root`` takes: checked by its own
+    rule (loaded only for a node given roots, which loads it anyway)."""
     if not isinstance(root, str | os.PathLike):
         raise ConfigError(f"code root must be a directory or a package prefix, not {root!r:.60}")
-    text = os.fspath(root)
-    if isinstance(root, os.PathLike) or os.sep in text:
-        if not os.path.isdir(text):
-            raise ConfigError(f"code root {text!r} is not a directory")
-    elif not os.path.isdir(text) and not all(part.isidentifier() for part in text.split(".")):
-        raise ConfigError(f"code root {text!r} is neither a directory nor a package name")
+    from hotmesh.code.managed_roots import make_root
+
+    try:
+        make_root(root)
+    except ValueError as exc:
+        raise ConfigError(f"code {exc}") from None
 
 
 def resolve_app(app: str | Callable[..., Any]) -> Callable[..., Any]:
